@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Builds and runs every sabre test:
+#   1. release build, warnings as errors: unit, integration, stress, fuzz replay
+#   2. AddressSanitizer + UndefinedBehaviorSanitizer build: the same tests
+#   3. ThreadSanitizer build: the same tests (stress loops scaled down)
+#   4. libFuzzer (clang): each fuzz target for a bounded time on its corpus
+# Stops at the first failure.  SABRE_FUZZ_SECONDS (default 20) bounds step 4.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+jobs=$(nproc)
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:die_after_fork=0
+start=$(date +%s)
+
+build() { # dir, cmake args...
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DSABRE_WERROR=ON "$@" >/dev/null
+  cmake --build "$dir" -j"$jobs" 2>&1 | grep -v -E '^\[|^gmake|Built target|Scanning' || true
+  cmake --build "$dir" -j"$jobs" >/dev/null  # fails the script if the build failed
+}
+run_ctest() { # dir, extra ctest args...
+  local dir=$1; shift
+  (cd "$dir" && ctest --output-on-failure --timeout 600 -j"$jobs" "$@")
+}
+
+echo "== [1/4] release build (-Wall -Wextra -Werror)"
+build build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run_ctest build/release
+
+echo "== [2/4] AddressSanitizer + UndefinedBehaviorSanitizer"
+build build/asan -DCMAKE_BUILD_TYPE=Debug -DSABRE_SANITIZE=address -DSABRE_BENCH=OFF
+SABRE_TEST_SCALE=50 run_ctest build/asan
+
+echo "== [3/4] ThreadSanitizer"
+build build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSABRE_SANITIZE=thread -DSABRE_BENCH=OFF
+SABRE_TEST_SCALE=20 run_ctest build/tsan
+
+echo "== [4/4] libFuzzer, ${SABRE_FUZZ_SECONDS:-20} s per target"
+CC=clang build build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSABRE_FUZZ=ON \
+  -DSABRE_SANITIZE=address -DSABRE_BENCH=OFF -DBUILD_TESTING=ON
+fuzzed=0
+for f in build/fuzz/fuzz_*; do
+  [ -x "$f" ] || continue
+  name=${f##*/fuzz_}
+  work=build/fuzz/corpus-$name
+  rm -rf "$work"; mkdir -p "$work"
+  cp fuzz/corpus/"$name"/* "$work"/ 2>/dev/null || true
+  echo "-- fuzz_$name"
+  "$f" -max_total_time="${SABRE_FUZZ_SECONDS:-20}" -timeout=10 -rss_limit_mb=2048 \
+       -print_final_stats=0 "$work" fuzz/corpus/"$name" 2>"$work.log" ||
+    { tail -n 60 "$work.log"; echo "fuzz_$name found a failure (input saved above)"; exit 1; }
+  tail -n 1 "$work.log"
+  fuzzed=$((fuzzed + 1))
+done
+echo "fuzzed $fuzzed targets"
+count() { (cd "$1" && ctest -N | awk '/Total Tests:/{print $3}'); }
+total=$(( $(count build/release) + $(count build/asan) + $(count build/tsan) + fuzzed ))
+echo "== all tests passed in $(( $(date +%s) - start )) s (release, asan+ubsan, tsan, fuzz)"
+echo "$total passed, 0 failed"

@@ -1,0 +1,235 @@
+/*
+ * core.c - status codes, per-thread error details, and the small OS helpers
+ * every layer shares (clock, futex, process identity, hashing).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* The only mutable state outside objects: the calling thread's last error. */
+static _Thread_local char tls_error[512];
+
+const char *sabre_status_name(int status)
+{
+    switch (status) {
+    case SABRE_OK: return "SABRE_OK";
+    case SABRE_EINVAL: return "SABRE_EINVAL";
+    case SABRE_ENOMEM: return "SABRE_ENOMEM";
+    case SABRE_ENOSPC: return "SABRE_ENOSPC";
+    case SABRE_EIO: return "SABRE_EIO";
+    case SABRE_ENOENT: return "SABRE_ENOENT";
+    case SABRE_EEXIST: return "SABRE_EEXIST";
+    case SABRE_ECORRUPT: return "SABRE_ECORRUPT";
+    case SABRE_EVERSION: return "SABRE_EVERSION";
+    case SABRE_ELAYOUT: return "SABRE_ELAYOUT";
+    case SABRE_ESCHEMA: return "SABRE_ESCHEMA";
+    case SABRE_EAGAIN: return "SABRE_EAGAIN";
+    case SABRE_ETIMEDOUT: return "SABRE_ETIMEDOUT";
+    case SABRE_EBUSY: return "SABRE_EBUSY";
+    case SABRE_ESTALE: return "SABRE_ESTALE";
+    case SABRE_EDETACHED: return "SABRE_EDETACHED";
+    case SABRE_EPEER: return "SABRE_EPEER";
+    case SABRE_ENOTSUP: return "SABRE_ENOTSUP";
+    case SABRE_EPERM: return "SABRE_EPERM";
+    case SABRE_EFULL: return "SABRE_EFULL";
+    case SABRE_ECYCLE: return "SABRE_ECYCLE";
+    case SABRE_EJOB: return "SABRE_EJOB";
+    case SABRE_ESTATE: return "SABRE_ESTATE";
+    case SABRE_ERANGE: return "SABRE_ERANGE";
+    default: return "SABRE_E?";
+    }
+}
+
+const char *sabre_strerror(int status)
+{
+    switch (status) {
+    case SABRE_OK: return "success";
+    case SABRE_EINVAL: return "invalid argument";
+    case SABRE_ENOMEM: return "out of memory";
+    case SABRE_ENOSPC: return "no space left";
+    case SABRE_EIO: return "system call failed";
+    case SABRE_ENOENT: return "not found";
+    case SABRE_EEXIST: return "already exists";
+    case SABRE_ECORRUPT: return "corrupt shared data";
+    case SABRE_EVERSION: return "ABI version mismatch";
+    case SABRE_ELAYOUT: return "layout mismatch";
+    case SABRE_ESCHEMA: return "schema error";
+    case SABRE_EAGAIN: return "nothing available, try again";
+    case SABRE_ETIMEDOUT: return "timed out";
+    case SABRE_EBUSY: return "busy";
+    case SABRE_ESTALE: return "stale handle or entity";
+    case SABRE_EDETACHED: return "handle detached (buffers transferred away)";
+    case SABRE_EPEER: return "peer died or stopped responding";
+    case SABRE_ENOTSUP: return "not supported";
+    case SABRE_EPERM: return "permission denied";
+    case SABRE_EFULL: return "full";
+    case SABRE_ECYCLE: return "dependency cycle";
+    case SABRE_EJOB: return "job failed";
+    case SABRE_ESTATE: return "invalid in the current state";
+    case SABRE_ERANGE: return "value out of range";
+    default: return "unknown status";
+    }
+}
+
+const char *sabre_last_error(void) { return tls_error; }
+
+void sabre_clear_error(void) { tls_error[0] = '\0'; }
+
+int sabre__fail(int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tls_error, sizeof tls_error, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+static int status_from_errno(int err)
+{
+    switch (err) {
+    case ENOSPC:
+    case EDQUOT:
+    case EFBIG: return SABRE_ENOSPC;
+    case ENOENT: return SABRE_ENOENT;
+    case EEXIST: return SABRE_EEXIST;
+    case EACCES:
+    case EPERM: return SABRE_EPERM;
+    case ENOMEM: return SABRE_ENOMEM;
+    case EINVAL: return SABRE_EINVAL;
+    case ENOSYS:
+    case EOPNOTSUPP: return SABRE_ENOTSUP;
+    default: return SABRE_EIO;
+    }
+}
+
+int sabre__fail_errno(int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tls_error, sizeof tls_error, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n < sizeof tls_error)
+        snprintf(tls_error + n, sizeof tls_error - (size_t)n, ": %s", strerror(err));
+    return status_from_errno(err);
+}
+
+uint64_t sabre__fnv1a64(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+uint64_t sabre__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t sabre__wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Reads /proc/<pid>/stat; returns the state letter via *state. */
+static uint64_t read_proc_stat(pid_t pid, char *state)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* comm may contain spaces and ')': fields resume after the last ')'. */
+    char *p = strrchr(buf, ')');
+    if (!p || p[1] != ' ')
+        return 0;
+    p += 2;
+    if (state)
+        *state = *p;
+    /* p is at field 3 (state); start time is field 22. */
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p, ' ');
+        if (!p)
+            return 0;
+        p++;
+    }
+    return strtoull(p, NULL, 10);
+}
+
+uint64_t sabre__proc_start_time(pid_t pid) { return read_proc_stat(pid, NULL); }
+
+bool sabre__pid_alive(pid_t pid, uint64_t start_time)
+{
+    if (pid <= 0)
+        return false;
+    char state = 0;
+    uint64_t st = read_proc_stat(pid, &state);
+    if (st == 0) {
+        /* /proc unreadable (hidepid) or process gone: fall back to kill(0). */
+        if (kill(pid, 0) == 0 || errno == EPERM)
+            return start_time == 0;
+        return false;
+    }
+    if (state == 'Z' || state == 'X')
+        return false;
+    return start_time == 0 || st == start_time;
+}
+
+int sabre__futex_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t timeout_ns)
+{
+    struct timespec ts, *tsp = NULL;
+    if (timeout_ns != UINT64_MAX) {
+        ts.tv_sec = (time_t)(timeout_ns / 1000000000ull);
+        ts.tv_nsec = (long)(timeout_ns % 1000000000ull);
+        tsp = &ts;
+    }
+    long r = syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT, expected, tsp, NULL, 0);
+    if (r == -1 && errno == ETIMEDOUT)
+        return SABRE_ETIMEDOUT;
+    return 0; /* woken, EAGAIN (value differed) or EINTR: caller re-checks */
+}
+
+int sabre__futex_wake(_Atomic uint32_t *addr, int n)
+{
+    long r = syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE, n, NULL, NULL, 0);
+    return r < 0 ? 0 : (int)r;
+}
+
+bool sabre__strlcpy(char *dst, const char *src, size_t cap)
+{
+    if (cap == 0)
+        return false;
+    size_t n = strnlen(src, cap);
+    if (n == cap) {
+        memcpy(dst, src, cap - 1);
+        dst[cap - 1] = '\0';
+        return false;
+    }
+    memcpy(dst, src, n + 1);
+    return true;
+}

@@ -1,0 +1,75 @@
+/*
+ * internal.h - helpers shared by the layers (not installed, not public API).
+ * Internal non-static functions are named sabre__*.
+ */
+#ifndef SABRE_INTERNAL_H
+#define SABRE_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sabre/status.h"
+
+#define SABRE_CACHE_LINE 64
+#define SABRE_FALSE_SHARING 128 /* independently written atomics live this far apart */
+
+#define SABRE_ALIGN_UP(x, a) (((x) + ((a) - 1)) & ~((__typeof__(x))(a) - 1))
+#define SABRE_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define SABRE_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define SABRE_LIKELY(x) __builtin_expect(!!(x), 1)
+#define SABRE_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Record a failure detail for the calling thread and return `status`.
+ * Usage: return sabre__fail(SABRE_EINVAL, "region name '%s' is too long", n); */
+int sabre__fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Like sabre__fail, appending ": strerror(errno)" and mapping errno to a
+ * status (ENOSPC -> SABRE_ENOSPC, ENOENT -> SABRE_ENOENT, EEXIST ->
+ * SABRE_EEXIST, EACCES/EPERM -> SABRE_EPERM, ENOMEM -> SABRE_ENOMEM, else
+ * SABRE_EIO). */
+int sabre__fail_errno(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* 64-bit FNV-1a over bytes (the layout hash function, see docs/schema.md). */
+uint64_t sabre__fnv1a64(const void *data, size_t len);
+
+/* CLOCK_MONOTONIC and CLOCK_REALTIME in nanoseconds. */
+uint64_t sabre__now_ns(void);
+uint64_t sabre__wall_ns(void);
+
+/* Process start time of `pid` in clock ticks since boot (field 22 of
+ * /proc/<pid>/stat), or 0 if the process does not exist or cannot be read.
+ * (pid, start time) identifies a process across pid reuse. */
+uint64_t sabre__proc_start_time(pid_t pid);
+
+/* True if the process identified by (pid, start_time) is still running and
+ * not a zombie.  start_time 0 means "do not check for pid reuse". */
+bool sabre__pid_alive(pid_t pid, uint64_t start_time);
+
+/* Futex on a 32-bit word that may live in shared memory (no
+ * FUTEX_PRIVATE_FLAG, so it works across processes).
+ * wait: sleeps while *addr == expected, at most timeout_ns (UINT64_MAX =
+ * forever).  Returns 0 when woken or the value differed, SABRE_ETIMEDOUT on
+ * timeout; spurious wake-ups are possible, callers re-check their condition.
+ * wake: wakes up to n waiters, returns how many were woken. */
+int sabre__futex_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t timeout_ns);
+int sabre__futex_wake(_Atomic uint32_t *addr, int n);
+
+/* CPU relax hint for spin loops. */
+static inline void sabre__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#else
+    __asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+/* Safe bounded string copy: always NUL-terminates, returns false if truncated. */
+bool sabre__strlcpy(char *dst, const char *src, size_t cap);
+
+#endif

@@ -1,0 +1,91 @@
+/*
+ * check.h - the tiny assertion harness used by every test.
+ *
+ * CHECK(cond)            fail (print file:line and the expression) if false
+ * CHECK_OK(expr)         expr must return SABRE_OK; prints sabre_last_error()
+ * CHECK_ERR(expr, code)  expr must return `code`; prints what it returned
+ * CHECK_EQ(a, b)         integer equality, prints both values
+ * CHECK_STR_CONTAINS(s, sub)
+ * check_scale(n)         n scaled by $SABRE_TEST_SCALE percent (default 100,
+ *                        min 1): sanitizer runs use it to shrink stress loops
+ * check_done()           prints "N checks passed, 0 failed" and returns 0
+ * A failed check prints and exits(1) at once.
+ */
+#ifndef SABRE_TEST_CHECK_H
+#define SABRE_TEST_CHECK_H
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sabre/status.h"
+
+static unsigned long check_count_;
+
+#define CHECK_FAIL_(...)                                                               \
+    do {                                                                               \
+        fprintf(stderr, "%s:%d: FAILED: ", __FILE__, __LINE__);                        \
+        fprintf(stderr, __VA_ARGS__);                                                  \
+        fprintf(stderr, "\n");                                                         \
+        exit(1);                                                                       \
+    } while (0)
+
+#define CHECK(cond)                                                                    \
+    do {                                                                               \
+        check_count_++;                                                                \
+        if (!(cond))                                                                   \
+            CHECK_FAIL_("%s", #cond);                                                  \
+    } while (0)
+
+#define CHECK_OK(expr)                                                                 \
+    do {                                                                               \
+        check_count_++;                                                                \
+        int check_rc_ = (expr);                                                        \
+        if (check_rc_ != SABRE_OK)                                                     \
+            CHECK_FAIL_("%s returned %s (%s)", #expr, sabre_status_name(check_rc_),    \
+                        sabre_last_error());                                           \
+    } while (0)
+
+#define CHECK_ERR(expr, code)                                                          \
+    do {                                                                               \
+        check_count_++;                                                                \
+        int check_rc_ = (expr);                                                        \
+        if (check_rc_ != (code))                                                       \
+            CHECK_FAIL_("%s returned %s, want %s (%s)", #expr,                         \
+                        sabre_status_name(check_rc_), sabre_status_name(code),         \
+                        sabre_last_error());                                           \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                                 \
+    do {                                                                               \
+        check_count_++;                                                                \
+        long long check_a_ = (long long)(a), check_b_ = (long long)(b);                \
+        if (check_a_ != check_b_)                                                      \
+            CHECK_FAIL_("%s == %s: %lld != %lld", #a, #b, check_a_, check_b_);         \
+    } while (0)
+
+#define CHECK_STR_CONTAINS(s, sub)                                                     \
+    do {                                                                               \
+        check_count_++;                                                                \
+        const char *check_s_ = (s);                                                    \
+        if (!check_s_ || !strstr(check_s_, (sub)))                                     \
+            CHECK_FAIL_("'%s' does not contain '%s'", check_s_ ? check_s_ : "(null)",  \
+                        (sub));                                                        \
+    } while (0)
+
+static inline unsigned long check_scale(unsigned long n)
+{
+    const char *s = getenv("SABRE_TEST_SCALE");
+    unsigned long pct = s ? strtoul(s, NULL, 10) : 100;
+    unsigned long r = n * pct / 100;
+    return r ? r : 1;
+}
+
+static inline int check_done(void)
+{
+    printf("%lu checks passed, 0 failed\n", check_count_);
+    return 0;
+}
+
+#endif
