@@ -3,10 +3,10 @@
 #ifndef SABRE_TOOL_CMDS_H
 #define SABRE_TOOL_CMDS_H
 
-int sabre_cmd_inspect(int argc, char **argv);
-int sabre_cmd_schema(int argc, char **argv);
-int sabre_cmd_probe(int argc, char **argv);
-int sabre_cmd_create(int argc, char **argv);
-int sabre_cmd_demo(int argc, char **argv);
+int sabre_tool_cmd_inspect(int argc, char **argv);
+int sabre_tool_cmd_schema(int argc, char **argv);
+int sabre_tool_cmd_probe(int argc, char **argv);
+int sabre_tool_cmd_create(int argc, char **argv);
+int sabre_tool_cmd_demo(int argc, char **argv);
 
 #endif

@@ -9,11 +9,11 @@
 #include "sabre/sabre.h"
 
 /* A subcommand whose file is not linked in is reported as unavailable. */
-#pragma weak sabre_cmd_inspect
-#pragma weak sabre_cmd_schema
-#pragma weak sabre_cmd_probe
-#pragma weak sabre_cmd_create
-#pragma weak sabre_cmd_demo
+#pragma weak sabre_tool_cmd_inspect
+#pragma weak sabre_tool_cmd_schema
+#pragma weak sabre_tool_cmd_probe
+#pragma weak sabre_tool_cmd_create
+#pragma weak sabre_tool_cmd_demo
 
 struct command {
     const char *name;
@@ -34,11 +34,11 @@ static void usage(FILE *f, const struct command *cmds, size_t n)
 int main(int argc, char **argv)
 {
     const struct command cmds[] = {
-        {"inspect", sabre_cmd_inspect, "show a region's header, objects and their state"},
-        {"schema", sabre_cmd_schema, "compile a schema file and print its layouts"},
-        {"probe", sabre_cmd_probe, "report which shared-memory backings work here"},
-        {"create", sabre_cmd_create, "create a region holding objects (for demos and tests)"},
-        {"demo", sabre_cmd_demo, "run a demo (physics, ...)"},
+        {"inspect", sabre_tool_cmd_inspect, "show a region's header, objects and their state"},
+        {"schema", sabre_tool_cmd_schema, "compile a schema file and print its layouts"},
+        {"probe", sabre_tool_cmd_probe, "report which shared-memory backings work here"},
+        {"create", sabre_tool_cmd_create, "create a region holding objects (for demos and tests)"},
+        {"demo", sabre_tool_cmd_demo, "run a demo (physics, ...)"},
     };
     const size_t n = sizeof cmds / sizeof cmds[0];
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||

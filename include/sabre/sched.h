@@ -1,0 +1,208 @@
+/*
+ * sabre/sched.h - systems scheduled by what they read and write, run in
+ * parallel batches, optionally offloaded to worker threads or processes
+ * with zero copies.  docs/scheduling.md explains how plans are built.
+ *
+ * Systems.  A system has a name, a stage, explicit before/after edges, the
+ * components and named resources it reads and writes, an optional query,
+ * and either
+ *   - a `run` function called once per frame with the world (any stage,
+ *     structural changes through its own command buffer), or
+ *   - a `kernel` called over row ranges of the rows its query matches; the
+ *     scheduler splits large systems across the pool's threads in ranges
+ *     that begin at multiples of 64 rows.  How the kernel reaches the rows
+ *     is the system's offload mode:
+ *       SABRE_OFFLOAD_INPLACE   native views of the world's table chunks:
+ *                               the kernel writes the source of truth and
+ *                               marks the world's changed bits; no copy,
+ *                               no commit.
+ *       SABRE_OFFLOAD_SNAPSHOT  a snapshot of the declared components is
+ *                               built, the kernel runs on it, and the rows
+ *                               it marked changed are committed for the
+ *                               components the system writes.
+ *       SABRE_OFFLOAD_PROCESS   as SNAPSHOT, but the snapshot lives in the
+ *                               pool's shared region and the kernel runs in
+ *                               the pool's worker processes.
+ *     All modes give the same results.  In every mode the kernel sees its
+ *     rows as a sabre_snapshot_t (sabre/snapshot.h): columns by component
+ *     and name, entity ids, changed words; it must mark the rows it changes
+ *     (sabre_snapshot_mark or the changed words, whole 64-row words are its
+ *     own).
+ *
+ * Plans.  sabre_sched_compile() orders the systems of each stage:
+ *   1. explicit edges (a.after b, a.before b); an edge naming an unknown
+ *      system is SABRE_ENOENT; an edge against the stage order, or a
+ *      cycle of edges, is SABRE_ECYCLE with the cycle named
+ *      ("cycle: a -> b -> c -> a");
+ *   2. a linear order: topological over the explicit edges, ties broken by
+ *      registration order;
+ *   3. conflict edges: two systems conflict when one writes a component or
+ *      resource the other reads or writes; the edge points along the
+ *      linear order (so it never contradicts an explicit edge);
+ *   4. batches by level: level = 1 + the highest level of its
+ *      predecessors.  Systems of one batch never conflict, and a system
+ *      always runs in a later batch than everything it is ordered after.
+ * The same registrations always give the same plan.  sabre_sched_dump()
+ * prints it with, for every pair kept apart, the reason.
+ *
+ * Frames.  sabre_sched_run_frame(): begin the world's tick; run the stages
+ * in order and their batches in order, the systems of a batch in parallel
+ * on the pool; end the tick (flushing every command buffer) - the tick is
+ * ended even when a system fails, and then the first failure is returned
+ * with a message naming the system; batches after a failure do not run.
+ *
+ * Thread-safety: a scheduler is used by one thread (the world's owner).
+ * Kernels and run functions execute on pool threads concurrently with the
+ * other systems of their batch; they must touch only what they declared.
+ */
+#ifndef SABRE_SCHED_H
+#define SABRE_SCHED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "sabre/ecs.h"
+#include "sabre/pool.h"
+#include "sabre/snapshot.h"
+#include "sabre/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SABRE_SCHED_NAME_MAX 48      /* system, stage and resource names: 1..47 bytes */
+#define SABRE_SCHED_MAX_STAGES 32
+#define SABRE_SCHED_MAX_SYSTEMS 4096
+
+typedef struct sabre_sched sabre_sched_t;
+
+typedef enum sabre_offload {
+    SABRE_OFFLOAD_NONE = 0,     /* `run` on a pool thread (or the caller) */
+    SABRE_OFFLOAD_INPLACE = 1,  /* kernel on native views of the tables */
+    SABRE_OFFLOAD_SNAPSHOT = 2, /* kernel on a snapshot, changed rows committed */
+    SABRE_OFFLOAD_PROCESS = 3   /* kernel in worker processes on a shared snapshot */
+} sabre_offload_t;
+
+/* What a `run` function gets. */
+typedef struct sabre_sys_ctx {
+    sabre_world_t *world;
+    sabre_sched_t *sched;
+    sabre_query_t *query;      /* the system's query (NULL if it has none) */
+    sabre_cmd_t *cmd;          /* the system's own command buffer (flushed at end of tick) */
+    double dt, time;
+    uint64_t frame;            /* frames run so far by this scheduler, 0-based */
+    const char *name;
+    void *user;                /* sabre_system_desc_t.user */
+    unsigned worker;           /* pool thread running it */
+} sabre_sys_ctx_t;
+
+/* What a kernel gets: rows [begin, end) of `rows`. */
+typedef struct sabre_kernel_ctx {
+    sabre_snapshot_t *rows;    /* native view, built snapshot or opened snapshot */
+    uint64_t begin, end;       /* begin is a multiple of 64 */
+    double dt, time;
+    uint64_t frame;
+    const void *args;          /* sabre_system_desc_t.args bytes (copied per frame) */
+    size_t args_len;
+    void *user;                /* sabre_system_desc_t.user; NULL in a worker process */
+    unsigned worker;           /* thread index, or worker process index */
+    bool in_process;           /* running in a worker process */
+} sabre_kernel_ctx_t;
+
+typedef int (*sabre_system_fn)(const sabre_sys_ctx_t *ctx);
+typedef int (*sabre_kernel_fn)(const sabre_kernel_ctx_t *ctx);
+
+typedef struct sabre_system_desc {
+    const char *name;                   /* required, unique */
+    const char *stage;                  /* NULL = "update" */
+    const char *const *after;           /* systems this one runs after */
+    uint32_t nafter;
+    const char *const *before;          /* systems this one runs before */
+    uint32_t nbefore;
+    const sabre_component_t *reads;     /* components read */
+    uint32_t nreads;
+    const sabre_component_t *writes;    /* components written (implies read) */
+    uint32_t nwrites;
+    const char *const *reads_res;       /* named resources read */
+    uint32_t nreads_res;
+    const char *const *writes_res;      /* named resources written */
+    uint32_t nwrites_res;
+    const sabre_query_desc_t *query;    /* optional for `run`; kernels default to all = reads + writes */
+    bool skip_if_empty;                 /* skip when the query matches no row */
+
+    sabre_system_fn run;                /* exactly one of run / kernel */
+    sabre_kernel_fn kernel;
+    sabre_offload_t offload;            /* kernel systems: 0 = INPLACE */
+    uint64_t grain;                     /* rows per range (rounded up to 64); 0 = automatic */
+    const void *args;                   /* bytes copied to every kernel call (<= 64 KiB) */
+    size_t args_len;
+    void *user;
+} sabre_system_desc_t;
+
+typedef struct sabre_sched_desc {
+    sabre_world_t *world;               /* required */
+    sabre_pool_t *pool;                 /* NULL: everything runs on the caller */
+    const char *const *stages;          /* stage order; NULL = startup, update, late, render, cleanup */
+    uint32_t nstages;
+} sabre_sched_desc_t;
+
+/* Create a scheduler for a world (and optionally a pool).  Both must
+ * outlive it.  Errors: SABRE_EINVAL (no world, bad or duplicate stage
+ * names), SABRE_ENOMEM. */
+int sabre_sched_create(const sabre_sched_desc_t *desc, sabre_sched_t **out);
+/* Free the scheduler, its queries, command buffers and snapshots.  NULL is ignored. */
+void sabre_sched_destroy(sabre_sched_t *sched);
+
+/* Register a system (copied).  Errors: SABRE_EINVAL (missing name, both or
+ * neither of run/kernel, kernel without components, PROCESS without a pool
+ * that has worker processes, INPLACE with a `changed` query), SABRE_EEXIST
+ * (name taken), SABRE_ENOENT (unknown stage). */
+int sabre_sched_add(sabre_sched_t *sched, const sabre_system_desc_t *desc);
+
+/* Change a system's offload mode (kernel systems only). */
+int sabre_sched_set_offload(sabre_sched_t *sched, const char *name, sabre_offload_t mode);
+
+/* Named resources: a pointer the application owns, looked up by systems. */
+int sabre_sched_resource_set(sabre_sched_t *sched, const char *name, void *ptr);
+void *sabre_sched_resource_get(const sabre_sched_t *sched, const char *name);
+
+/* Build the plan (run_frame does it when needed). */
+int sabre_sched_compile(sabre_sched_t *sched);
+
+/* Run one frame. */
+int sabre_sched_run_frame(sabre_sched_t *sched, double dt, double time);
+
+/* The plan. */
+typedef struct sabre_plan_entry {
+    const char *system;
+    const char *stage;
+    uint32_t batch;              /* global batch index in run order */
+    uint32_t level;              /* level inside its stage, 0-based */
+} sabre_plan_entry_t;
+/* Systems in run order (stage, batch, registration).  *n receives the count. */
+int sabre_sched_plan(sabre_sched_t *sched, const sabre_plan_entry_t **entries, uint32_t *n);
+/* Number of batches of the plan. */
+uint32_t sabre_sched_batches(sabre_sched_t *sched);
+
+/* Print the plan: stages, batches, systems, and each ordering edge with its
+ * reason ("explicit: b after a", "conflict: a writes Pos, b reads Pos",
+ * "conflict: resource 'score'").  `file` is a FILE*. */
+int sabre_sched_dump(sabre_sched_t *sched, FILE *file);
+
+/* Per-system counters. */
+typedef struct sabre_system_stats {
+    uint64_t runs;               /* frames it ran */
+    uint64_t skipped;            /* frames skipped (skip_if_empty) */
+    uint64_t rows;               /* rows handed to its kernel, all frames */
+    uint64_t ranges;             /* kernel calls, all frames */
+    uint64_t ns_total;           /* wall time from its first to last range, summed */
+    uint64_t ns_last;
+    uint64_t committed;          /* rows committed (snapshot/process modes) */
+} sabre_system_stats_t;
+int sabre_sched_stats(const sabre_sched_t *sched, const char *name, sabre_system_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,174 @@
+// SABRE_TEST_LABELS: unit concurrent process
+/*
+ * Offload modes give identical results: the physics example run serially,
+ * in place on the pool, on snapshots, and in worker processes ends in the
+ * bit-identical state; changed bits reach the world in every mode; a worker
+ * process killed with SIGKILL mid-frame fails that frame only.
+ */
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "../examples/physics.h"
+#include "check.h"
+
+#define N 20000
+#define FRAMES 12
+
+typedef struct run {
+    sabre_world_t *world;
+    sabre_region_t *region;
+    sabre_pool_t *pool;
+    sabre_sched_t *sched;
+    phys_t phys;
+} run_t;
+
+static void run_open(run_t *r, sabre_offload_t mode, unsigned threads, unsigned processes)
+{
+    memset(r, 0, sizeof *r);
+    CHECK_OK(sabre_world_create(&(sabre_world_desc_t){.chunk_rows = 4096}, &r->world));
+    CHECK_OK(phys_setup(&r->phys, r->world, N, 7));
+    if (threads || processes) {
+        if (processes)
+            CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD,
+                                                                .size = 64u << 20},
+                                         &r->region));
+        CHECK_OK(sabre_pool_create(&(sabre_pool_desc_t){.threads = threads ? threads : 1,
+                                                        .region = r->region,
+                                                        .processes = processes,
+                                                        .process_timeout_ns = 20000000000ull},
+                                   &r->pool));
+    }
+    CHECK_OK(sabre_sched_create(&(sabre_sched_desc_t){.world = r->world, .pool = r->pool},
+                                &r->sched));
+    CHECK_OK(phys_register(&r->phys, r->sched, mode));
+}
+
+static void run_close(run_t *r)
+{
+    sabre_sched_destroy(r->sched);
+    sabre_pool_destroy(r->pool);
+    sabre_world_destroy(r->world);
+    sabre_region_close(r->region);
+}
+
+static phys_stats_t run_frames(run_t *r, int frames)
+{
+    for (int f = 0; f < frames; f++)
+        CHECK_OK(sabre_sched_run_frame(r->sched, 1.0 / 30.0, f / 30.0));
+    phys_stats_t st;
+    CHECK_OK(phys_measure(&r->phys, &st));
+    return st;
+}
+
+/* After a frame, every row's Pos was marked changed in the world. */
+static void check_changed(run_t *r)
+{
+    CHECK_OK(sabre_sched_run_frame(r->sched, 1.0 / 30.0, 0));
+    sabre_component_t pos = r->phys.pos;
+    sabre_query_t *q;
+    CHECK_OK(sabre_query_create(r->world, &(sabre_query_desc_t){.all = &pos, .nall = 1, .changed = &pos, .nchanged = 1}, &q));
+    /* end_tick does not clear changed bits: they describe the last tick */
+    CHECK_EQ(sabre_query_count(q), N);
+    sabre_query_destroy(q);
+}
+
+static int die_kernel(const sabre_kernel_ctx_t *c)
+{
+    if (c->in_process && c->frame == 3 && c->worker == 0)
+        raise(SIGKILL);
+    return phys_integrate(c);
+}
+
+int main(void)
+{
+    run_t ref;
+    run_open(&ref, SABRE_OFFLOAD_INPLACE, 0, 0); /* serial: no pool */
+    phys_stats_t want = run_frames(&ref, FRAMES);
+    CHECK_EQ(want.rows, N);
+    CHECK(want.energy > 0);
+    /* stats ran as a system in the late stage */
+    CHECK_EQ(ref.phys.stats.rows, N);
+    CHECK(ref.phys.stats.energy > 0);
+    run_close(&ref);
+
+    struct {
+        sabre_offload_t mode;
+        unsigned threads, processes;
+    } cases[] = {
+        {SABRE_OFFLOAD_INPLACE, 2, 0},
+        {SABRE_OFFLOAD_INPLACE, 3, 0},
+        {SABRE_OFFLOAD_SNAPSHOT, 0, 0},
+        {SABRE_OFFLOAD_SNAPSHOT, 2, 0},
+        {SABRE_OFFLOAD_PROCESS, 2, 2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        run_t r;
+        run_open(&r, cases[i].mode, cases[i].threads, cases[i].processes);
+        phys_stats_t got = run_frames(&r, FRAMES);
+        if (got.checksum != want.checksum)
+            fprintf(stderr, "case %zu (mode %d) differs\n", i, (int)cases[i].mode);
+        CHECK(got.checksum == want.checksum);
+        CHECK(got.energy == want.energy);
+        sabre_system_stats_t st;
+        CHECK_OK(sabre_sched_stats(r.sched, "integrate", &st));
+        CHECK_EQ(st.runs, FRAMES);
+        CHECK_EQ(st.rows, (uint64_t)N * FRAMES);
+        if (cases[i].mode != SABRE_OFFLOAD_INPLACE)
+            CHECK_EQ(st.committed, (uint64_t)N * FRAMES);
+        check_changed(&r);
+        run_close(&r);
+    }
+
+    /* switching modes on a live scheduler keeps the results */
+    {
+        run_t r;
+        run_open(&r, SABRE_OFFLOAD_INPLACE, 2, 2);
+        for (int f = 0; f < FRAMES; f++) {
+            sabre_offload_t m = (sabre_offload_t)(1 + f % 3);
+            CHECK_OK(sabre_sched_set_offload(r.sched, "integrate", m));
+            CHECK_OK(sabre_sched_set_offload(r.sched, "bounds", m));
+            CHECK_OK(sabre_sched_run_frame(r.sched, 1.0 / 30.0, f / 30.0));
+        }
+        phys_stats_t got;
+        CHECK_OK(phys_measure(&r.phys, &got));
+        CHECK(got.checksum == want.checksum);
+        CHECK_ERR(sabre_sched_set_offload(r.sched, "stats", SABRE_OFFLOAD_SNAPSHOT), SABRE_EINVAL);
+        run_close(&r);
+    }
+
+    /* a worker process killed mid-frame: that frame fails, the next succeeds */
+    {
+        run_t r;
+        memset(&r, 0, sizeof r);
+        CHECK_OK(sabre_world_create(NULL, &r.world));
+        CHECK_OK(phys_setup(&r.phys, r.world, N, 7));
+        CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD, .size = 64u << 20}, &r.region));
+        CHECK_OK(sabre_pool_create(&(sabre_pool_desc_t){.threads = 1, .region = r.region, .processes = 2,
+                                                        .process_timeout_ns = 20000000000ull}, &r.pool));
+        CHECK_OK(sabre_sched_create(&(sabre_sched_desc_t){.world = r.world, .pool = r.pool}, &r.sched));
+        sabre_component_t rv[1] = {r.phys.vel}, wp[1] = {r.phys.pos};
+        CHECK_OK(sabre_sched_add(r.sched, &(sabre_system_desc_t){
+                     .name = "integrate", .reads = rv, .nreads = 1, .writes = wp, .nwrites = 1,
+                     .kernel = die_kernel, .offload = SABRE_OFFLOAD_PROCESS,
+                     .args = &r.phys.args, .args_len = sizeof r.phys.args}));
+        for (int f = 0; f < 6; f++) {
+            int rc = sabre_sched_run_frame(r.sched, 1.0 / 30.0, 0);
+            if (f == 3) {
+                CHECK_ERR(rc, SABRE_EPEER);
+                CHECK_STR_CONTAINS(sabre_last_error(), "system 'integrate' failed");
+                CHECK_STR_CONTAINS(sabre_last_error(), "signal 9");
+                CHECK(!sabre_world_in_tick(r.world));
+            } else {
+                CHECK_OK(rc);
+            }
+        }
+        sabre_pool_stats_t ps;
+        CHECK_OK(sabre_pool_stats(r.pool, &ps));
+        CHECK(ps.process_deaths >= 1);
+        CHECK(ps.process_spawns >= 3);
+        run_close(&r);
+    }
+    return check_done();
+}
