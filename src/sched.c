@@ -846,14 +846,13 @@ static void note_failure(system_t *y, int rc)
         sabre__strlcpy(y->errmsg, sabre_last_error(), sizeof y->errmsg);
 }
 
-static int work_task(void *ctx, unsigned worker)
+/* Run one unit of work (no timing). */
+static int run_work(work_t *w, unsigned worker)
 {
-    work_t *w = ctx;
     system_t *y = w->sys;
     const sabre_sched_t *s = w->sched;
     int rc;
     sabre_clear_error();
-    uint64_t t0 = sabre__now_ns();
     if (y->run) {
         sabre_sys_ctx_t c = {.world = s->world, .sched = w->sched, .query = y->query,
                              .cmd = y->cmd, .dt = s->dt, .time = s->time, .frame = s->frame,
@@ -866,9 +865,19 @@ static int work_task(void *ctx, unsigned worker)
                                 .worker = worker};
         rc = y->kernel(&c);
     }
-    note_time(y, t0, sabre__now_ns());
     if (rc)
         note_failure(y, rc);
+    return rc;
+}
+
+/* Pool task: the work plus its timing (ranges of one system may run on
+ * several threads at once, hence the atomic min/max). */
+static int work_task(void *ctx, unsigned worker)
+{
+    work_t *w = ctx;
+    uint64_t t0 = sabre__now_ns();
+    int rc = run_work(w, worker);
+    note_time(w->sys, t0, sabre__now_ns());
     return rc;
 }
 
@@ -1061,9 +1070,19 @@ static int run_tasks(sabre_sched_t *s)
         t[i] = (sabre_task_t){.fn = work_task, .ctx = &s->work[i]};
     if (s->pool)
         return sabre_pool_run_tasks(s->pool, t, s->nwork);
-    for (uint32_t i = 0; i < s->nwork; i++)
-        if ((rc = work_task(&s->work[i], 0)))
+    /* Serial: one clock read per unit, each unit ending where the next starts. */
+    uint64_t t0 = sabre__now_ns();
+    for (uint32_t i = 0; i < s->nwork; i++) {
+        system_t *y = s->work[i].sys;
+        rc = run_work(&s->work[i], 0);
+        uint64_t t1 = sabre__now_ns();
+        if (t0 < atomic_load_explicit(&y->t_first, memory_order_relaxed))
+            atomic_store_explicit(&y->t_first, t0, memory_order_relaxed);
+        atomic_store_explicit(&y->t_last, t1, memory_order_relaxed);
+        t0 = t1;
+        if (rc)
             return rc;
+    }
     return SABRE_OK;
 }
 
@@ -1073,10 +1092,11 @@ static int run_batch(sabre_sched_t *s, const batch_t *b)
     s->nwork = 0;
     for (uint32_t k = 0; k < b->count; k++) {
         system_t *y = s->sys[s->order[b->first + k]];
-        atomic_store(&y->status, SABRE_OK);
+        /* relaxed: the pool's fork-join orders these before the tasks run */
+        atomic_store_explicit(&y->status, SABRE_OK, memory_order_relaxed);
         y->errmsg[0] = '\0';
-        atomic_store(&y->t_first, UINT64_MAX);
-        atomic_store(&y->t_last, 0);
+        atomic_store_explicit(&y->t_first, UINT64_MAX, memory_order_relaxed);
+        atomic_store_explicit(&y->t_last, 0, memory_order_relaxed);
         y->ran = false;
         if (y->skip_if_empty && y->query && sabre_query_count(y->query) == 0) {
             y->st.skipped++;
@@ -1121,7 +1141,8 @@ static int run_batch(sabre_sched_t *s, const batch_t *b)
         system_t *y = s->sys[s->order[b->first + k]];
         if (!y->ran)
             continue;
-        uint64_t t0 = atomic_load(&y->t_first), t1 = atomic_load(&y->t_last);
+        uint64_t t0 = atomic_load_explicit(&y->t_first, memory_order_relaxed);
+        uint64_t t1 = atomic_load_explicit(&y->t_last, memory_order_relaxed);
         y->st.ns_last = t1 > t0 ? t1 - t0 : 0;
         y->st.ns_total += y->st.ns_last;
     }
@@ -1130,7 +1151,7 @@ static int run_batch(sabre_sched_t *s, const batch_t *b)
     /* Name the first system (in plan order) that failed. */
     for (uint32_t k = 0; k < b->count; k++) {
         system_t *y = s->sys[s->order[b->first + k]];
-        int st = atomic_load(&y->status);
+        int st = atomic_load_explicit(&y->status, memory_order_relaxed);
         if (st)
             return sabre__fail(st, "system '%s' failed: %s", y->name,
                                y->errmsg[0] ? y->errmsg : sabre_strerror(st));
