@@ -17,7 +17,8 @@
  * Each layout has a canonical text (whitespace, comments and unused structs
  * removed; dependencies first) and a 64-bit hash: FNV-1a 64 over the
  * canonical text's bytes.  Both are specified exactly in docs/schema.md so
- * another language can recompute them.
+ * another language can recompute them.  The canonical text is itself a
+ * schema: compiling it gives back the same layout as its root (last) struct.
  *
  * Ownership: a sabre_schema_t owns every layout, field, column and string it
  * hands out; they stay valid until sabre_schema_free().  A compiled schema
@@ -108,6 +109,18 @@ struct sabre_layout {
 
 typedef struct sabre_schema sabre_schema_t;
 
+/* Compiler limits (see sabre_schema_compile). */
+#define SABRE_SCHEMA_MAX_TEXT          (1 << 20)   /* bytes of schema text */
+#define SABRE_SCHEMA_MAX_STRUCTS       1024
+#define SABRE_SCHEMA_MAX_FIELDS        4096        /* per struct, padding included */
+#define SABRE_SCHEMA_MAX_COLUMNS       65536       /* per struct */
+#define SABRE_SCHEMA_MAX_TOTAL_COLUMNS (1 << 20)   /* all structs of a schema */
+#define SABRE_SCHEMA_MAX_TOTAL_BYTES   (64 << 20)  /* column names + canonical texts */
+#define SABRE_SCHEMA_MAX_SIZE          0x7fffffffu /* struct and array sizes, bytes */
+#define SABRE_SCHEMA_MAX_DEPTH         64          /* struct nesting levels */
+#define SABRE_SCHEMA_MAX_IDENT         63          /* bytes in a struct or field name */
+#define SABRE_SCHEMA_MAX_COLUMN_NAME   255         /* bytes in a flattened column name */
+
 /* Where and why a schema failed to compile. */
 typedef struct sabre_schema_error {
     uint32_t line;                /* 1-based; 0 if not tied to a position */
@@ -123,7 +136,14 @@ typedef struct sabre_schema_error {
  * Limits (errors, not crashes): text up to 1 MiB, 1024 structs, 4096 fields
  * per struct, 65536 columns per struct, sizes below 2^31 bytes, nesting
  * depth 64, identifiers up to 63 bytes; recursive struct definitions and
- * duplicate names are errors.
+ * duplicate names are errors.  Also (SABRE_SCHEMA_MAX_* above): flattened
+ * column names up to 255 bytes, 2^20 columns in the whole schema, and
+ * 64 MiB of column names plus canonical texts in the whole schema, so that
+ * a small hostile text cannot make the compiler allocate gigabytes.
+ * Syntax errors are reported at the first offending token; layout errors
+ * (size, column count, nesting depth) when the struct's closing '}' is
+ * read, at the field concerned.
+ * Thread-safety: compile is reentrant (no shared state).
  */
 int sabre_schema_compile(const char *text, size_t len, sabre_schema_t **out,
                          sabre_schema_error_t *err);
@@ -162,6 +182,9 @@ void sabre_layout_unpack(const sabre_layout_t *layout, const void *const *column
  * Returns SABRE_OK or SABRE_EIO.
  */
 int sabre_schema_print(const sabre_schema_t *schema, void *file, bool json);
+
+/* The same for one layout (human text, or one JSON object and a newline). */
+int sabre_layout_print(const sabre_layout_t *layout, void *file, bool json);
 
 #ifdef __cplusplus
 }
