@@ -1,0 +1,1110 @@
+/*
+ * pool.c - persistent worker threads (spin, then futex sleep), parallel-for
+ * over 64-aligned row ranges, task batches, the external-executor hook, and
+ * forked worker processes running registered jobs over a shared region.
+ * The protocols and their memory orders are in docs/scheduling.md.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "sabre/pool.h"
+
+#define DEFAULT_SPIN_NS         50000ull
+#define DEFAULT_PROC_TIMEOUT_NS 30000000000ull
+#define MSG_MAX                 512
+#define REQ_MAGIC               0x51455250u /* "PREQ" */
+#define REP_MAGIC               0x50455250u /* "PREP" */
+
+enum job_kind { JOB_RANGE = 1, JOB_TASKS = 2 };
+
+/* One worker thread's doorbell.  `go` is written by the dispatcher and
+ * `sleeping` by the worker: they share a line because each is read by the
+ * other side right after its own write (the Dekker pair), and each slot has
+ * its own 128 bytes so workers never share a line. */
+struct slot {
+    _Alignas(SABRE_FALSE_SHARING) _Atomic uint32_t go;
+    _Atomic uint32_t sleeping;
+};
+
+struct job {
+    enum job_kind kind;
+    sabre_range_fn fn;
+    void *ctx;
+    sabre_task_t *tasks;
+    size_t n, chunk, nchunks;
+    _Alignas(SABRE_FALSE_SHARING) _Atomic size_t next; /* chunk counter */
+    _Alignas(SABRE_FALSE_SHARING) _Atomic int status;  /* first failure */
+    char msg[MSG_MAX];                                 /* written by the winner */
+};
+
+struct worker_arg {
+    sabre_pool_t *pool;
+    unsigned index; /* 1..nworkers */
+};
+
+struct proc {
+    _Atomic int pid; /* 0 = not running; written by the owner thread only */
+    int sock;        /* parent end of the socketpair, -1 if none */
+    uint32_t gen;    /* registry generation the child was forked with */
+    int status;      /* result of the current call */
+    bool outstanding;
+    size_t begin, end;
+    char msg[MSG_MAX];
+};
+
+struct reg {
+    char name[SABRE_POOL_JOB_NAME_MAX];
+    sabre_proc_job_fn fn;
+};
+
+struct req_hdr {
+    uint32_t magic;
+    uint32_t name_len;
+    uint64_t seq;
+    uint64_t begin, end;
+    uint64_t args_len;
+    uint32_t worker;
+    uint32_t pad;
+};
+
+struct rep_hdr {
+    uint32_t magic;
+    int32_t status;
+    uint64_t seq;
+    uint32_t msg_len;
+    uint32_t pad;
+};
+
+#define REQ_MAX (sizeof(struct req_hdr) + SABRE_POOL_JOB_NAME_MAX + SABRE_POOL_ARGS_MAX)
+#define REP_MAX (sizeof(struct rep_hdr) + MSG_MAX)
+
+struct sabre_pool {
+    unsigned nthreads; /* threads that run jobs (caller included) */
+    unsigned nworkers; /* sabre-owned worker threads */
+    uint64_t spin_ns;
+    sabre_executor_t exec;
+    char name[64];
+    pthread_t *tids;
+    struct worker_arg *wargs;
+    struct slot *slots;
+    unsigned started; /* threads created (for cleanup) */
+    bool submitted;   /* a task batch awaits sabre_pool_wait */
+
+    _Atomic uint32_t busy; /* one fork-join at a time */
+    _Atomic bool stop;
+
+    struct job job;
+
+    /* Completion: workers count down `pending`; the caller sleeps on it. */
+    _Alignas(SABRE_FALSE_SHARING) _Atomic uint32_t pending;
+    _Atomic uint32_t main_sleeping;
+
+    _Alignas(SABRE_FALSE_SHARING) _Atomic unsigned nsleeping;
+    _Atomic uint64_t dispatches, inline_runs, futex_wakes;
+    _Atomic uint64_t spawns, deaths;
+    _Atomic unsigned alive;
+
+    /* Worker processes (owner thread only). */
+    sabre_region_t *region;
+    unsigned nproc;
+    uint64_t proc_timeout_ns;
+    struct proc *procs;
+    struct reg *reg;
+    size_t nreg, capreg;
+    uint32_t reg_gen;
+    uint64_t proc_seq;
+    pid_t parent_pid;
+    unsigned char *reqbuf;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Jobs                                                                      */
+/* ------------------------------------------------------------------------ */
+
+static bool known_status(int rc)
+{
+    return rc < 0 && strcmp(sabre_status_name(rc), "SABRE_E?") != 0;
+}
+
+/* Record rc as the job's failure if it is the first one. */
+static void record_failure(struct job *job, int rc, size_t begin, size_t end, unsigned worker)
+{
+    int expected = 0;
+    int st = known_status(rc) ? rc : SABRE_EJOB;
+    if (!atomic_compare_exchange_strong_explicit(&job->status, &expected, st, memory_order_acq_rel,
+                                                 memory_order_relaxed))
+        return;
+    const char *detail = sabre_last_error();
+    if (detail[0] && st == rc)
+        snprintf(job->msg, sizeof job->msg, "%s", detail);
+    else if (detail[0])
+        snprintf(job->msg, sizeof job->msg, "job returned %d: %s", rc, detail);
+    else if (job->kind == JOB_RANGE)
+        snprintf(job->msg, sizeof job->msg,
+                 "parallel-for job returned %d (%s) on rows [%zu,%zu), thread %u", rc,
+                 sabre_status_name(st), begin, end, worker);
+    else
+        snprintf(job->msg, sizeof job->msg, "task %zu returned %d (%s) on thread %u", begin, rc,
+                 sabre_status_name(st), worker);
+}
+
+/* Claim chunks until none are left or the job has failed. */
+static void run_job(struct job *job, unsigned worker)
+{
+    for (;;) {
+        if (atomic_load_explicit(&job->status, memory_order_relaxed) != 0)
+            return;
+        size_t c = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
+        if (c >= job->nchunks)
+            return;
+        sabre_clear_error();
+        if (job->kind == JOB_RANGE) {
+            size_t b = c * job->chunk;
+            size_t e = SABRE_MIN(b + job->chunk, job->n);
+            int rc = job->fn(job->ctx, b, e, worker);
+            if (rc != 0)
+                record_failure(job, rc, b, e, worker);
+        } else {
+            sabre_task_t *t = &job->tasks[c];
+            int rc = t->fn(t->ctx, worker);
+            t->status = rc;
+            if (rc != 0)
+                record_failure(job, rc, c, c + 1, worker);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Worker threads                                                            */
+/* ------------------------------------------------------------------------ */
+
+static bool spin_expired(uint64_t spin_ns, uint64_t start, unsigned *spins)
+{
+    if (spin_ns == UINT64_MAX)
+        return false;
+    /* The clock is read on the first spin (so a tiny spin_ns sleeps at
+     * once) and then every 64 spins.  Past the first 2 us the spinner also
+     * yields: when threads outnumber free cores, the peer it waits for may
+     * be queued behind it on the same core. */
+    if (++*spins != 1 && (*spins & 63u) != 0)
+        return false;
+    uint64_t waited = sabre__now_ns() - start;
+    if (waited >= spin_ns)
+        return true;
+    if (waited >= 2000)
+        sched_yield();
+    return false;
+}
+
+/* Wait until slot->go differs from `seen`: spin, then sleep on the futex.
+ * Dekker pair with dispatch(): we store sleeping=1 then load go (both
+ * seq_cst); the dispatcher stores go then loads sleeping (seq_cst).  One of
+ * the two loads must observe the other side's store, so either we see the
+ * new go and do not sleep, or the dispatcher sees sleeping and wakes us
+ * (and a wake that lands before FUTEX_WAIT is harmless: the kernel
+ * compares go with `seen` and returns at once). */
+static uint32_t wait_for_go(sabre_pool_t *pool, struct slot *slot, uint32_t seen)
+{
+    uint64_t start = sabre__now_ns();
+    unsigned spins = 0;
+    for (;;) {
+        uint32_t g = atomic_load_explicit(&slot->go, memory_order_acquire);
+        if (g != seen)
+            return g;
+        if (spin_expired(pool->spin_ns, start, &spins)) {
+            atomic_fetch_add_explicit(&pool->nsleeping, 1, memory_order_relaxed);
+            atomic_store_explicit(&slot->sleeping, 1, memory_order_seq_cst);
+            if (atomic_load_explicit(&slot->go, memory_order_seq_cst) == seen)
+                sabre__futex_wait(&slot->go, seen, UINT64_MAX);
+            atomic_store_explicit(&slot->sleeping, 0, memory_order_relaxed);
+            atomic_fetch_sub_explicit(&pool->nsleeping, 1, memory_order_relaxed);
+            start = sabre__now_ns();
+            spins = 0;
+            continue;
+        }
+        sabre__cpu_relax();
+    }
+}
+
+/* A worker's share is done: count down, wake the caller if it sleeps
+ * (the same Dekker pair as above, on pending/main_sleeping). */
+static void finish_share(sabre_pool_t *pool)
+{
+    if (atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_seq_cst) == 1 &&
+        atomic_load_explicit(&pool->main_sleeping, memory_order_seq_cst)) {
+        sabre__futex_wake(&pool->pending, 1);
+        atomic_fetch_add_explicit(&pool->futex_wakes, 1, memory_order_relaxed);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker_arg *wa = arg;
+    sabre_pool_t *pool = wa->pool;
+    struct slot *slot = &pool->slots[wa->index - 1];
+    uint32_t seen = 0;
+    for (;;) {
+        seen = wait_for_go(pool, slot, seen);
+        if (atomic_load_explicit(&pool->stop, memory_order_acquire))
+            break;
+        run_job(&pool->job, wa->index);
+        finish_share(pool);
+    }
+    return NULL;
+}
+
+/* Ring worker i's doorbell (see wait_for_go for the race-freedom argument). */
+static void ring(sabre_pool_t *pool, unsigned i)
+{
+    struct slot *slot = &pool->slots[i];
+    atomic_fetch_add_explicit(&slot->go, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&slot->sleeping, memory_order_seq_cst)) {
+        sabre__futex_wake(&slot->go, 1);
+        atomic_fetch_add_explicit(&pool->futex_wakes, 1, memory_order_relaxed);
+    }
+}
+
+/* Start `helpers` workers on pool->job (already filled in). */
+static void dispatch(sabre_pool_t *pool, unsigned helpers)
+{
+    atomic_store_explicit(&pool->pending, helpers, memory_order_relaxed);
+    for (unsigned i = 0; i < helpers; i++)
+        ring(pool, i); /* the seq_cst RMW on go releases the job fields and pending */
+    atomic_fetch_add_explicit(&pool->dispatches, 1, memory_order_relaxed);
+}
+
+/* Wait until every dispatched worker has finished its share. */
+static void join(sabre_pool_t *pool)
+{
+    uint64_t start = sabre__now_ns();
+    unsigned spins = 0;
+    for (;;) {
+        if (atomic_load_explicit(&pool->pending, memory_order_acquire) == 0)
+            return;
+        if (spin_expired(pool->spin_ns, start, &spins)) {
+            atomic_store_explicit(&pool->main_sleeping, 1, memory_order_seq_cst);
+            uint32_t v = atomic_load_explicit(&pool->pending, memory_order_seq_cst);
+            if (v != 0)
+                sabre__futex_wait(&pool->pending, v, UINT64_MAX);
+            atomic_store_explicit(&pool->main_sleeping, 0, memory_order_relaxed);
+            start = sabre__now_ns();
+            spins = 0;
+            continue;
+        }
+        sabre__cpu_relax();
+    }
+}
+
+static bool acquire_busy(sabre_pool_t *pool)
+{
+    uint32_t expected = 0;
+    return atomic_compare_exchange_strong_explicit(&pool->busy, &expected, 1, memory_order_acquire,
+                                                   memory_order_relaxed);
+}
+
+static void release_busy(sabre_pool_t *pool)
+{
+    atomic_store_explicit(&pool->busy, 0, memory_order_release);
+}
+
+static int busy_error(const sabre_pool_t *pool, const char *what)
+{
+    return sabre__fail(SABRE_ESTATE,
+                       "pool '%s': %s while another call on the pool is running (one fork-join "
+                       "at a time; not from inside a pool job)",
+                       pool->name, what);
+}
+
+static void job_reset(struct job *job)
+{
+    atomic_store_explicit(&job->next, 0, memory_order_relaxed);
+    atomic_store_explicit(&job->status, 0, memory_order_relaxed);
+    job->msg[0] = '\0';
+}
+
+struct exec_ctx {
+    struct job *job;
+};
+
+static void exec_task(void *task_ctx, unsigned task_index)
+{
+    struct exec_ctx *ec = task_ctx;
+    run_job(ec->job, task_index);
+}
+
+/* Run pool->job on the external executor with up to `want` tasks. */
+static int run_on_executor(sabre_pool_t *pool, size_t want)
+{
+    struct exec_ctx ec = {&pool->job};
+    unsigned ntasks = (unsigned)SABRE_MIN(want, (size_t)pool->nthreads);
+    if (ntasks == 0)
+        return SABRE_OK;
+    int rc = pool->exec.run(ntasks, exec_task, &ec, pool->exec.user);
+    atomic_fetch_add_explicit(&pool->dispatches, 1, memory_order_relaxed);
+    if (atomic_load_explicit(&pool->job.status, memory_order_acquire) != 0)
+        return SABRE_OK; /* the job's own failure is reported */
+    if (rc != 0)
+        return sabre__fail(SABRE_EJOB, "pool '%s': external executor run() returned %d", pool->name,
+                           rc);
+    /* Any task that ran claimed chunks until none were left. */
+    if (atomic_load_explicit(&pool->job.next, memory_order_acquire) < pool->job.nchunks)
+        return sabre__fail(SABRE_EJOB,
+                           "pool '%s': external executor run() returned 0 without running the "
+                           "%u tasks it was given",
+                           pool->name, ntasks);
+    return SABRE_OK;
+}
+
+static int job_result(sabre_pool_t *pool)
+{
+    int st = atomic_load_explicit(&pool->job.status, memory_order_acquire);
+    if (st != 0)
+        return sabre__fail(st, "%s", pool->job.msg);
+    return SABRE_OK;
+}
+
+int sabre_pool_for(sabre_pool_t *pool, size_t n, size_t grain, sabre_range_fn fn, void *ctx)
+{
+    if (!pool || !fn)
+        return sabre__fail(SABRE_EINVAL, "sabre_pool_for: %s is NULL", pool ? "fn" : "pool");
+    if (n == 0)
+        return SABRE_OK;
+    if (n > SIZE_MAX / 2)
+        return sabre__fail(SABRE_EINVAL, "sabre_pool_for: %zu rows is too many", n);
+    if (!acquire_busy(pool))
+        return busy_error(pool, "sabre_pool_for called");
+
+    size_t chunk;
+    if (grain == 0) /* about four chunks per thread balances uneven rows */
+        grain = n / ((size_t)pool->nthreads * 4) + 1;
+    chunk = SABRE_MIN(grain, n);
+    chunk = SABRE_ALIGN_UP(chunk, (size_t)SABRE_POOL_ROW_ALIGN);
+    struct job *job = &pool->job;
+    job->kind = JOB_RANGE;
+    job->fn = fn;
+    job->ctx = ctx;
+    job->tasks = NULL;
+    job->n = n;
+    job->chunk = chunk;
+    job->nchunks = n / chunk + (n % chunk != 0);
+    job_reset(job);
+
+    int rc = SABRE_OK;
+    if (pool->exec.run) {
+        rc = run_on_executor(pool, job->nchunks);
+    } else if (job->nchunks == 1 || pool->nworkers == 0) {
+        atomic_fetch_add_explicit(&pool->inline_runs, 1, memory_order_relaxed);
+        run_job(job, 0);
+    } else {
+        unsigned helpers = (unsigned)SABRE_MIN(job->nchunks - 1, (size_t)pool->nworkers);
+        dispatch(pool, helpers);
+        run_job(job, 0);
+        join(pool);
+    }
+    if (rc == SABRE_OK)
+        rc = job_result(pool);
+    release_busy(pool);
+    return rc;
+}
+
+int sabre_pool_submit(sabre_pool_t *pool, sabre_task_t *tasks, size_t n)
+{
+    if (!pool || (!tasks && n))
+        return sabre__fail(SABRE_EINVAL, "sabre_pool_submit: %s is NULL", pool ? "tasks" : "pool");
+    for (size_t i = 0; i < n; i++)
+        if (!tasks[i].fn)
+            return sabre__fail(SABRE_EINVAL, "sabre_pool_submit: task %zu has no fn", i);
+    if (!acquire_busy(pool))
+        return busy_error(pool, "sabre_pool_submit called");
+    for (size_t i = 0; i < n; i++)
+        tasks[i].status = 0;
+    struct job *job = &pool->job;
+    job->kind = JOB_TASKS;
+    job->fn = NULL;
+    job->ctx = NULL;
+    job->tasks = tasks;
+    job->n = n;
+    job->chunk = 1;
+    job->nchunks = n;
+    job_reset(job);
+    pool->submitted = true;
+    if (!pool->exec.run && n > 0 && pool->nworkers > 0)
+        dispatch(pool, (unsigned)SABRE_MIN(n, (size_t)pool->nworkers));
+    else
+        atomic_store_explicit(&pool->pending, 0, memory_order_relaxed);
+    return SABRE_OK;
+}
+
+int sabre_pool_wait(sabre_pool_t *pool)
+{
+    if (!pool)
+        return sabre__fail(SABRE_EINVAL, "sabre_pool_wait: pool is NULL");
+    /* busy is held by the submitter; `submitted` is only touched by it. */
+    if (!pool->submitted)
+        return sabre__fail(SABRE_ESTATE, "pool '%s': sabre_pool_wait without a submitted batch",
+                           pool->name);
+    int rc = SABRE_OK;
+    if (pool->exec.run) {
+        rc = run_on_executor(pool, pool->job.nchunks);
+    } else {
+        if (pool->nworkers == 0 || pool->job.nchunks == 0)
+            atomic_fetch_add_explicit(&pool->inline_runs, 1, memory_order_relaxed);
+        run_job(&pool->job, 0);
+        join(pool);
+    }
+    if (rc == SABRE_OK)
+        rc = job_result(pool);
+    pool->submitted = false;
+    release_busy(pool);
+    return rc;
+}
+
+int sabre_pool_run_tasks(sabre_pool_t *pool, sabre_task_t *tasks, size_t n)
+{
+    int rc = sabre_pool_submit(pool, tasks, n);
+    if (rc != SABRE_OK)
+        return rc;
+    return sabre_pool_wait(pool);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Worker processes                                                          */
+/* ------------------------------------------------------------------------ */
+
+static const struct reg *find_reg(const struct reg *reg, size_t nreg, const char *name)
+{
+    for (size_t i = 0; i < nreg; i++)
+        if (!strcmp(reg[i].name, name))
+            return &reg[i];
+    return NULL;
+}
+
+static void send_reply(int sock, uint64_t seq, int status, const char *msg)
+{
+    unsigned char buf[REP_MAX];
+    struct rep_hdr h = {.magic = REP_MAGIC, .status = status, .seq = seq};
+    size_t len = msg ? strnlen(msg, MSG_MAX - 1) : 0;
+    h.msg_len = (uint32_t)len;
+    memcpy(buf, &h, sizeof h);
+    if (len)
+        memcpy(buf + sizeof h, msg, len);
+    while (send(sock, buf, sizeof h + len, MSG_NOSIGNAL) < 0 && errno == EINTR)
+        ;
+}
+
+/* The child: attach to the region through the fd, then serve requests
+ * until the parent closes the socket (or exits: that closes it too).
+ * Never returns.  PR_SET_PDEATHSIG fires when the *thread* that forked
+ * exits, so it is only armed when the main thread forked (its exit ends
+ * the process); otherwise an idle child learns of the parent's death from
+ * the socket's EOF. */
+static void child_main(sabre_pool_t *pool, unsigned index, int sock, bool deathsig)
+    __attribute__((noreturn));
+static void child_main(sabre_pool_t *pool, unsigned index, int sock, bool deathsig)
+{
+    if (deathsig) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != pool->parent_pid)
+            _exit(0); /* the parent died before the line above took effect */
+    }
+    for (unsigned i = 0; i < pool->nproc; i++)
+        if (pool->procs[i].sock >= 0)
+            close(pool->procs[i].sock);
+
+    int fd = -1;
+    sabre_region_t *region = NULL;
+    if (sabre_fd_recv(sock, &fd, NULL, 0, NULL) != SABRE_OK || fd < 0)
+        _exit(2);
+    int rc = sabre_region_open_fd(fd, 0, &region);
+    close(fd);
+    unsigned char *buf = malloc(REQ_MAX);
+    if (!buf)
+        _exit(3);
+    for (;;) {
+        ssize_t m = recv(sock, buf, REQ_MAX, 0);
+        if (m < 0 && errno == EINTR)
+            continue;
+        if (m <= 0)
+            break;
+        struct req_hdr h;
+        if ((size_t)m < sizeof h)
+            break;
+        memcpy(&h, buf, sizeof h);
+        if (h.magic != REQ_MAGIC || h.name_len == 0 || h.name_len >= SABRE_POOL_JOB_NAME_MAX ||
+            h.args_len > SABRE_POOL_ARGS_MAX || (size_t)m != sizeof h + h.name_len + h.args_len)
+            break;
+        char name[SABRE_POOL_JOB_NAME_MAX];
+        memcpy(name, buf + sizeof h, h.name_len);
+        name[h.name_len] = '\0';
+        int st;
+        if (rc != SABRE_OK) {
+            st = rc; /* the attach failed: every job reports why */
+        } else {
+            const struct reg *r = find_reg(pool->reg, pool->nreg, name);
+            sabre_clear_error();
+            if (!r) {
+                st = sabre__fail(SABRE_ENOENT, "worker process %d has no job '%s'", (int)getpid(),
+                                 name);
+            } else {
+                sabre_proc_job_t job = {
+                    .region = region,
+                    .args = buf + sizeof h + h.name_len,
+                    .args_len = (size_t)h.args_len,
+                    .begin = (size_t)h.begin,
+                    .end = (size_t)h.end,
+                    .worker = index,
+                    .name = name,
+                };
+                st = r->fn(&job);
+            }
+        }
+        send_reply(sock, h.seq, st, st ? sabre_last_error() : NULL);
+    }
+    sabre_region_close(region);
+    free(buf);
+    _exit(0);
+}
+
+static void close_proc(sabre_pool_t *pool, struct proc *p)
+{
+    if (p->sock >= 0)
+        close(p->sock);
+    p->sock = -1;
+    if (atomic_load_explicit(&p->pid, memory_order_relaxed) > 0)
+        atomic_fetch_sub_explicit(&pool->alive, 1, memory_order_relaxed);
+    atomic_store_explicit(&p->pid, 0, memory_order_relaxed);
+}
+
+/* Wait for pid to exit, at most `ms` milliseconds; returns true and its
+ * wait status if it did (or cannot be waited for any more). */
+static bool reap_within(pid_t pid, unsigned ms, int *wstatus)
+{
+    for (unsigned i = 0;; i++) {
+        pid_t r = waitpid(pid, wstatus, WNOHANG);
+        if (r == pid)
+            return true;
+        if (r < 0 && errno != EINTR) {
+            *wstatus = -1; /* ECHILD: somebody else reaped it (SIGCHLD ignored) */
+            return true;
+        }
+        if (i >= ms)
+            return false;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Kill and reap a child; returns its wait status (-1 if unknown). */
+static int kill_proc(sabre_pool_t *pool, struct proc *p)
+{
+    int ws = -1;
+    pid_t pid = atomic_load_explicit(&p->pid, memory_order_relaxed);
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+            ;
+    }
+    close_proc(pool, p);
+    return ws;
+}
+
+static void describe_exit(int ws, char *buf, size_t cap)
+{
+    if (ws == -1)
+        snprintf(buf, cap, "exited (status unknown: it was reaped elsewhere)");
+    else if (WIFSIGNALED(ws))
+        snprintf(buf, cap, "was killed by signal %d (%s)", WTERMSIG(ws), strsignal(WTERMSIG(ws)));
+    else if (WIFEXITED(ws))
+        snprintf(buf, cap, "exited with status %d", WEXITSTATUS(ws));
+    else
+        snprintf(buf, cap, "stopped (wait status 0x%x)", ws);
+}
+
+/* The child of p is gone or broken: reap it and record SABRE_EPEER. */
+static void proc_died(sabre_pool_t *pool, struct proc *p, const char *job)
+{
+    pid_t pid = atomic_load_explicit(&p->pid, memory_order_relaxed);
+    int ws = -1;
+    if (!reap_within(pid, 2000, &ws))
+        ws = kill_proc(pool, p);
+    else
+        close_proc(pool, p);
+    char how[128];
+    describe_exit(ws, how, sizeof how);
+    snprintf(p->msg, sizeof p->msg, "worker process %d (job '%s', rows [%zu,%zu)) %s", (int)pid,
+             job, p->begin, p->end, how);
+    p->status = SABRE_EPEER;
+    p->outstanding = false;
+    atomic_fetch_add_explicit(&pool->deaths, 1, memory_order_relaxed);
+}
+
+static int spawn(sabre_pool_t *pool, unsigned i)
+{
+    struct proc *p = &pool->procs[i];
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+        return sabre__fail_errno(errno, "pool '%s': socketpair for worker process %u", pool->name,
+                                 i);
+    bool from_main_thread = syscall(SYS_gettid) == getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(sv[0]);
+        close(sv[1]);
+        return sabre__fail_errno(e, "pool '%s': fork of worker process %u", pool->name, i);
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        child_main(pool, i, sv[1], from_main_thread);
+    }
+    close(sv[1]);
+    p->sock = sv[0];
+    p->gen = pool->reg_gen;
+    atomic_store_explicit(&p->pid, pid, memory_order_relaxed);
+    atomic_fetch_add_explicit(&pool->alive, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&pool->spawns, 1, memory_order_relaxed);
+    /* No message bytes: sabre_fd_send frames a message as a length prefix
+     * that sabre_fd_recv reads separately, which a SEQPACKET socket would
+     * truncate; the bare descriptor is one 4-byte packet. */
+    int rc = sabre_fd_send(p->sock, sabre_region_fd(pool->region), NULL, 0);
+    if (rc != SABRE_OK) {
+        kill_proc(pool, p);
+        return rc;
+    }
+    return SABRE_OK;
+}
+
+/* Make sure child i is running with the current registry. */
+static int ensure_child(sabre_pool_t *pool, unsigned i)
+{
+    struct proc *p = &pool->procs[i];
+    pid_t pid = atomic_load_explicit(&p->pid, memory_order_relaxed);
+    if (pid > 0) {
+        int ws;
+        pid_t r = waitpid(pid, &ws, WNOHANG);
+        if (r == pid || (r < 0 && errno == ECHILD)) { /* died while idle */
+            close_proc(pool, p);
+            atomic_fetch_add_explicit(&pool->deaths, 1, memory_order_relaxed);
+        } else if (p->gen != pool->reg_gen) { /* forked before a registration */
+            kill_proc(pool, p);
+        }
+    }
+    if (atomic_load_explicit(&p->pid, memory_order_relaxed) == 0)
+        return spawn(pool, i);
+    return SABRE_OK;
+}
+
+static void send_request(sabre_pool_t *pool, unsigned i, const char *name, const void *args,
+                         size_t args_len)
+{
+    struct proc *p = &pool->procs[i];
+    size_t name_len = strlen(name);
+    struct req_hdr h = {
+        .magic = REQ_MAGIC,
+        .name_len = (uint32_t)name_len,
+        .seq = pool->proc_seq,
+        .begin = p->begin,
+        .end = p->end,
+        .args_len = args_len,
+        .worker = i,
+    };
+    memcpy(pool->reqbuf, &h, sizeof h);
+    memcpy(pool->reqbuf + sizeof h, name, name_len);
+    if (args_len)
+        memcpy(pool->reqbuf + sizeof h + name_len, args, args_len);
+    ssize_t w;
+    while ((w = send(p->sock, pool->reqbuf, sizeof h + name_len + args_len, MSG_NOSIGNAL)) < 0 &&
+           errno == EINTR)
+        ;
+    p->status = SABRE_OK;
+    p->msg[0] = '\0';
+    p->outstanding = true;
+    if (w < 0)
+        proc_died(pool, p, name);
+}
+
+/* Read child i's reply (poll said it is readable or hung up). */
+static void read_reply(sabre_pool_t *pool, unsigned i, const char *name)
+{
+    struct proc *p = &pool->procs[i];
+    unsigned char buf[REP_MAX];
+    ssize_t m;
+    while ((m = recv(p->sock, buf, sizeof buf, MSG_DONTWAIT)) < 0 && errno == EINTR)
+        ;
+    if (m < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+    struct rep_hdr h;
+    if (m < (ssize_t)sizeof h) {
+        proc_died(pool, p, name);
+        return;
+    }
+    memcpy(&h, buf, sizeof h);
+    if (h.magic != REP_MAGIC || h.seq != pool->proc_seq || h.msg_len >= MSG_MAX ||
+        (size_t)m != sizeof h + h.msg_len) {
+        pid_t pid = atomic_load_explicit(&p->pid, memory_order_relaxed);
+        kill_proc(pool, p);
+        snprintf(p->msg, sizeof p->msg,
+                 "worker process %d (job '%s') sent a malformed reply; it was killed", (int)pid,
+                 name);
+        p->status = SABRE_EPEER;
+        p->outstanding = false;
+        atomic_fetch_add_explicit(&pool->deaths, 1, memory_order_relaxed);
+        return;
+    }
+    p->outstanding = false;
+    p->status = h.status == 0 ? 0 : known_status(h.status) ? h.status : SABRE_EJOB;
+    if (h.status != 0) {
+        if (h.msg_len)
+            snprintf(p->msg, sizeof p->msg, "%.*s", (int)h.msg_len, (const char *)buf + sizeof h);
+        else
+            snprintf(p->msg, sizeof p->msg,
+                     "job '%s' returned %d in worker process %d (rows [%zu,%zu))", name,
+                     (int)h.status, atomic_load_explicit(&p->pid, memory_order_relaxed), p->begin,
+                     p->end);
+    }
+}
+
+int sabre_pool_register(sabre_pool_t *pool, const char *name, sabre_proc_job_fn fn)
+{
+    if (!pool || !name || !fn)
+        return sabre__fail(SABRE_EINVAL, "sabre_pool_register: %s is NULL",
+                           !pool   ? "pool"
+                           : !name ? "name"
+                                   : "fn");
+    size_t len = strlen(name);
+    if (len == 0 || len >= SABRE_POOL_JOB_NAME_MAX)
+        return sabre__fail(SABRE_EINVAL, "pool '%s': job name must be 1..%d bytes, got %zu",
+                           pool->name, SABRE_POOL_JOB_NAME_MAX - 1, len);
+    if (find_reg(pool->reg, pool->nreg, name))
+        return sabre__fail(SABRE_EEXIST, "pool '%s': job '%s' is already registered", pool->name,
+                           name);
+    if (pool->nreg == pool->capreg) {
+        size_t cap = pool->capreg ? pool->capreg * 2 : 8;
+        struct reg *r = realloc(pool->reg, cap * sizeof *r);
+        if (!r)
+            return sabre__fail(SABRE_ENOMEM, "pool '%s': registering job '%s'", pool->name, name);
+        pool->reg = r;
+        pool->capreg = cap;
+    }
+    sabre__strlcpy(pool->reg[pool->nreg].name, name, SABRE_POOL_JOB_NAME_MAX);
+    pool->reg[pool->nreg].fn = fn;
+    pool->nreg++;
+    pool->reg_gen++;
+    return SABRE_OK;
+}
+
+int sabre_pool_process_for(sabre_pool_t *pool, const char *name, const void *args, size_t args_len,
+                           size_t n)
+{
+    if (!pool || !name)
+        return sabre__fail(SABRE_EINVAL, "sabre_pool_process_for: %s is NULL",
+                           pool ? "name" : "pool");
+    if (pool->nproc == 0)
+        return sabre__fail(SABRE_EINVAL, "pool '%s' has no worker processes (desc.processes)",
+                           pool->name);
+    if (args_len > SABRE_POOL_ARGS_MAX || (args_len && !args))
+        return sabre__fail(SABRE_EINVAL, "pool '%s': job '%s' args of %zu bytes (max %d)",
+                           pool->name, name, args_len, SABRE_POOL_ARGS_MAX);
+    if (!find_reg(pool->reg, pool->nreg, name))
+        return sabre__fail(SABRE_ENOENT, "pool '%s': no job named '%s' is registered", pool->name,
+                           name);
+    if (n == 0)
+        return SABRE_OK;
+    if (!acquire_busy(pool))
+        return busy_error(pool, "sabre_pool_process_for called");
+
+    size_t per = n / pool->nproc + (n % pool->nproc != 0);
+    size_t chunk = SABRE_ALIGN_UP(per, (size_t)SABRE_POOL_ROW_ALIGN);
+    unsigned k = (unsigned)(n / chunk + (n % chunk != 0));
+    int rc = SABRE_OK;
+    for (unsigned i = 0; i < k && rc == SABRE_OK; i++)
+        rc = ensure_child(pool, i);
+    if (rc != SABRE_OK) {
+        release_busy(pool);
+        return rc;
+    }
+
+    pool->proc_seq++;
+    for (unsigned i = 0; i < k; i++) {
+        struct proc *p = &pool->procs[i];
+        p->begin = (size_t)i * chunk;
+        p->end = SABRE_MIN(p->begin + chunk, n);
+        send_request(pool, i, name, args, args_len);
+    }
+
+    uint64_t deadline = sabre__now_ns() + pool->proc_timeout_ns;
+    struct pollfd pfd[SABRE_POOL_MAX_PROCESSES];
+    unsigned idx[SABRE_POOL_MAX_PROCESSES];
+    for (;;) {
+        unsigned np = 0;
+        for (unsigned i = 0; i < k; i++)
+            if (pool->procs[i].outstanding) {
+                pfd[np] = (struct pollfd){.fd = pool->procs[i].sock, .events = POLLIN};
+                idx[np++] = i;
+            }
+        if (np == 0)
+            break;
+        uint64_t now = sabre__now_ns();
+        if (now >= deadline) {
+            for (unsigned j = 0; j < np; j++) {
+                struct proc *p = &pool->procs[idx[j]];
+                pid_t pid = atomic_load_explicit(&p->pid, memory_order_relaxed);
+                kill_proc(pool, p);
+                snprintf(p->msg, sizeof p->msg,
+                         "worker process %d (job '%s', rows [%zu,%zu)) did not answer within "
+                         "%llu ms and was killed",
+                         (int)pid, name, p->begin, p->end,
+                         (unsigned long long)(pool->proc_timeout_ns / 1000000));
+                p->status = SABRE_EPEER;
+                p->outstanding = false;
+                atomic_fetch_add_explicit(&pool->deaths, 1, memory_order_relaxed);
+            }
+            break;
+        }
+        /* Bounded slices: a child that dies without closing its socket
+         * (it cannot, but a grandchild might hold it) is still noticed. */
+        int slice = (int)SABRE_MIN((deadline - now) / 1000000 + 1, 100ull);
+        int r = poll(pfd, np, slice);
+        if (r < 0 && errno != EINTR) {
+            rc = sabre__fail_errno(errno, "pool '%s': poll on worker processes", pool->name);
+            break;
+        }
+        for (unsigned j = 0; j < np; j++) {
+            struct proc *p = &pool->procs[idx[j]];
+            if (r > 0 && (pfd[j].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)))
+                read_reply(pool, idx[j], name);
+            else if (p->outstanding) {
+                int ws;
+                pid_t pid = atomic_load_explicit(&p->pid, memory_order_relaxed);
+                pid_t w = waitpid(pid, &ws, WNOHANG);
+                if (w == pid || (w < 0 && errno == ECHILD)) {
+                    /* exited while something else holds its socket */
+                    close_proc(pool, p);
+                    char how[128];
+                    describe_exit(w == pid ? ws : -1, how, sizeof how);
+                    snprintf(p->msg, sizeof p->msg,
+                             "worker process %d (job '%s', rows [%zu,%zu)) %s", (int)pid, name,
+                             p->begin, p->end, how);
+                    p->status = SABRE_EPEER;
+                    p->outstanding = false;
+                    atomic_fetch_add_explicit(&pool->deaths, 1, memory_order_relaxed);
+                }
+            }
+        }
+    }
+    if (rc == SABRE_OK)
+        for (unsigned i = 0; i < k; i++)
+            if (pool->procs[i].status != SABRE_OK) {
+                rc = sabre__fail(pool->procs[i].status, "%s", pool->procs[i].msg);
+                break;
+            }
+    /* A poll failure leaves children mid-job: kill them so that the next
+     * call starts from a clean protocol state. */
+    for (unsigned i = 0; i < k; i++)
+        if (pool->procs[i].outstanding) {
+            kill_proc(pool, &pool->procs[i]);
+            pool->procs[i].outstanding = false;
+        }
+    release_busy(pool);
+    return rc;
+}
+
+int sabre_pool_process_pid(const sabre_pool_t *pool, unsigned i)
+{
+    if (!pool || i >= pool->nproc)
+        return 0;
+    return atomic_load_explicit(&pool->procs[i].pid, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Lifetime                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static void stop_threads(sabre_pool_t *pool)
+{
+    atomic_store_explicit(&pool->stop, true, memory_order_release);
+    for (unsigned i = 0; i < pool->started; i++) {
+        atomic_fetch_add_explicit(&pool->slots[i].go, 1, memory_order_seq_cst);
+        sabre__futex_wake(&pool->slots[i].go, 1);
+    }
+    for (unsigned i = 0; i < pool->started; i++)
+        pthread_join(pool->tids[i], NULL);
+    pool->started = 0;
+}
+
+static void stop_processes(sabre_pool_t *pool)
+{
+    if (!pool->procs)
+        return;
+    /* Closing the socket tells a child to exit; give them 1 s together. */
+    pid_t pids[SABRE_POOL_MAX_PROCESSES];
+    for (unsigned i = 0; i < pool->nproc; i++) {
+        pids[i] = atomic_load_explicit(&pool->procs[i].pid, memory_order_relaxed);
+        if (pool->procs[i].sock >= 0)
+            close(pool->procs[i].sock);
+        pool->procs[i].sock = -1;
+    }
+    uint64_t deadline = sabre__now_ns() + 1000000000ull;
+    for (unsigned i = 0; i < pool->nproc; i++) {
+        if (pids[i] <= 0)
+            continue;
+        int ws;
+        uint64_t now = sabre__now_ns();
+        unsigned ms = now < deadline ? (unsigned)((deadline - now) / 1000000) : 0;
+        if (!reap_within(pids[i], ms, &ws)) {
+            kill(pids[i], SIGKILL);
+            while (waitpid(pids[i], &ws, 0) < 0 && errno == EINTR)
+                ;
+        }
+        atomic_store_explicit(&pool->procs[i].pid, 0, memory_order_relaxed);
+    }
+    atomic_store_explicit(&pool->alive, 0, memory_order_relaxed);
+}
+
+static void free_pool(sabre_pool_t *pool)
+{
+    free(pool->tids);
+    free(pool->wargs);
+    free(pool->slots);
+    free(pool->procs);
+    free(pool->reg);
+    free(pool->reqbuf);
+    free(pool);
+}
+
+int sabre_pool_create(const sabre_pool_desc_t *desc, sabre_pool_t **out)
+{
+    if (!out)
+        return sabre__fail(SABRE_EINVAL, "sabre_pool_create: out is NULL");
+    *out = NULL;
+    sabre_pool_desc_t d = {0};
+    if (desc)
+        d = *desc;
+    const char *name = d.name ? d.name : "pool";
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (online < 1)
+        online = 1;
+    unsigned nthreads = d.threads ? d.threads : (unsigned)SABRE_MIN(online, 1024L);
+    if (d.executor.run)
+        nthreads =
+            d.executor.concurrency ? d.executor.concurrency : (unsigned)SABRE_MIN(online, 1024L);
+    if (nthreads > SABRE_POOL_MAX_THREADS)
+        return sabre__fail(SABRE_EINVAL, "pool '%s': %u threads requested, at most %d", name,
+                           nthreads, SABRE_POOL_MAX_THREADS);
+    if (d.processes > SABRE_POOL_MAX_PROCESSES)
+        return sabre__fail(SABRE_EINVAL, "pool '%s': %u processes requested, at most %d", name,
+                           d.processes, SABRE_POOL_MAX_PROCESSES);
+    if (d.processes && (!d.region || sabre_region_fd(d.region) < 0))
+        return sabre__fail(SABRE_EINVAL,
+                           "pool '%s': worker processes need a region with an fd (MEMFD, SHM "
+                           "or FILE backing), got %s",
+                           name, d.region ? "a PRIVATE region" : "no region");
+
+    sabre_pool_t *pool = aligned_alloc(SABRE_FALSE_SHARING,
+                                       SABRE_ALIGN_UP(sizeof *pool, (size_t)SABRE_FALSE_SHARING));
+    if (!pool)
+        return sabre__fail(SABRE_ENOMEM, "pool '%s': out of memory", name);
+    memset(pool, 0, sizeof *pool);
+    sabre__strlcpy(pool->name, name, sizeof pool->name);
+    pool->nthreads = nthreads;
+    pool->nworkers = d.executor.run ? 0 : nthreads - 1;
+    pool->spin_ns = d.spin_ns ? d.spin_ns : DEFAULT_SPIN_NS;
+    pool->exec = d.executor;
+    pool->region = d.region;
+    pool->nproc = d.processes;
+    pool->proc_timeout_ns = d.process_timeout_ns ? d.process_timeout_ns : DEFAULT_PROC_TIMEOUT_NS;
+    pool->parent_pid = getpid();
+
+    if (pool->nproc) {
+        pool->procs = calloc(pool->nproc, sizeof *pool->procs);
+        pool->reqbuf = malloc(REQ_MAX);
+        if (!pool->procs || !pool->reqbuf) {
+            free_pool(pool);
+            return sabre__fail(SABRE_ENOMEM, "pool '%s': out of memory", name);
+        }
+        for (unsigned i = 0; i < pool->nproc; i++)
+            pool->procs[i].sock = -1;
+    }
+    if (pool->nworkers) {
+        pool->tids = calloc(pool->nworkers, sizeof *pool->tids);
+        pool->wargs = calloc(pool->nworkers, sizeof *pool->wargs);
+        pool->slots = aligned_alloc(SABRE_FALSE_SHARING, pool->nworkers * sizeof *pool->slots);
+        if (!pool->tids || !pool->wargs || !pool->slots) {
+            free_pool(pool);
+            return sabre__fail(SABRE_ENOMEM, "pool '%s': out of memory", name);
+        }
+        memset(pool->slots, 0, pool->nworkers * sizeof *pool->slots);
+        /* Workers block every signal: the application's handlers run on its
+         * own threads. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        for (unsigned i = 0; i < pool->nworkers; i++) {
+            pool->wargs[i] = (struct worker_arg){pool, i + 1};
+            int e = pthread_create(&pool->tids[i], NULL, worker_main, &pool->wargs[i]);
+            if (e != 0) {
+                pthread_sigmask(SIG_SETMASK, &old, NULL);
+                stop_threads(pool);
+                free_pool(pool);
+                return sabre__fail_errno(e, "pool '%s': starting worker thread %u", name, i + 1);
+            }
+            pool->started++;
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    *out = pool;
+    return SABRE_OK;
+}
+
+void sabre_pool_destroy(sabre_pool_t *pool)
+{
+    if (!pool)
+        return;
+    if (pool->submitted)
+        sabre_pool_wait(pool);
+    stop_threads(pool);
+    stop_processes(pool);
+    free_pool(pool);
+}
+
+unsigned sabre_pool_threads(const sabre_pool_t *pool)
+{
+    return pool ? pool->nthreads : 0;
+}
+
+sabre_region_t *sabre_pool_region(const sabre_pool_t *pool)
+{
+    return pool ? pool->region : NULL;
+}
+
+int sabre_pool_stats(const sabre_pool_t *pool, sabre_pool_stats_t *out)
+{
+    if (!pool || !out)
+        return sabre__fail(SABRE_EINVAL, "sabre_pool_stats: %s is NULL", pool ? "out" : "pool");
+    *out = (sabre_pool_stats_t){
+        .threads = pool->nthreads,
+        .workers = pool->nworkers,
+        .sleeping = atomic_load_explicit(&pool->nsleeping, memory_order_relaxed),
+        .dispatches = atomic_load_explicit(&pool->dispatches, memory_order_relaxed),
+        .inline_runs = atomic_load_explicit(&pool->inline_runs, memory_order_relaxed),
+        .futex_wakes = atomic_load_explicit(&pool->futex_wakes, memory_order_relaxed),
+        .processes = pool->nproc,
+        .processes_alive = atomic_load_explicit(&pool->alive, memory_order_relaxed),
+        .process_spawns = atomic_load_explicit(&pool->spawns, memory_order_relaxed),
+        .process_deaths = atomic_load_explicit(&pool->deaths, memory_order_relaxed),
+    };
+    return SABRE_OK;
+}
