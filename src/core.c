@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -232,4 +233,23 @@ bool sabre__strlcpy(char *dst, const char *src, size_t cap)
     }
     memcpy(dst, src, n + 1);
     return true;
+}
+
+bool sabre__is_status(int rc)
+{
+    return rc < 0 && strcmp(sabre_status_name(rc), "SABRE_E?") != 0;
+}
+
+bool sabre__spin_expired(uint64_t spin_ns, uint64_t start, unsigned *spins)
+{
+    if (spin_ns == UINT64_MAX)
+        return false;
+    if (++*spins != 1 && (*spins & 63u) != 0)
+        return false;
+    uint64_t waited = sabre__now_ns() - start;
+    if (waited >= spin_ns)
+        return true;
+    if (waited >= 2000)
+        sched_yield();
+    return false;
 }

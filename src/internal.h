@@ -69,6 +69,17 @@ static inline void sabre__cpu_relax(void)
 #endif
 }
 
+/* True if rc is one of the negative SABRE_E* codes of status.h. */
+bool sabre__is_status(int rc);
+
+/* Spin-then-sleep policy shared by every waiter: call once per spin
+ * iteration with the time the wait began; true once spin_ns has passed
+ * (UINT64_MAX = spin forever).  The clock is read on the first call (so a
+ * tiny spin_ns sleeps at once) and then every 64 calls; past the first 2 us
+ * the spinner also yields, because when threads outnumber free cores the
+ * peer it waits for may be queued behind it on the same core. */
+bool sabre__spin_expired(uint64_t spin_ns, uint64_t start, unsigned *spins);
+
 /* Safe bounded string copy: always NUL-terminates, returns false if truncated. */
 bool sabre__strlcpy(char *dst, const char *src, size_t cap);
 

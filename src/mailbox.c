@@ -87,11 +87,6 @@ static int check_slot(const sabre_mailbox_t *mb, uint32_t worker, const char *fn
     return SABRE_OK;
 }
 
-static bool known_status(int rc)
-{
-    return rc < 0 && strcmp(sabre_status_name(rc), "SABRE_E?") != 0;
-}
-
 /* ---- lifetime ---------------------------------------------------------- */
 
 int sabre_mailbox_open_object(const sabre_region_t *region, const sabre_object_t *o,
@@ -299,24 +294,6 @@ static int check_worker(sabre_mailbox_t *mb, uint32_t worker, uint32_t req)
     return SABRE_OK;
 }
 
-static bool spin_expired(uint64_t spin_ns, uint64_t start, unsigned *spins)
-{
-    if (spin_ns == UINT64_MAX)
-        return false;
-    /* The clock is read on the first spin (so a tiny spin_ns sleeps at
-     * once) and then every 64 spins.  Past the first 2 us the spinner also
-     * yields: when threads outnumber free cores, the peer it waits for may
-     * be queued behind it on the same core. */
-    if (++*spins != 1 && (*spins & 63u) != 0)
-        return false;
-    uint64_t waited = sabre__now_ns() - start;
-    if (waited >= spin_ns)
-        return true;
-    if (waited >= 2000)
-        sched_yield();
-    return false;
-}
-
 int sabre_mailbox_wait(sabre_mailbox_t *mb, uint32_t worker, uint64_t timeout_ns)
 {
     int rc = check_slot(mb, worker, "sabre_mailbox_wait", true);
@@ -332,7 +309,7 @@ int sabre_mailbox_wait(sabre_mailbox_t *mb, uint32_t worker, uint64_t timeout_ns
         uint32_t ack = atomic_load_explicit(&s->ack_seq, memory_order_acquire);
         if (ack == req)
             break;
-        if (!spin_expired(mb->spin_ns, t0, &spins)) {
+        if (!sabre__spin_expired(mb->spin_ns, t0, &spins)) {
             sabre__cpu_relax();
             continue;
         }
@@ -356,10 +333,10 @@ int sabre_mailbox_wait(sabre_mailbox_t *mb, uint32_t worker, uint64_t timeout_ns
     int st = atomic_load_explicit(&s->status, memory_order_relaxed);
     if (st == 0)
         return SABRE_OK;
-    return sabre__fail(known_status(st) ? st : SABRE_EJOB,
+    return sabre__fail(sabre__is_status(st) ? st : SABRE_EJOB,
                        "mailbox '%s' worker %u acknowledged request %u with status %d (%s)",
                        mb->name, worker, req, st,
-                       known_status(st) ? sabre_status_name(st) : "not a sabre status");
+                       sabre__is_status(st) ? sabre_status_name(st) : "not a sabre status");
 }
 
 /* ---- worker side ------------------------------------------------------- */
@@ -396,7 +373,7 @@ int sabre_mailbox_next(sabre_mailbox_t *mb, uint32_t worker, sabre_mailbox_req_t
         r = atomic_load_explicit(&s->req_seq, memory_order_acquire);
         if (r != ack)
             break;
-        if (!spin_expired(mb->spin_ns, t0, &spins)) {
+        if (!sabre__spin_expired(mb->spin_ns, t0, &spins)) {
             sabre__cpu_relax();
             continue;
         }

@@ -134,16 +134,11 @@ struct sabre_pool {
 /* Jobs                                                                      */
 /* ------------------------------------------------------------------------ */
 
-static bool known_status(int rc)
-{
-    return rc < 0 && strcmp(sabre_status_name(rc), "SABRE_E?") != 0;
-}
-
 /* Record rc as the job's failure if it is the first one. */
 static void record_failure(struct job *job, int rc, size_t begin, size_t end, unsigned worker)
 {
     int expected = 0;
-    int st = known_status(rc) ? rc : SABRE_EJOB;
+    int st = sabre__is_status(rc) ? rc : SABRE_EJOB;
     if (!atomic_compare_exchange_strong_explicit(&job->status, &expected, st, memory_order_acq_rel,
                                                  memory_order_relaxed))
         return;
@@ -191,24 +186,6 @@ static void run_job(struct job *job, unsigned worker)
 /* Worker threads                                                            */
 /* ------------------------------------------------------------------------ */
 
-static bool spin_expired(uint64_t spin_ns, uint64_t start, unsigned *spins)
-{
-    if (spin_ns == UINT64_MAX)
-        return false;
-    /* The clock is read on the first spin (so a tiny spin_ns sleeps at
-     * once) and then every 64 spins.  Past the first 2 us the spinner also
-     * yields: when threads outnumber free cores, the peer it waits for may
-     * be queued behind it on the same core. */
-    if (++*spins != 1 && (*spins & 63u) != 0)
-        return false;
-    uint64_t waited = sabre__now_ns() - start;
-    if (waited >= spin_ns)
-        return true;
-    if (waited >= 2000)
-        sched_yield();
-    return false;
-}
-
 /* Wait until slot->go differs from `seen`: spin, then sleep on the futex.
  * Dekker pair with dispatch(): we store sleeping=1 then load go (both
  * seq_cst); the dispatcher stores go then loads sleeping (seq_cst).  One of
@@ -224,7 +201,7 @@ static uint32_t wait_for_go(sabre_pool_t *pool, struct slot *slot, uint32_t seen
         uint32_t g = atomic_load_explicit(&slot->go, memory_order_acquire);
         if (g != seen)
             return g;
-        if (spin_expired(pool->spin_ns, start, &spins)) {
+        if (sabre__spin_expired(pool->spin_ns, start, &spins)) {
             atomic_fetch_add_explicit(&pool->nsleeping, 1, memory_order_relaxed);
             atomic_store_explicit(&slot->sleeping, 1, memory_order_seq_cst);
             if (atomic_load_explicit(&slot->go, memory_order_seq_cst) == seen)
@@ -294,7 +271,7 @@ static void join(sabre_pool_t *pool)
     for (;;) {
         if (atomic_load_explicit(&pool->pending, memory_order_acquire) == 0)
             return;
-        if (spin_expired(pool->spin_ns, start, &spins)) {
+        if (sabre__spin_expired(pool->spin_ns, start, &spins)) {
             atomic_store_explicit(&pool->main_sleeping, 1, memory_order_seq_cst);
             uint32_t v = atomic_load_explicit(&pool->pending, memory_order_seq_cst);
             if (v != 0)
@@ -765,7 +742,7 @@ static void read_reply(sabre_pool_t *pool, unsigned i, const char *name)
         return;
     }
     p->outstanding = false;
-    p->status = h.status == 0 ? 0 : known_status(h.status) ? h.status : SABRE_EJOB;
+    p->status = h.status == 0 ? 0 : sabre__is_status(h.status) ? h.status : SABRE_EJOB;
     if (h.status != 0) {
         if (h.msg_len)
             snprintf(p->msg, sizeof p->msg, "%.*s", (int)h.msg_len, (const char *)buf + sizeof h);

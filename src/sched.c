@@ -840,7 +840,7 @@ static void note_time(system_t *y, uint64_t t0, uint64_t t1)
 static void note_failure(system_t *y, int rc)
 {
     int expected = SABRE_OK;
-    if (rc > 0 || strcmp(sabre_status_name(rc), "SABRE_E?") == 0)
+    if (!sabre__is_status(rc))
         rc = SABRE_EJOB;
     if (atomic_compare_exchange_strong(&y->status, &expected, rc))
         sabre__strlcpy(y->errmsg, sabre_last_error(), sizeof y->errmsg);
