@@ -71,6 +71,7 @@ typedef enum sabre_backing {
 #define SABRE_REGION_READONLY  0x2u /* open only: map read-only (inspection) */
 #define SABRE_REGION_REPLACE   0x4u /* create only: replace an existing shm name or file */
 #define SABRE_REGION_HUGEPAGES 0x8u /* create only: try MAP_HUGETLB / THP advice; falls back silently */
+#define SABRE_REGION_NOWAIT    0x10u /* open only: do not wait for a creator still initialising */
 
 typedef struct sabre_region_desc {
     sabre_backing_t backing;  /* 0 = PRIVATE */
@@ -79,6 +80,9 @@ typedef struct sabre_region_desc {
                                  Required for create; ignored by open (read from the header). */
     uint32_t max_objects;     /* directory capacity, 0 = 256 */
     uint32_t flags;           /* SABRE_REGION_* */
+    uint32_t wait_ms;         /* open only: how long to wait for a creator that has not yet
+                                 written the `initialised` word; 0 = 1000 ms.
+                                 SABRE_REGION_NOWAIT means no wait at all. */
 } sabre_region_desc_t;
 
 typedef struct sabre_region sabre_region_t;
@@ -87,17 +91,34 @@ typedef struct sabre_region sabre_region_t;
  * Create a region.  Fails with SABRE_EEXIST if the shm name or file exists
  * (unless SABRE_REGION_REPLACE), SABRE_ENOSPC if the space cannot be
  * reserved, SABRE_EINVAL for a bad name or size.  Names: SHM names are
- * 1..254 bytes of [A-Za-z0-9._-] after an optional leading '/'; FILE paths
- * any non-empty path shorter than 256 bytes.
+ * 1..254 bytes of [A-Za-z0-9._-] after an optional leading '/' (not dots
+ * only); FILE paths any non-empty path shorter than 255 bytes.
+ * The size is rounded up to the page size (the huge page size when
+ * SABRE_REGION_HUGEPAGES obtained huge pages); it must hold the 512-byte
+ * header and max_objects 128-byte directory entries.  On failure nothing is
+ * left behind (no shm name, no file).  The new region is zero-filled.
+ * A MEMFD region larger than the memory available (MemAvailable + SwapFree)
+ * is refused with SABRE_ENOSPC up front.
  */
 int sabre_region_create(const sabre_region_desc_t *desc, sabre_region_t **out);
 
-/* Open an existing SHM or FILE region by desc->backing and desc->name. */
+/* Open an existing SHM or FILE region by desc->backing and desc->name
+ * (flags: READONLY, PREFAULT, NOWAIT; desc->wait_ms).  Validates the header
+ * and every directory entry (SABRE_ECORRUPT naming the field, SABRE_EVERSION
+ * for another ABI major).  If the creator has not finished initialising the
+ * header, waits up to wait_ms, then SABRE_EBUSY ("still being created by pid
+ * N"), or SABRE_ECORRUPT at once if that creator is dead ("creator pid N
+ * died before initialising").  SABRE_ENOENT if there is no such region. */
 int sabre_region_open(const sabre_region_desc_t *desc, sabre_region_t **out);
 
 /* Open a region from a file descriptor (a memfd received from another
  * process, or any fd of a shm/file region).  The fd is duplicated: the
- * caller keeps ownership of `fd`. flags: SABRE_REGION_READONLY/PREFAULT. */
+ * caller keeps ownership of `fd`. flags: SABRE_REGION_READONLY/PREFAULT/
+ * NOWAIT (without NOWAIT, waits up to 1 s for a creator still initialising).
+ * Validation and errors as for sabre_region_open; SABRE_EPERM for a
+ * read-only fd without SABRE_REGION_READONLY.  The backing and name are
+ * taken from the fd (/proc/self/fd): "/memfd:NAME" is MEMFD, /dev/shm/NAME
+ * is SHM, anything else FILE. */
 int sabre_region_open_fd(int fd, uint32_t flags, sabre_region_t **out);
 
 /* Unmap and free the handle.  Objects' pointers become invalid.  The shm
@@ -127,6 +148,12 @@ typedef struct sabre_region_info {
     uint64_t creator_start_time;  /* clock ticks since boot, /proc/<pid>/stat field 22 */
     uint64_t created_ns;          /* CLOCK_REALTIME at creation */
     bool creator_alive;
+    uint64_t dir_offset;          /* directory byte offset */
+    uint64_t data_offset;         /* first byte of the object area */
+    uint32_t dir_claimed;         /* directory slots claimed (published, being written, dead) */
+    sabre_backing_t backing;      /* of this handle */
+    bool hugetlb;                 /* the backing is hugetlbfs / MAP_HUGETLB */
+    uint32_t page_size;           /* page size the creator rounded the size to */
 } sabre_region_info_t;
 
 int sabre_region_info(const sabre_region_t *region, sabre_region_info_t *out);
@@ -170,7 +197,15 @@ typedef struct sabre_object {
 /*
  * Allocate a zero-filled object.  SABRE_EEXIST if the name is taken,
  * SABRE_ENOSPC if the region or its directory is full, SABRE_EPERM on a
- * read-only region.  *out may be NULL.
+ * read-only region, SABRE_EINVAL for a bad name (1..47 bytes of printable
+ * ASCII except space, '"' and '\'), size 0, an alignment that is not a
+ * power of two (or above 2^30), an unknown kind, both layout and
+ * layout_text, a layout whose hash is not the FNV-1a of its canonical text,
+ * or layout text over 1 MiB.  SABRE_EBUSY if another live process has been
+ * allocating the same name for more than 5 s.  Lock-free: a process that
+ * dies mid-allocation leaks only its slot and bytes (docs/abi.md).
+ * The layout text is copied into the region just before the data.
+ * *out may be NULL.
  */
 int sabre_region_alloc(sabre_region_t *region, const sabre_object_desc_t *desc,
                        sabre_object_t *out);
@@ -178,14 +213,46 @@ int sabre_region_alloc(sabre_region_t *region, const sabre_object_desc_t *desc,
 /*
  * Find an object by name.  If `expect` is non-NULL the stored layout hash
  * must equal expect->hash, else SABRE_ELAYOUT with both layout texts in the
- * message.  SABRE_ENOENT if there is no such object.
+ * message.  SABRE_ENOENT if there is no such object, SABRE_EINVAL for an
+ * invalid name, SABRE_ECORRUPT if its entry fails validation (entries are
+ * re-validated on every read: another process may have scribbled on them).
+ * Cost: a scan of the directory comparing 24-bit name hashes, then one
+ * validation (which hashes the layout text): look objects up once, keep
+ * the sabre_object_t.  *out may be NULL.
  */
 int sabre_region_find(const sabre_region_t *region, const char *name,
                       const sabre_layout_t *expect, sabre_object_t *out);
 
-/* Number of published objects and the i-th (0 <= i < count). */
+/* Number of published objects and the i-th (0 <= i < count), in directory
+ * order.  Both scan the directory (O(number of slots)); objects published
+ * meanwhile by other threads or processes may appear between calls.
+ * object_at: SABRE_ENOENT past the end, SABRE_ECORRUPT if the entry fails
+ * validation (it is re-validated on every read). */
 uint32_t sabre_region_count(const sabre_region_t *region);
 int sabre_region_object_at(const sabre_region_t *region, uint32_t i, sabre_object_t *out);
+
+/* State of a raw directory slot (for inspection: slots not published are
+ * invisible to find/count/object_at).  SABRE_ENOENT past the capacity. */
+typedef enum sabre_slot_state {
+    SABRE_SLOT_EMPTY = 0,   /* never claimed */
+    SABRE_SLOT_WRITING = 1, /* claimed, being filled (or its writer died meanwhile) */
+    SABRE_SLOT_READY = 2,   /* published */
+    SABRE_SLOT_DEAD = 3,    /* given up (name taken, region full, writer died) */
+    SABRE_SLOT_INVALID = 4  /* state word holds an unknown code */
+} sabre_slot_state_t;
+
+typedef struct sabre_slot_info {
+    sabre_slot_state_t state;
+    int32_t pid;                  /* the process that claimed the slot (0 if empty) */
+    bool pid_alive;
+} sabre_slot_info_t;
+
+int sabre_region_slot(const sabre_region_t *region, uint32_t slot, sabre_slot_info_t *out);
+
+/* The object published in directory slot `slot` (O(1), re-validated):
+ * SABRE_ENOENT if the slot is not READY or past the capacity. */
+int sabre_region_object_in_slot(const sabre_region_t *region, uint32_t slot,
+                                sabre_object_t *out);
 
 /* Pointer/offset conversions with bounds checks; NULL / UINT64_MAX if out of range. */
 void *sabre_region_ptr(const sabre_region_t *region, uint64_t offset, uint64_t len);
