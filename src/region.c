@@ -1714,15 +1714,25 @@ int sabre_fd_recv(int sock, int *fd, void *msg, size_t cap, size_t *len)
         *len = 0;
     if (cap && !msg)
         return sabre__fail(SABRE_EINVAL, "sabre_fd_recv: message buffer is NULL");
+    /* A stream socket is read header first, then exactly the payload: a
+     * larger read could swallow the next message.  A datagram or seqpacket
+     * socket delivers the whole record to one recvmsg (a second one would
+     * wait for the next record), so it is read in one go. */
+    int type = SOCK_STREAM;
+    socklen_t tlen = sizeof type;
+    if (getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0)
+        return sabre__fail_errno(errno, "sabre_fd_recv: socket %d", sock);
+    bool records = type != SOCK_STREAM;
     uint32_t hdr = 0;
-    struct iovec iov = {&hdr, sizeof hdr};
+    char tmp[FD_MSG_MAX];
+    struct iovec iov[2] = {{&hdr, sizeof hdr}, {tmp, sizeof tmp}};
     union {
         char buf[CMSG_SPACE(sizeof(int) * 4)];
         struct cmsghdr align;
     } u;
     struct msghdr mh = {0};
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
+    mh.msg_iov = iov;
+    mh.msg_iovlen = records ? 2 : 1;
     mh.msg_control = u.buf;
     mh.msg_controllen = sizeof u.buf;
     ssize_t n;
@@ -1750,14 +1760,23 @@ int sabre_fd_recv(int sock, int *fd, void *msg, size_t cap, size_t *len)
     int rc = SABRE_OK;
     if (mh.msg_flags & MSG_CTRUNC)
         rc = sabre__fail(SABRE_EIO, "sabre_fd_recv: control data truncated");
-    if (rc == SABRE_OK && (size_t)n < sizeof hdr)
+    if (rc == SABRE_OK && records && (mh.msg_flags & MSG_TRUNC))
+        rc = sabre__fail(SABRE_EIO, "sabre_fd_recv: record longer than %zu bytes (not a "
+                         "sabre_fd_send peer?)", sizeof hdr + sizeof tmp);
+    if (rc == SABRE_OK && records && (size_t)n < sizeof hdr)
+        rc = sabre__fail(SABRE_EIO, "sabre_fd_recv: record of %zd bytes has no length header",
+                         n);
+    if (rc == SABRE_OK && !records && (size_t)n < sizeof hdr)
         rc = recv_exact(sock, (char *)&hdr + n, sizeof hdr - (size_t)n);
     if (rc == SABRE_OK && hdr > FD_MSG_MAX)
         rc = sabre__fail(SABRE_EIO, "sabre_fd_recv: message length %u exceeds %u (not a "
                          "sabre_fd_send peer?)", hdr, FD_MSG_MAX);
+    if (rc == SABRE_OK && records && (size_t)n - sizeof hdr != hdr)
+        rc = sabre__fail(SABRE_EIO, "sabre_fd_recv: record carries %zu payload bytes, its "
+                         "header says %u", (size_t)n - sizeof hdr, hdr);
     if (rc == SABRE_OK && hdr > 0) {
-        char tmp[FD_MSG_MAX];
-        rc = recv_exact(sock, tmp, hdr);
+        if (!records)
+            rc = recv_exact(sock, tmp, hdr);
         if (rc == SABRE_OK && hdr > cap)
             rc = sabre__fail(SABRE_ERANGE, "sabre_fd_recv: message of %u bytes does not fit "
                              "the %zu-byte buffer", hdr, cap);

@@ -494,6 +494,37 @@ static void test_fd_passing(void)
     CHECK_ERR(sabre_fd_recv(sv[1], &fd, buf, sizeof buf, &len), SABRE_EPEER);
     CHECK_ERR(sabre_fd_send(sv[1], -1, "x", 1), SABRE_EPEER);
     close(sv[1]);
+
+    /* Record sockets: each message is one record, read whole, in order. */
+    int types[2] = {SOCK_SEQPACKET, SOCK_DGRAM};
+    for (int t = 0; t < 2; t++) {
+        CHECK(socketpair(AF_UNIX, types[t], 0, sv) == 0);
+        CHECK_OK(sabre_fd_send(sv[0], sabre_region_fd(r), "first", 5));
+        CHECK_OK(sabre_fd_send(sv[0], -1, "second!", 7));
+        CHECK_OK(sabre_fd_send(sv[0], -1, NULL, 0));
+        CHECK_OK(sabre_fd_recv(sv[1], &fd, buf, sizeof buf, &len));
+        CHECK(fd >= 0);
+        close(fd);
+        CHECK_EQ(len, 5);
+        CHECK(memcmp(buf, "first", 5) == 0);
+        CHECK_OK(sabre_fd_recv(sv[1], &fd, buf, sizeof buf, &len));
+        CHECK_EQ(fd, -1);
+        CHECK_EQ(len, 7);
+        CHECK(memcmp(buf, "second!", 7) == 0);
+        CHECK_OK(sabre_fd_recv(sv[1], &fd, buf, sizeof buf, &len));
+        CHECK_EQ(len, 0);
+        /* too big for the buffer: ERANGE, the next record still arrives whole */
+        CHECK_OK(sabre_fd_send(sv[0], -1, "0123456789abcdefXYZ", 19));
+        CHECK_OK(sabre_fd_send(sv[0], -1, "ok", 2));
+        CHECK_ERR(sabre_fd_recv(sv[1], &fd, buf, sizeof buf, &len), SABRE_ERANGE);
+        CHECK_OK(sabre_fd_recv(sv[1], &fd, buf, sizeof buf, &len));
+        CHECK_EQ(len, 2);
+        /* a record that is not from sabre_fd_send */
+        CHECK(send(sv[0], "ab", 2, 0) == 2);
+        CHECK_ERR(sabre_fd_recv(sv[1], &fd, buf, sizeof buf, &len), SABRE_EIO);
+        close(sv[0]);
+        close(sv[1]);
+    }
     sabre_region_close(r);
 }
 
