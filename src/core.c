@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -252,4 +253,34 @@ bool sabre__spin_expired(uint64_t spin_ns, uint64_t start, unsigned *spins)
     if (waited >= 2000)
         sched_yield();
     return false;
+}
+
+uint64_t sabre__random_id(void)
+{
+    uint64_t id = 0;
+    if (getrandom(&id, sizeof id, GRND_NONBLOCK) != (ssize_t)sizeof id || id == 0)
+        id = sabre__now_ns() ^ ((uint64_t)getpid() << 40) ^ (uint64_t)(uintptr_t)&id;
+    return id ? id : 1;
+}
+
+void sabre__json_str(void *file, const char *s, size_t n)
+{
+    FILE *f = file;
+    fputc('"', f);
+    for (size_t i = 0; i < n && s[i]; i++) {
+        unsigned char c = (unsigned char)s[i];
+        switch (c) {
+        case '"': fputs("\\\"", f); break;
+        case '\\': fputs("\\\\", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\t': fputs("\\t", f); break;
+        case '\r': fputs("\\r", f); break;
+        default:
+            if (c < 0x20 || c >= 0x7f)
+                fprintf(f, "\\u%04x", c); /* bytes above ASCII as Latin-1 code points */
+            else
+                fputc(c, f);
+        }
+    }
+    fputc('"', f);
 }

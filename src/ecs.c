@@ -98,14 +98,6 @@ static uint64_t hash_comps(const sabre_component_t *c, uint32_t n)
     return h ? h : 1;
 }
 
-static uint64_t random_id(void)
-{
-    uint64_t id = 0;
-    if (getrandom(&id, sizeof id, GRND_NONBLOCK) != (ssize_t)sizeof id || id == 0)
-        id = sabre__now_ns() ^ ((uint64_t)getpid() << 40) ^ (uint64_t)(uintptr_t)&id;
-    return id ? id : 1;
-}
-
 /* -------------------------------------------------------------- tables */
 
 static int chunk_alloc(sabre_world_t *w, ecs_table_t *t)
@@ -578,7 +570,7 @@ int sabre_world_create(const sabre_world_desc_t *desc, sabre_world_t **out)
     sabre_world_t *w = calloc(1, sizeof *w);
     if (!w)
         return sabre__fail(SABRE_ENOMEM, "out of memory for a world");
-    w->id = random_id();
+    w->id = sabre__random_id();
     memcpy(w->prefix, prefix, pl + 1);
     w->max_comps = maxc;
     w->mask_words = (maxc + 63) / 64;

@@ -80,6 +80,15 @@ bool sabre__is_status(int rc);
  * peer it waits for may be queued behind it on the same core. */
 bool sabre__spin_expired(uint64_t spin_ns, uint64_t start, unsigned *spins);
 
+/* A non-zero 64-bit id from getrandom (clock and pid mixed in if it fails):
+ * world and snapshot ids. */
+uint64_t sabre__random_id(void);
+
+/* Write s[0..n) (stopping early at a NUL) as a JSON string: quotes,
+ * backslashes and control characters escaped, bytes above ASCII written as
+ * \u00XX so the output is valid JSON whatever the bytes are.  f is a FILE*. */
+void sabre__json_str(void *f, const char *s, size_t n);
+
 /* Safe bounded string copy: always NUL-terminates, returns false if truncated. */
 bool sabre__strlcpy(char *dst, const char *src, size_t cap);
 

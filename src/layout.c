@@ -1053,39 +1053,22 @@ static const char *kind_name(sabre_field_kind_t k)
     return k == SABRE_FIELD_SCALAR ? "scalar" : k == SABRE_FIELD_STRUCT ? "struct" : "pad";
 }
 
-/* JSON string; schema names and canonical text are plain ASCII, but the
- * escaping keeps the output valid whatever they hold. */
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 static void print_layout_json(FILE *f, const sabre_layout_t *l)
 {
     fprintf(f, "{\"name\":");
-    json_str(f, l->name);
+    sabre__json_str(f, l->name, SIZE_MAX);
     fprintf(f, ",\"size\":%u,\"align\":%u,\"hash\":\"0x%016llx\",\"canonical\":", l->size, l->align,
             (unsigned long long)l->hash);
-    json_str(f, l->canonical);
+    sabre__json_str(f, l->canonical, SIZE_MAX);
     fprintf(f, ",\n  \"fields\":[");
     for (uint32_t i = 0; i < l->nfields; i++) {
         const sabre_field_t *fd = &l->fields[i];
         fprintf(f, "%s\n    {\"name\":", i ? "," : "");
-        json_str(f, fd->name);
+        sabre__json_str(f, fd->name, SIZE_MAX);
         fprintf(f, ",\"kind\":\"%s\",\"type\":", kind_name(fd->kind));
-        json_str(f, fd->kind == SABRE_FIELD_SCALAR   ? sabre_scalar_name(fd->scalar)
+        sabre__json_str(f, fd->kind == SABRE_FIELD_SCALAR   ? sabre_scalar_name(fd->scalar)
                     : fd->kind == SABRE_FIELD_STRUCT ? fd->type->name
-                                                     : "pad");
+                                                     : "pad", SIZE_MAX);
         fprintf(f,
                 ",\"array\":%s,\"count\":%u,\"offset\":%u,\"stride\":%u,\"size\":%u,"
                 "\"align\":%u}",
@@ -1096,7 +1079,7 @@ static void print_layout_json(FILE *f, const sabre_layout_t *l)
     for (uint32_t i = 0; i < l->ncolumns; i++) {
         const sabre_column_t *c = &l->columns[i];
         fprintf(f, "%s\n    {\"name\":", i ? "," : "");
-        json_str(f, c->name);
+        sabre__json_str(f, c->name, SIZE_MAX);
         fprintf(f, ",\"type\":\"%s\",\"offset\":%u,\"size\":%u}", sabre_scalar_name(c->type),
                 c->offset, c->size);
     }
@@ -1153,7 +1136,7 @@ int sabre_schema_print(const sabre_schema_t *schema, void *file, bool json)
     if (json) {
         const sabre_layout_t *root = sabre_schema_root(schema);
         fprintf(f, "{\"root\":");
-        json_str(f, root ? root->name : "");
+        sabre__json_str(f, root ? root->name : "", SIZE_MAX);
         fprintf(f, ",\"structs\":[\n");
         for (uint32_t i = 0; i < schema->count; i++) {
             if (i)

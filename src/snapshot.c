@@ -55,14 +55,6 @@ typedef struct snap_msg {
     char name[SABRE_NAME_MAX];
 } snap_msg_t;
 
-static uint64_t snap_random_id(void)
-{
-    uint64_t id = 0;
-    if (getrandom(&id, sizeof id, GRND_NONBLOCK) != (ssize_t)sizeof id || id == 0)
-        id = sabre__now_ns() ^ ((uint64_t)getpid() << 40) ^ (uint64_t)(uintptr_t)&id;
-    return id ? id : 1;
-}
-
 /* ------------------------------------------------------------ validation */
 
 static bool range_ok(uint64_t off, uint64_t len, uint64_t total)
@@ -543,7 +535,7 @@ int sabre_snapshot_build(sabre_world_t *w, const sabre_snapshot_desc_t *d, sabre
         free(s);
         return rc;
     }
-    write_header(w, d, cols, ncols, cap, &g, base, snap_random_id());
+    write_header(w, d, cols, ncols, cap, &g, base, sabre__random_id());
     free(cols);
     if ((rc = attach(s, base, osize, SABRE_COLSET_SNAP_MAGIC))) {
         if (s->own_region)

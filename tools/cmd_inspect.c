@@ -64,27 +64,6 @@ static void inspect_usage(FILE *f)
 
 /* ---- JSON and text helpers ---------------------------------------------- */
 
-static void json_str(FILE *f, const char *s, size_t n)
-{
-    fputc('"', f);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        switch (c) {
-        case '"': fputs("\\\"", f); break;
-        case '\\': fputs("\\\\", f); break;
-        case '\n': fputs("\\n", f); break;
-        case '\t': fputs("\\t", f); break;
-        case '\r': fputs("\\r", f); break;
-        default:
-            if (c < 0x20 || c >= 0x7f)
-                fprintf(f, "\\u%04x", c); /* bytes above ASCII shown as Latin-1 code points */
-            else
-                fputc(c, f);
-        }
-    }
-    fputc('"', f);
-}
-
 static void human_bytes(char *dst, size_t cap, uint64_t n)
 {
     static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
@@ -296,7 +275,7 @@ static int render(const sabre_region_t *r, bool json, FILE *out)
     const char *name = sabre_region_name(r);
     if (json) {
         fputs("{\"region\": {\"name\": ", out);
-        json_str(out, name, strlen(name));
+        sabre__json_str(out, name, strlen(name));
         fprintf(out,
                 ", \"backing\": \"%s\", \"abi_major\": %u, \"abi_minor\": %u, "
                 "\"header_size\": %u, \"total_size\": %llu, \"used\": %llu, "
@@ -362,19 +341,19 @@ static int render(const sabre_region_t *r, bool json, FILE *out)
         if (json) {
             fprintf(out, "%s{\"index\": %u, \"slot\": %u, \"name\": ", published > 1 ? ", " : "",
                     published - 1, o.index);
-            json_str(out, o.name, strlen(o.name));
+            sabre__json_str(out, o.name, strlen(o.name));
             fprintf(out,
                     ", \"kind\": \"%s\", \"kind_code\": %u, \"offset\": %llu, \"size\": %llu, "
                     "\"layout_hash\": \"%s\", \"layout_len\": %llu, \"layout_text\": ",
                     sabre_object_kind_name(o.kind), o.kind, (unsigned long long)o.offset,
                     (unsigned long long)o.size, hex, (unsigned long long)o.layout_len);
-            json_str(out, o.layout_text, (size_t)o.layout_len);
+            sabre__json_str(out, o.layout_text, (size_t)o.layout_len);
             if (fn && hrc == SABRE_OK && hlen) {
                 fputs(", \"state\": ", out);
                 fwrite(hbuf, 1, hlen, out);
             } else if (fn && hrc != SABRE_OK) {
                 fputs(", \"state_error\": ", out);
-                json_str(out, sabre_last_error(), strlen(sabre_last_error()));
+                sabre__json_str(out, sabre_last_error(), strlen(sabre_last_error()));
             }
             fputc('}', out);
         } else {

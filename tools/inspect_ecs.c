@@ -13,21 +13,7 @@
 
 #include "ecs_internal.h"
 #include "inspect_kinds.h"
-
-static void json_str(FILE *f, const char *s, size_t n)
-{
-    fputc('"', f);
-    for (size_t i = 0; i < n && s[i]; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
+#include "internal.h"
 
 /* Copy and validate the metadata of the column set in object o. */
 static int load_meta(const sabre_object_t *o, uint64_t magic, uint8_t **out)
@@ -132,9 +118,9 @@ static int describe(const sabre_object_t *o, FILE *out, bool json, uint64_t magi
                                                 memory_order_relaxed);
         if (json) {
             fprintf(out, "%s{\"id\":%u,\"name\":", i ? "," : "", ce[i].comp_id);
-            json_str(out, names + ce[i].name_off, ce[i].name_len);
+            sabre__json_str(out, names + ce[i].name_off, ce[i].name_len);
             fprintf(out, ",\"layout\":");
-            json_str(out, names + ce[i].layout_off, ce[i].layout_len);
+            sabre__json_str(out, names + ce[i].layout_off, ce[i].layout_len);
             fprintf(out, ",\"layout_hash\":\"%016llx\",\"write\":%s,\"changed_rows\":%llu,"
                          "\"summary\":%u,\"columns\":[",
                     (unsigned long long)ce[i].layout_hash, (ce[i].flags & 1) ? "true" : "false",
@@ -152,7 +138,7 @@ static int describe(const sabre_object_t *o, FILE *out, bool json, uint64_t magi
             const char *tn = sabre_scalar_name((sabre_scalar_t)co[j].type);
             if (json) {
                 fprintf(out, "%s{\"name\":", j > ce[i].first_col ? "," : "");
-                json_str(out, names + co[j].name_off, co[j].name_len);
+                sabre__json_str(out, names + co[j].name_off, co[j].name_len);
                 fprintf(out, ",\"type\":\"%s\",\"offset\":%llu}", tn,
                         (unsigned long long)co[j].data_off);
             } else {
