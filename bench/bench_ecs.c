@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "sabre/snapshot.h"
 
 typedef struct { float x, y; } vec2;
@@ -24,18 +25,6 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmpd(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmpd);
-    return v[n / 2];
 }
 
 #define RUNS 7
@@ -112,7 +101,7 @@ static void bench_size(size_t n)
         }
     }
     sink = px[n - 1];
-    double mp = median(tp, RUNS), mq = median(tq, RUNS);
+    double mp = bench_median(tp, RUNS), mq = bench_median(tq, RUNS);
     printf("iterate pos += vel*dt: plain loop %.3f ms (%.2f ns/ent), query API %.3f ms (%.2f ns/ent): ratio %.2fx (target <= 1.5x)\n",
            mp * 1e3, mp * 1e9 / (double)n, mq * 1e3, mq * 1e9 / (double)n, mq / mp);
 
@@ -153,9 +142,9 @@ static void bench_size(size_t n)
         }
     }
     sink = (float)dst[n] + (float)dst2[n];
-    double mm = median(tm, RUNS), ms = median(ts, RUNS);
+    double mm = bench_median(tm, RUNS), ms = bench_median(ts, RUNS);
     printf("snapshot rebuild+commit (all rows changed): memcpy %.3f ms, snapshot %.3f ms (build %.3f, commit %.3f): ratio %.2fx (target <= 4x); first build with page faults %.3f ms\n",
-           mm * 1e3, ms * 1e3, median(tbuild, RUNS) * 1e3, median(tcommit, RUNS) * 1e3, ms / mm, first_build * 1e3);
+           mm * 1e3, ms * 1e3, bench_median(tbuild, RUNS) * 1e3, bench_median(tcommit, RUNS) * 1e3, ms / mm, first_build * 1e3);
     sabre_snapshot_free(s);
     free(src);
     free(dst);
@@ -206,8 +195,8 @@ static void bench_structural(size_t n)
             td[r - 1] = (t4 - t3) / (double)n;
         }
     }
-    double c = median(tc, RUNS) * 1e9, d = median(td, RUNS) * 1e9, t = median(tt, RUNS) * 1e9,
-           h = median(th, RUNS) * 1e9;
+    double c = bench_median(tc, RUNS) * 1e9, d = bench_median(td, RUNS) * 1e9, t = bench_median(tt, RUNS) * 1e9,
+           h = bench_median(th, RUNS) * 1e9;
     printf("create with 2 components: %.1f ns (flecs 80: %.2fx)\n", c, c / 80);
     printf("destroy:                  %.1f ns (flecs 18: %.2fx)\n", d, d / 18);
     printf("add+remove tag:           %.1f ns (flecs 70: %.2fx)\n", t, t / 70);

@@ -19,6 +19,8 @@
 #include "sabre/mailbox.h"
 #include "sabre/pool.h"
 
+#include "bench_util.h"
+
 #define RUNS 7
 
 static unsigned scale = 100;
@@ -27,18 +29,6 @@ static unsigned long scaled(unsigned long n)
 {
     unsigned long r = n * scale / 100;
     return r ? r : 1;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return v[n / 2];
 }
 
 /* ---- fork-join ---------------------------------------------------------- */
@@ -67,7 +57,7 @@ static double direct_call_ns(void)
         }
         v[r] = (double)(sabre__now_ns() - t0) / (double)iters;
     }
-    return median(v, RUNS);
+    return bench_median(v, RUNS);
 }
 
 /* sabre_pool_for over `chunks` chunks of 64 rows: *mean is the median over
@@ -95,12 +85,12 @@ static double fork_join_ns(unsigned threads, uint64_t spin_ns, size_t chunks, un
             prev = now;
         }
         v[r] = (double)(prev - t0) / (double)iters;
-        all_med[r] = median(lat, (int)iters);
+        all_med[r] = bench_median(lat, (int)iters);
     }
     free(lat);
     sabre_pool_destroy(pool);
-    *mean = median(v, RUNS);
-    return median(all_med, RUNS);
+    *mean = bench_median(v, RUNS);
+    return bench_median(all_med, RUNS);
 }
 
 /* ---- mailbox round trips -------------------------------------------------- */
@@ -151,12 +141,12 @@ static double round_trips_ns(sabre_mailbox_t *mb, unsigned long iters)
             lat[i] = (double)(now - prev);
             prev = now;
         }
-        v[r] = median(lat, (int)iters);
+        v[r] = bench_median(lat, (int)iters);
     }
     free(lat);
     sabre_mailbox_stop(mb, 0);
     sabre_mailbox_wait(mb, 0, 10000000000ull);
-    return median(v, RUNS);
+    return bench_median(v, RUNS);
 }
 
 static double mailbox_ns(bool processes, uint64_t spin_ns)
@@ -251,11 +241,11 @@ static double pingpong_ns(unsigned long iters)
             lat[i] = (double)(now - prev);
             prev = now;
         }
-        v[r] = median(lat, (int)iters);
+        v[r] = bench_median(lat, (int)iters);
     }
     pthread_join(tid, NULL);
     free(lat);
-    return median(v, RUNS);
+    return bench_median(v, RUNS);
 }
 
 /* ---- memory-bound loop ----------------------------------------------------- */
@@ -291,7 +281,7 @@ static double integrate_ms(sabre_pool_t *pool, struct integrate *it, int reps)
         }
         v[r] = (double)(sabre__now_ns() - t0) / 1e6 / reps;
     }
-    return median(v, 11);
+    return bench_median(v, 11);
 }
 
 int main(int argc, char **argv)

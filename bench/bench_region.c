@@ -16,6 +16,8 @@
 
 #include "sabre/region.h"
 
+#include "bench_util.h"
+
 #define RUNS 5
 
 static double now_s(void)
@@ -23,18 +25,6 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return v[n / 2];
 }
 
 /* Through a volatile pointer so malloc + memset is not turned into calloc. */
@@ -57,7 +47,7 @@ static double bench_malloc_memset(size_t bytes)
             abort();
         free(p);
     }
-    return median(t, RUNS);
+    return bench_median(t, RUNS);
 }
 
 static double bench_create(sabre_backing_t b, const char *name, size_t bytes, uint32_t extra)
@@ -82,7 +72,7 @@ static double bench_create(sabre_backing_t b, const char *name, size_t bytes, ui
         if (b == SABRE_BACKING_SHM)
             sabre_region_unlink(b, name);
     }
-    return median(t, RUNS);
+    return bench_median(t, RUNS);
 }
 
 static void bench_open(void)
@@ -130,7 +120,7 @@ static void bench_open(void)
         }
         f[k] = (now_s() - t0) / nobj;
     }
-    double open_us = median(t, RUNS) * 1e6, find_us = median(f, RUNS) * 1e6;
+    double open_us = bench_median(t, RUNS) * 1e6, find_us = bench_median(f, RUNS) * 1e6;
     printf("open + validate, %u objects: %8.1f us   (target < 1000 us: %s)\n", nobj, open_us,
            open_us < 1000 ? "met" : "NOT met");
     printf("find by name (1000 objects, mean of all): %6.2f us per find\n", find_us);

@@ -17,19 +17,9 @@
 
 #include "../examples/physics_run.h"
 
+#include "bench_util.h"
+
 #define RUNS 5
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return v[n / 2];
-}
 
 static int empty_sys(const sabre_sys_ctx_t *c)
 {
@@ -133,13 +123,13 @@ int main(int argc, char **argv)
     printf("bench_sched: medians of %d runs\n\n", RUNS);
     for (int r = 0; r < RUNS; r++)
         v[r] = direct_ns(100000);
-    double direct = median(v, RUNS);
+    double direct = bench_median(v, RUNS);
     for (int r = 0; r < RUNS; r++)
         v[r] = frame_ns(1, 20000);
-    double one = median(v, RUNS);
+    double one = bench_median(v, RUNS);
     for (int r = 0; r < RUNS; r++)
         v[r] = frame_ns(2, 20000);
-    double two = median(v, RUNS);
+    double two = bench_median(v, RUNS);
     printf("frame overhead, 10 empty systems, 1 thread : %8.1f ns/frame = %6.1f ns/system "
            "(target <= 100)   [direct calls: %.1f ns/system]\n",
            one, one / 10, direct / 10);
@@ -161,9 +151,9 @@ int main(int argc, char **argv)
         o1.ticks = 1;
         mb1[r] = mode_ms(o1, M_MAILBOX);
     }
-    double p = median(plain, RUNS), se = median(serial, RUNS), ip = median(inplace, RUNS),
-           sn = median(snap, RUNS), pr = median(proc, RUNS), m8 = median(mb8, RUNS),
-           m1 = median(mb1, RUNS);
+    double p = bench_median(plain, RUNS), se = bench_median(serial, RUNS), ip = bench_median(inplace, RUNS),
+           sn = bench_median(snap, RUNS), pr = bench_median(proc, RUNS), m8 = bench_median(mb8, RUNS),
+           m1 = bench_median(mb1, RUNS);
     printf("physics, %" PRIu64 " entities, %u frames, ms per frame (integrate + bounds + "
            "stats every %d frames):\n",
            n, frames, PHYS_STATS_EVERY);
