@@ -57,7 +57,8 @@ typedef struct system {
     _Atomic int status;
     char errmsg[256];
     _Atomic uint64_t t_first, t_last;
-    bool ran;
+    bool ran;                       /* not skipped this frame */
+    bool prepared;                  /* its work is queued (views, snapshot built) */
     sabre_system_stats_t st;
 } system_t;
 
@@ -871,14 +872,16 @@ static int run_work(work_t *w, unsigned worker)
 }
 
 /* Pool task: the work plus its timing (ranges of one system may run on
- * several threads at once, hence the atomic min/max). */
+ * several threads at once, hence the atomic min/max).  A failure is kept in
+ * the system's status and not returned, so the pool never drops the other
+ * systems' work: every system of a batch completes, whatever fails. */
 static int work_task(void *ctx, unsigned worker)
 {
     work_t *w = ctx;
     uint64_t t0 = sabre__now_ns();
-    int rc = run_work(w, worker);
+    (void)run_work(w, worker);
     note_time(w->sys, t0, sabre__now_ns());
-    return rc;
+    return SABRE_OK;
 }
 
 static int add_work(sabre_sched_t *s, system_t *y, sabre_snapshot_t *rows, uint64_t begin,
@@ -1074,14 +1077,12 @@ static int run_tasks(sabre_sched_t *s)
     uint64_t t0 = sabre__now_ns();
     for (uint32_t i = 0; i < s->nwork; i++) {
         system_t *y = s->work[i].sys;
-        rc = run_work(&s->work[i], 0);
+        (void)run_work(&s->work[i], 0); /* failures are in the system's status */
         uint64_t t1 = sabre__now_ns();
         if (t0 < atomic_load_explicit(&y->t_first, memory_order_relaxed))
             atomic_store_explicit(&y->t_first, t0, memory_order_relaxed);
         atomic_store_explicit(&y->t_last, t1, memory_order_relaxed);
         t0 = t1;
-        if (rc)
-            return rc;
     }
     return SABRE_OK;
 }
@@ -1098,6 +1099,10 @@ static int run_batch(sabre_sched_t *s, const batch_t *b)
         atomic_store_explicit(&y->t_first, UINT64_MAX, memory_order_relaxed);
         atomic_store_explicit(&y->t_last, 0, memory_order_relaxed);
         y->ran = false;
+        y->prepared = false;
+    }
+    for (uint32_t k = 0; k < b->count && rc == SABRE_OK; k++) {
+        system_t *y = s->sys[s->order[b->first + k]];
         if (y->skip_if_empty && y->query && sabre_query_count(y->query) == 0) {
             y->st.skipped++;
             continue;
@@ -1110,29 +1115,40 @@ static int run_batch(sabre_sched_t *s, const batch_t *b)
             rc = prepare_inplace(s, y);
         else
             rc = prepare_snapshot(s, y);
-        if (rc) {
-            note_failure(y, rc);
-            break;
-        }
-    }
-    if (rc == SABRE_OK)
-        rc = run_tasks(s);
-    for (uint32_t k = 0; rc == SABRE_OK && k < b->count; k++) {
-        system_t *y = s->sys[s->order[b->first + k]];
-        if (y->ran && y->kernel && y->offload == SABRE_OFFLOAD_PROCESS)
-            rc = run_process(s, y);
-    }
-    /* Commit in registration order so the result never depends on timing. */
-    for (uint32_t k = 0; rc == SABRE_OK && k < b->count; k++) {
-        system_t *y = s->sys[s->order[b->first + k]];
-        if (!y->ran || !y->kernel || y->offload == SABRE_OFFLOAD_INPLACE)
-            continue;
-        sabre_commit_stats_t cs;
-        rc = sabre_snapshot_commit(s->world, y->snap, &cs);
         if (rc)
             note_failure(y, rc);
         else
+            y->prepared = true;
+    }
+    /* Everything prepared runs, even after a failure: the systems of a batch
+     * are independent, and the batch ends as a whole. */
+    int trc = run_tasks(s);
+    if (rc == SABRE_OK)
+        rc = trc;
+    for (uint32_t k = 0; k < b->count; k++) {
+        system_t *y = s->sys[s->order[b->first + k]];
+        if (y->prepared && y->kernel && y->offload == SABRE_OFFLOAD_PROCESS) {
+            int prc = run_process(s, y);
+            if (rc == SABRE_OK)
+                rc = prc;
+        }
+    }
+    /* Commit in registration order, so the result never depends on timing;
+     * a system whose kernel failed is not committed. */
+    for (uint32_t k = 0; k < b->count; k++) {
+        system_t *y = s->sys[s->order[b->first + k]];
+        if (!y->prepared || !y->kernel || y->offload == SABRE_OFFLOAD_INPLACE ||
+            atomic_load_explicit(&y->status, memory_order_relaxed) != SABRE_OK)
+            continue;
+        sabre_commit_stats_t cs;
+        int crc = sabre_snapshot_commit(s->world, y->snap, &cs);
+        if (crc) {
+            note_failure(y, crc);
+            if (rc == SABRE_OK)
+                rc = crc;
+        } else {
             y->st.committed += cs.rows_written;
+        }
     }
     for (uint32_t i = 0; i < s->nviews; i++)
         sabre_snapshot_free(s->views[i]);
@@ -1146,8 +1162,6 @@ static int run_batch(sabre_sched_t *s, const batch_t *b)
         y->st.ns_last = t1 > t0 ? t1 - t0 : 0;
         y->st.ns_total += y->st.ns_last;
     }
-    if (rc == SABRE_OK)
-        return SABRE_OK;
     /* Name the first system (in plan order) that failed. */
     for (uint32_t k = 0; k < b->count; k++) {
         system_t *y = s->sys[s->order[b->first + k]];
@@ -1156,7 +1170,7 @@ static int run_batch(sabre_sched_t *s, const batch_t *b)
             return sabre__fail(st, "system '%s' failed: %s", y->name,
                                y->errmsg[0] ? y->errmsg : sabre_strerror(st));
     }
-    return rc;
+    return rc; /* a failure outside any system (the pool itself) */
 }
 
 int sabre_sched_run_frame(sabre_sched_t *s, double dt, double time)

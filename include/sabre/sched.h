@@ -49,7 +49,8 @@
  * in order and their batches in order, the systems of a batch in parallel
  * on the pool; end the tick (flushing every command buffer) - the tick is
  * ended even when a system fails, and then the first failure is returned
- * with a message naming the system; batches after a failure do not run.
+ * with a message naming the system.  The other systems of the failing batch
+ * still complete (and are committed); batches after it do not run.
  *
  * Thread-safety: a scheduler is used by one thread (the world's owner).
  * Kernels and run functions execute on pool threads concurrently with the
