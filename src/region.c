@@ -1496,7 +1496,7 @@ static int bump(sabre_region_t *r, uint64_t text_bytes, uint64_t size, uint64_t 
                                (unsigned long long)r->data_offset,
                                (unsigned long long)r->map_size);
         uint64_t start = SABRE_ALIGN_UP(old, (uint64_t)SABRE_OBJECT_ALIGN);
-        uint64_t t = start, d, end;
+        uint64_t t = start, d = 0, end = 0; /* read only when no overflow */
         bool ovf = __builtin_add_overflow(start, text_bytes, &d) ||
                    __builtin_add_overflow(d, align - 1, &d);
         d &= ~(align - 1);
