@@ -9,4 +9,6 @@
 #include "sabre/pool.h"     /* worker threads and processes */
 #include "sabre/sched.h"    /* systems, plans, offload */
 #include "sabre/mailbox.h"  /* multi-tick request/acknowledge */
+#include "sabre/weights.h"  /* weights publication with reader pins */
+#include "sabre/ring.h"     /* rollout rings: lanes and MPSC */
 #endif

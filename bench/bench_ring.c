@@ -1,0 +1,308 @@
+/*
+ * bench_ring - rollout ring throughput against a bare SPSC loop measured in
+ * the same run, medians of several runs.  Targets (issue 5):
+ *   64-byte records, batch 256, 1 producer 1 consumer: >= 80% of a bare SPSC loop
+ *   4 producers through lanes: total >= the 1-producer rate
+ *   1 MiB chunk: claim + commit + consume + release <= 2 us
+ *   producer in another process vs another thread: within 10%
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sabre/region.h"
+#include "sabre/ring.h"
+
+#define REC   64
+#define BATCH 256
+#define CAP   1024
+#define RUNS  5
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    return v[n / 2];
+}
+
+static void die(const char *what, int rc)
+{
+    fprintf(stderr, "bench_ring: %s: %s (%s)\n", what, sabre_status_name(rc), sabre_last_error());
+    exit(1);
+}
+
+static inline void write_rec(uint64_t *w, uint64_t i)
+{
+    for (int k = 0; k < REC / 8; k++)
+        w[k] = i + (uint64_t)k;
+}
+
+static inline uint64_t read_rec(const uint64_t *w)
+{
+    uint64_t s = 0;
+    for (int k = 0; k < REC / 8; k++)
+        s += w[k];
+    return s;
+}
+
+/* ---- the bare SPSC loop: head/tail on their own lines, batch publish ----------- */
+
+/* stride: bytes between records (REC = the payload only; 128 = the bytes a
+ * ring chunk occupies: its 64-byte header plus the 64-byte payload). */
+struct bare {
+    _Alignas(128) _Atomic uint64_t head;
+    _Alignas(128) _Atomic uint64_t tail;
+    _Alignas(128) uint64_t n;
+    size_t stride;
+    uint8_t *recs;
+};
+
+static void *bare_producer(void *arg)
+{
+    struct bare *b = arg;
+    uint64_t h = 0, tail = 0;
+    while (h < b->n) {
+        while (h + BATCH - tail > CAP) {
+            tail = atomic_load_explicit(&b->tail, memory_order_acquire);
+            if (h + BATCH - tail > CAP)
+                sched_yield();
+        }
+        for (uint64_t i = 0; i < BATCH; i++)
+            write_rec((uint64_t *)(b->recs + ((h + i) % CAP) * b->stride), h + i);
+        h += BATCH;
+        atomic_store_explicit(&b->head, h, memory_order_release);
+    }
+    return NULL;
+}
+
+static double bare_rate(uint64_t n, size_t stride)
+{
+    struct bare *b = aligned_alloc(128, sizeof *b);
+    memset(b, 0, sizeof *b);
+    b->n = n;
+    b->stride = stride;
+    b->recs = aligned_alloc(128, CAP * stride);
+    memset(b->recs, 0, CAP * stride);
+    pthread_t t;
+    uint64_t t0 = now_ns(), tl = 0, sum = 0;
+    pthread_create(&t, NULL, bare_producer, b);
+    while (tl < n) {
+        uint64_t h = atomic_load_explicit(&b->head, memory_order_acquire);
+        if (h == tl) {
+            sched_yield();
+            continue;
+        }
+        for (; tl < h; tl++)
+            sum += read_rec((const uint64_t *)(b->recs + (tl % CAP) * b->stride));
+        atomic_store_explicit(&b->tail, tl, memory_order_release);
+    }
+    uint64_t t1 = now_ns();
+    pthread_join(t, NULL);
+    free(b->recs);
+    free(b);
+    if (sum == 1)
+        printf("?\n");
+    return (double)n / ((double)(t1 - t0) / 1e9);
+}
+
+/* ---- sabre rings ------------------------------------------------------------------- */
+
+struct prod_arg {
+    sabre_ring_t *ring;
+    uint64_t n;
+};
+
+static int produce(sabre_ring_t *ring, uint64_t n)
+{
+    sabre_ring_producer_t *p = NULL;
+    int rc = sabre_ring_producer_open(ring, &p);
+    if (rc)
+        return rc;
+    sabre_ring_field_t fld; /* the payload array: look it up once */
+    if ((rc = sabre_ring_field_at(ring, 0, &fld)))
+        return rc;
+    for (uint64_t done = 0; done < n; done += BATCH) {
+        sabre_ring_claim_t cl;
+        if ((rc = sabre_ring_claim(p, BATCH, UINT64_MAX, &cl)))
+            return rc;
+        sabre_chunk_t *ch[BATCH];
+        sabre_ring_claim_chunks(p, &cl, ch);
+        for (uint32_t i = 0; i < BATCH; i++)
+            write_rec((uint64_t *)((uint8_t *)ch[i] + fld.offset), done + i);
+        if ((rc = sabre_ring_commit(p, &cl)))
+            return rc;
+    }
+    sabre_ring_producer_close(p);
+    return 0;
+}
+
+static void *producer_thread(void *arg)
+{
+    struct prod_arg *a = arg;
+    int rc = produce(a->ring, a->n);
+    if (rc)
+        die("producer", rc);
+    return NULL;
+}
+
+/* Records per second through a ring with `np` producers (threads or processes). */
+static double ring_rate(sabre_ring_shape_t shape, int np, bool processes, uint64_t n_per)
+{
+    sabre_region_t *reg = NULL;
+    sabre_region_desc_t rd = {.backing = SABRE_BACKING_MEMFD,
+                              .name = "bench_ring",
+                              .size = 32ull << 20,
+                              .flags = SABRE_REGION_PREFAULT};
+    int rc = sabre_region_create(&rd, &reg);
+    if (rc)
+        die("region", rc);
+    sabre_ring_desc_t d = {.name = "r",
+                           .shape = shape,
+                           .policy = SABRE_RING_BLOCK,
+                           .capacity = CAP,
+                           .producers = (uint32_t)np,
+                           .record_size = REC};
+    sabre_ring_t *ring = NULL;
+    if ((rc = sabre_ring_create(reg, &d, &ring)))
+        die("create", rc);
+    sabre_ring_consumer_t *c = NULL;
+    if ((rc = sabre_ring_consumer_open(ring, &c)))
+        die("consumer", rc);
+    pthread_t th[8];
+    pid_t pids[8];
+    struct prod_arg a = {.ring = ring, .n = n_per};
+    uint64_t t0 = now_ns();
+    for (int i = 0; i < np; i++) {
+        if (processes) {
+            pids[i] = fork();
+            if (pids[i] == 0)
+                _exit(produce(ring, n_per) ? 1 : 0);
+        } else {
+            pthread_create(&th[i], NULL, producer_thread, &a);
+        }
+    }
+    uint64_t total = n_per * (uint64_t)np, got = 0, sum = 0;
+    sabre_ring_field_t fld;
+    sabre_ring_field_at(ring, 0, &fld);
+    uint64_t off = fld.offset; /* the payload array: look it up once */
+    while (got < total) {
+        sabre_ring_batch_t b;
+        if ((rc = sabre_ring_consume(c, BATCH, 10000000000ull, &b)))
+            die("consume", rc);
+        sabre_chunk_t *ch[BATCH];
+        sabre_ring_batch_chunks(c, &b, ch);
+        for (uint32_t i = 0; i < b.count; i++)
+            sum += read_rec((const uint64_t *)((uint8_t *)ch[i] + off));
+        got += b.count;
+        sabre_ring_release(c, &b);
+    }
+    uint64_t t1 = now_ns();
+    for (int i = 0; i < np; i++) {
+        if (processes) {
+            int st;
+            waitpid(pids[i], &st, 0);
+            if (!WIFEXITED(st) || WEXITSTATUS(st))
+                die("producer process", SABRE_EPEER);
+        } else {
+            pthread_join(th[i], NULL);
+        }
+    }
+    if (sum == 1)
+        printf("?\n");
+    sabre_ring_consumer_close(c);
+    sabre_ring_close(ring);
+    sabre_region_close(reg);
+    return (double)total / ((double)(t1 - t0) / 1e9);
+}
+
+/* claim + commit + consume + release of one 1 MiB chunk (payload untouched). */
+static double big_chunk_ns(void)
+{
+    sabre_region_t *reg = NULL;
+    sabre_region_desc_t rd = {.backing = SABRE_BACKING_PRIVATE, .size = 24ull << 20};
+    int rc = sabre_region_create(&rd, &reg);
+    if (rc)
+        die("region", rc);
+    sabre_ring_desc_t d = {.name = "big", .capacity = 8, .producers = 1, .record_size = 1u << 20};
+    sabre_ring_t *ring = NULL;
+    if ((rc = sabre_ring_create(reg, &d, &ring)))
+        die("create", rc);
+    sabre_ring_producer_t *p = NULL;
+    sabre_ring_consumer_t *c = NULL;
+    if ((rc = sabre_ring_producer_open(ring, &p)) || (rc = sabre_ring_consumer_open(ring, &c)))
+        die("open", rc);
+    enum { N = 20001 };
+    double v[RUNS];
+    for (int r = 0; r < RUNS; r++) {
+        uint64_t t0 = now_ns();
+        for (int i = 0; i < N; i++) {
+            sabre_ring_claim_t cl;
+            sabre_ring_batch_t b;
+            if (sabre_ring_claim(p, 1, 0, &cl) || sabre_ring_commit(p, &cl) ||
+                sabre_ring_consume(c, 1, 0, &b) || sabre_ring_release(c, &b))
+                die("cycle", SABRE_ESTATE);
+        }
+        v[r] = (double)(now_ns() - t0) / N;
+    }
+    sabre_ring_consumer_close(c);
+    sabre_ring_producer_close(p);
+    sabre_ring_close(ring);
+    sabre_region_close(reg);
+    return median(v, RUNS);
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 4000000;
+    n -= n % BATCH;
+    double bare[RUNS], bare2[RUNS], one[RUNS], four[RUNS], proc[RUNS], mpsc[RUNS];
+    for (int r = 0; r < RUNS; r++) {
+        bare[r] = bare_rate(n, REC);
+        bare2[r] = bare_rate(n, 128);
+        one[r] = ring_rate(SABRE_RING_LANES, 1, false, n);
+        proc[r] = ring_rate(SABRE_RING_LANES, 1, true, n);
+        four[r] = ring_rate(SABRE_RING_LANES, 4, false, n / 4 - (n / 4) % BATCH);
+        mpsc[r] = ring_rate(SABRE_RING_MPSC, 4, false, n / 4 - (n / 4) % BATCH);
+    }
+    double b = median(bare, RUNS), o = median(one, RUNS), f = median(four, RUNS);
+    double p = median(proc, RUNS), m = median(mpsc, RUNS), b2 = median(bare2, RUNS);
+    printf("64-byte records, batch %d, %llu records per run, medians of %d runs\n", BATCH,
+           (unsigned long long)n, RUNS);
+    printf("bare SPSC loop, 64-byte records:         %7.1f M records/s\n", b / 1e6);
+    printf("bare SPSC loop, 128-byte stride:         %7.1f M records/s (the bytes a chunk "
+           "occupies: 64-byte header + payload)\n",
+           b2 / 1e6);
+    printf("lanes, 1 producer (thread):  %7.1f M records/s = %.0f%% of bare 64-byte (target >= "
+           "80%%) %s; %.0f%% of bare 128-byte stride\n",
+           o / 1e6, 100 * o / b, o >= 0.8 * b ? "OK" : "MISSED", 100 * o / b2);
+    printf(
+        "lanes, 4 producers (threads):%7.1f M records/s = %.2fx 1 producer (target >= 1.00) %s\n",
+        f / 1e6, f / o, f >= o ? "OK" : "MISSED");
+    printf("mpsc, 4 producers (threads): %7.1f M records/s\n", m / 1e6);
+    printf("lanes, 1 producer (process): %7.1f M records/s = %.2fx thread mode (target 0.90..1.10) "
+           "%s\n",
+           p / 1e6, p / o, p / o >= 0.9 && p / o <= 1.1 ? "OK" : "MISSED");
+    double big = big_chunk_ns();
+    printf("1 MiB chunk claim+commit+consume+release: %.0f ns (target <= 2000) %s\n", big,
+           big <= 2000 ? "OK" : "MISSED");
+    return 0;
+}

@@ -1,0 +1,283 @@
+/*
+ * sabre/ring.h - rollout transport: rings of chunked structure-of-arrays
+ * records from N producers to one consumer, across threads and processes.
+ *
+ * A ring lives in a region (kind SABRE_OBJ_RING).  Its records are *chunks*
+ * (one rollout window of T steps x E envs): a 64-byte header
+ * (sabre_chunk_t: sequence, producer id, policy version, valid steps,
+ * layout hash) followed by one array per top-level field of the step
+ * layout, each [T][E] elements of the field (a field `obs: f32[4]` gives
+ * obs[T][E][4] f32), each 64-byte aligned.  Without a layout, the payload
+ * is `record_size` raw bytes.
+ *
+ * Lifecycle: claim -> write in place -> commit -> consume in place ->
+ * release.  Claims and consumes work on batches of up to
+ * SABRE_RING_BATCH_MAX chunks.  Positions are monotonic 64-bit counters;
+ * every chunk carries a state word (docs/abi.md) so no slot is wasted and
+ * a claimed-but-uncommitted chunk is visible as such.
+ *
+ * Shapes:
+ *   SABRE_RING_LANES  one SPSC lane per producer (the DrillSergeantHQ v1),
+ *                     read round-robin by the consumer; per-producer order
+ *                     is the lane order.
+ *   SABRE_RING_MPSC   one ring shared by all producers (positions reserved
+ *                     with a CAS on the shared claim cursor); the consumer
+ *                     reads in position order, so each producer's chunks
+ *                     arrive in its claim order.
+ *
+ * Full policy (per ring, never by accident):
+ *   SABRE_RING_DROP_NEWEST (default)  claim fails with SABRE_EFULL and the
+ *                     chunks are counted as dropped;
+ *   SABRE_RING_BLOCK  claim spins (spin_ns), then sleeps on a futex until
+ *                     the consumer releases space; SABRE_ETIMEDOUT after
+ *                     the claim's timeout (not counted as dropped);
+ *   SABRE_RING_OVERWRITE_OLDEST  claim takes back the oldest committed,
+ *                     not yet consumed chunks (counted as overwritten).
+ *                     Chunks the consumer holds in place are never
+ *                     overwritten: if the oldest is held, the claim fails
+ *                     with SABRE_EFULL (counted dropped); in the rare race
+ *                     where the consumer takes a chunk between the claim's
+ *                     check and its reservation, that one chunk is written
+ *                     to a private scratch buffer and counted dropped.
+ * Empty ring: consume blocks up to its timeout (SABRE_ETIMEDOUT) or, with
+ * timeout 0, returns SABRE_EAGAIN.  It never returns an empty batch.
+ *
+ * Dead producers: every producer record holds the owner's pid + start
+ * time, a heartbeat and its current claim.  A chunk claimed by a producer
+ * whose process died and never committed is reclaimed by the consumer
+ * (marked abandoned, counted) once the consumer has waited on it for
+ * reclaim_ns (default 250 ms), so the consumer never deadlocks.  Chunks of
+ * a live producer are never taken away.  (Producer *threads* of a live
+ * process cannot be detected as dead: close their producer handles.)
+ *
+ * Threads: a sabre_ring_t may be shared by threads; each producer handle
+ * and the consumer handle belong to one thread at a time.  There is at
+ * most one consumer per ring (SABRE_EBUSY for a second live one).
+ */
+#ifndef SABRE_RING_H
+#define SABRE_RING_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sabre/layout.h"
+#include "sabre/region.h"
+#include "sabre/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SABRE_RING_ABI_MAJOR     1
+#define SABRE_RING_ABI_MINOR     0
+#define SABRE_RING_MAGIC         0x47525253u /* "SRRG" little-endian */
+#define SABRE_RING_BATCH_MAX     256
+#define SABRE_RING_MAX_PRODUCERS 256
+#define SABRE_RING_MAX_CAPACITY  (1u << 20)
+#define SABRE_RING_MAX_FIELDS    64
+
+typedef enum sabre_ring_shape { SABRE_RING_LANES = 0, SABRE_RING_MPSC = 1 } sabre_ring_shape_t;
+
+typedef enum sabre_ring_policy {
+    SABRE_RING_DROP_NEWEST = 0,
+    SABRE_RING_BLOCK = 1,
+    SABRE_RING_OVERWRITE_OLDEST = 2
+} sabre_ring_policy_t;
+
+typedef struct sabre_ring_desc {
+    const char *name;             /* object name (1..47 bytes) */
+    sabre_ring_shape_t shape;     /* 0 = LANES */
+    sabre_ring_policy_t policy;   /* 0 = DROP_NEWEST */
+    uint32_t capacity;            /* chunks per lane (LANES) or in the ring (MPSC);
+                                     a power of two, 0 = 64 */
+    uint32_t producers;           /* producer records (= lanes), 0 = 4 */
+    const sabre_layout_t *layout; /* step layout: one SoA array per top-level field */
+    uint32_t steps;               /* T, 0 = 1 */
+    uint32_t envs;                /* E, 0 = 1 */
+    uint64_t record_size;         /* without a layout: raw payload bytes per chunk */
+    uint64_t reclaim_ns;          /* dead-producer reclaim delay, 0 = 250 ms */
+    uint64_t spin_ns;             /* waits spin (then yield) this long before sleeping
+                                     on a futex, 0 = 100 us */
+} sabre_ring_desc_t;
+
+/* The chunk header, at the start of every chunk (64 bytes). */
+typedef struct sabre_chunk {
+    _Atomic uint64_t state;  /* protocol word (docs/abi.md): never write it */
+    uint64_t sequence;       /* the producer's own chunk counter: 0, 1, 2, ... */
+    uint32_t producer;       /* producer index */
+    uint32_t valid_steps;    /* steps filled, <= T (set to T at claim) */
+    uint64_t policy_version; /* weights version that produced it (set at claim from
+                                sabre_ring_producer_set_version) */
+    uint64_t layout_hash;    /* the ring's layout hash */
+    uint64_t commit_ns;      /* CLOCK_MONOTONIC at commit */
+    uint64_t user[2];        /* free for the application */
+} sabre_chunk_t;
+
+typedef struct sabre_ring sabre_ring_t;
+typedef struct sabre_ring_producer sabre_ring_producer_t;
+typedef struct sabre_ring_consumer sabre_ring_consumer_t;
+
+/*
+ * Create a ring in `region`.  Errors: SABRE_EINVAL (bad descriptor: capacity
+ * not a power of two, no layout and no record_size, ...), SABRE_EEXIST,
+ * SABRE_ENOSPC, SABRE_EPERM (read-only region).
+ */
+int sabre_ring_create(sabre_region_t *region, const sabre_ring_desc_t *desc, sabre_ring_t **out);
+
+/*
+ * Open an existing ring.  `expect` (optional) must match the stored layout
+ * hash and `steps`/`envs` (0 = any) the stored T/E, else SABRE_ELAYOUT
+ * naming both.  SABRE_EVERSION for another ring ABI major, SABRE_ECORRUPT
+ * for a header that does not fit its object, SABRE_EINVAL if the object is
+ * not a ring.  Read-only regions can be opened for inspection.
+ */
+int sabre_ring_open(sabre_region_t *region, const char *name, const sabre_layout_t *expect,
+                    uint32_t steps, uint32_t envs, sabre_ring_t **out);
+
+/* Free the handle (producers/consumers opened from it must be closed first). */
+void sabre_ring_close(sabre_ring_t *ring);
+
+/* One SoA array of a chunk. */
+typedef struct sabre_ring_field {
+    uint32_t index;
+    char name[48];
+    uint32_t elem_size; /* bytes per [t][e] element */
+    uint64_t offset;    /* from the chunk start */
+    uint64_t size;      /* T * E * elem_size */
+} sabre_ring_field_t;
+
+uint32_t sabre_ring_field_count(const sabre_ring_t *ring);
+int sabre_ring_field_at(const sabre_ring_t *ring, uint32_t i, sabre_ring_field_t *out);
+/* SABRE_ENOENT if no field has that name. */
+int sabre_ring_field_find(const sabre_ring_t *ring, const char *name, sabre_ring_field_t *out);
+/* Pointer to array `field` of `chunk` (NULL if field is out of range). */
+void *sabre_chunk_array(const sabre_ring_t *ring, const sabre_chunk_t *chunk, uint32_t field);
+/* Bytes from a chunk's start to the start of the next one. */
+uint64_t sabre_ring_chunk_stride(const sabre_ring_t *ring);
+
+/* ---- producers ----------------------------------------------------------- */
+
+/*
+ * Register a producer: claims a producer record (= lane in LANES rings),
+ * taking over the record of a dead process if needed (its uncommitted
+ * chunks are marked abandoned first).  SABRE_ENOSPC if every record belongs
+ * to a live producer.
+ */
+int sabre_ring_producer_open(sabre_ring_t *ring, sabre_ring_producer_t **out);
+/* Abort an outstanding claim, give the record back, free the handle. */
+void sabre_ring_producer_close(sabre_ring_producer_t *p);
+uint32_t sabre_ring_producer_id(const sabre_ring_producer_t *p);
+/* Policy version stamped into the chunks this producer claims from now on. */
+void sabre_ring_producer_set_version(sabre_ring_producer_t *p, uint64_t policy_version);
+
+typedef struct sabre_ring_claim {
+    uint64_t first; /* position of the first chunk */
+    uint32_t count; /* chunks claimed */
+    uint32_t lane;
+    uint64_t scratch[SABRE_RING_BATCH_MAX / 64]; /* internal: chunks written to scratch */
+} sabre_ring_claim_t;
+
+/*
+ * Claim n (1..SABRE_RING_BATCH_MAX, <= capacity) chunks, all or nothing.
+ * Their headers are filled (sequence, producer, valid_steps = T,
+ * policy_version, layout_hash); write the arrays, then commit.  Full ring:
+ * see the policy above (SABRE_EFULL, or SABRE_ETIMEDOUT after timeout_ns
+ * in BLOCK mode; timeout_ns is ignored otherwise, UINT64_MAX = forever).
+ * SABRE_ESTATE if a claim is already outstanding.
+ */
+int sabre_ring_claim(sabre_ring_producer_t *p, uint32_t n, uint64_t timeout_ns,
+                     sabre_ring_claim_t *claim);
+/* Chunk i (0 <= i < claim->count) of a claim. */
+sabre_chunk_t *sabre_ring_claim_chunk(sabre_ring_producer_t *p, const sabre_ring_claim_t *claim,
+                                      uint32_t i);
+/* All chunks of a claim at once: out[0 .. count-1] (out holds count pointers).
+ * Returns the count. */
+uint32_t sabre_ring_claim_chunks(sabre_ring_producer_t *p, const sabre_ring_claim_t *claim,
+                                 sabre_chunk_t **out);
+/* Publish every chunk of the claim (release order) and wake a sleeping
+ * consumer.  SABRE_ESTATE without an outstanding claim. */
+int sabre_ring_commit(sabre_ring_producer_t *p, sabre_ring_claim_t *claim);
+/* Give the claimed chunks up: the consumer skips them (counted as aborted). */
+int sabre_ring_abort(sabre_ring_producer_t *p, sabre_ring_claim_t *claim);
+
+/* ---- the consumer ---------------------------------------------------------- */
+
+/* Register the consumer (SABRE_EBUSY if a live one exists; a dead one's
+ * record is taken over and its held chunks released). */
+int sabre_ring_consumer_open(sabre_ring_t *ring, sabre_ring_consumer_t **out);
+/* Release held chunks, give the record back, free the handle. */
+void sabre_ring_consumer_close(sabre_ring_consumer_t *c);
+
+typedef struct sabre_ring_batch {
+    uint64_t first; /* position of the first chunk */
+    uint32_t count; /* >= 1 */
+    uint32_t lane;  /* lane the chunks come from (0 for MPSC) */
+} sabre_ring_batch_t;
+
+/*
+ * Take up to `max` committed chunks (1..SABRE_RING_BATCH_MAX) in order from
+ * one lane (LANES: the next non-empty lane round-robin) to read in place.
+ * Skips abandoned, aborted and overwritten positions.  Blocks up to
+ * timeout_ns (UINT64_MAX = forever) while empty, reclaiming chunks of dead
+ * producers as it waits.  Returns SABRE_OK with count >= 1, SABRE_EAGAIN
+ * (timeout 0 and nothing available) or SABRE_ETIMEDOUT.  The consumer may
+ * hold several batches; release each when done.
+ */
+int sabre_ring_consume(sabre_ring_consumer_t *c, uint32_t max, uint64_t timeout_ns,
+                       sabre_ring_batch_t *batch);
+/* Chunk i of a batch. */
+sabre_chunk_t *sabre_ring_batch_chunk(sabre_ring_consumer_t *c, const sabre_ring_batch_t *batch,
+                                      uint32_t i);
+/* All chunks of a batch at once: out[0 .. count-1]; returns the count. */
+uint32_t sabre_ring_batch_chunks(sabre_ring_consumer_t *c, const sabre_ring_batch_t *batch,
+                                 sabre_chunk_t **out);
+/* Give a consumed batch's slots back to the producers. */
+int sabre_ring_release(sabre_ring_consumer_t *c, const sabre_ring_batch_t *batch);
+/* Current policy version, for the lag statistics (lag = current - chunk's). */
+void sabre_ring_consumer_set_version(sabre_ring_consumer_t *c, uint64_t policy_version);
+
+/* ---- observation ------------------------------------------------------------ */
+
+typedef struct sabre_ring_stats {
+    uint32_t shape, policy, capacity, nproducers, nfields, steps, envs;
+    uint64_t chunk_stride;
+    uint64_t layout_hash;
+    uint64_t reclaim_ns;
+    /* totals over all producers */
+    uint64_t produced;         /* chunks committed */
+    uint64_t dropped;          /* chunks refused by DROP_NEWEST / lost to OVERWRITE races */
+    uint64_t overwritten;      /* committed chunks taken back by OVERWRITE_OLDEST */
+    uint64_t aborted;          /* chunks given up with sabre_ring_abort */
+    uint64_t producer_wait_ns; /* time producers spent blocked */
+    /* consumer side */
+    uint64_t consumed;  /* chunks handed to the consumer */
+    uint64_t abandoned; /* chunks of dead producers reclaimed */
+    uint64_t consumer_wait_ns;
+    uint64_t in_flight;        /* committed or claimed, not yet consumed (approx.) */
+    uint64_t held;             /* consumed, not yet released */
+    uint64_t lag_min, lag_max; /* policy lag of consumed chunks */
+    double lag_avg;
+    uint64_t lag_count;
+    uint64_t current_version; /* consumer's current policy version */
+    int32_t consumer_pid;     /* 0 if none */
+} sabre_ring_stats_t;
+
+typedef struct sabre_ring_producer_info {
+    bool active, alive;
+    int32_t pid;
+    uint64_t heartbeat_ns; /* CLOCK_MONOTONIC of the last claim/commit */
+    uint64_t produced, dropped, overwritten, aborted, wait_ns;
+    uint64_t claim_first; /* current claim (count 0 = none) */
+    uint32_t claim_count;
+    uint64_t head; /* LANES: next position of its lane */
+    uint64_t tail; /* LANES: consumer position in its lane */
+} sabre_ring_producer_info_t;
+
+int sabre_ring_stats(const sabre_ring_t *ring, sabre_ring_stats_t *out);
+int sabre_ring_producer_at(const sabre_ring_t *ring, uint32_t i, sabre_ring_producer_info_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

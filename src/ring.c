@@ -1,0 +1,1240 @@
+/*
+ * ring.c - rollout rings: per-producer SPSC lanes and an MPSC ring of
+ * chunked SoA records, with drop/block/overwrite policies and dead-producer
+ * reclaim.  Byte layout and atomics: docs/abi.md ("Ring object"); protocol:
+ * docs/rl.md.
+ *
+ * Every chunk has a 64-bit state word: position << 8 | flags | state, with
+ * state FREE (the slot may be claimed for `position`), COMMITTED (holds
+ * `position`) or READING (the consumer holds `position` in place), and the
+ * flags ABANDONED / PAD on a COMMITTED word (skip it).  Positions are
+ * monotonic per lane (LANES) or per ring (MPSC).
+ */
+#include <limits.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "rl_internal.h"
+#include "sabre/ring.h"
+
+enum { ST_FREE = 0, ST_COMMITTED = 1, ST_READING = 2 };
+#define FL_ABANDONED 0x4ull
+#define FL_PAD       0x8ull
+#define FLAGS_MASK   0xfcull
+
+static inline uint64_t mk(uint64_t pos, unsigned st, uint64_t fl)
+{
+    return (pos << 8) | fl | st;
+}
+static inline uint64_t pos_of(uint64_t s)
+{
+    return s >> 8;
+}
+static inline unsigned st_of(uint64_t s)
+{
+    return (unsigned)(s & 3);
+}
+
+typedef struct rg_hdr {
+    uint32_t magic;                /* 0 */
+    uint16_t abi_major, abi_minor; /* 4 */
+    uint32_t shape, policy;        /* 8 */
+    uint32_t capacity, nproducers; /* 16 */
+    uint32_t nlanes, nfields;      /* 24 */
+    uint32_t steps, envs;          /* 32 */
+    uint64_t chunk_stride;         /* 40 */
+    uint64_t payload_size;         /* 48 */
+    uint64_t layout_hash;          /* 56 */
+    uint64_t reclaim_ns;           /* 64 */
+    uint64_t spin_ns;              /* 72 */
+    uint64_t fields_offset;        /* 80 */
+    uint64_t lanes_offset;         /* 88 */
+    uint64_t producers_offset;     /* 96 */
+    uint64_t slots_offset;         /* 104 */
+    uint64_t lane_bytes;           /* 112 */
+    uint64_t object_size;          /* 120 */
+    /* line @128: the consumer record (written by the consumer) */
+    _Atomic uint64_t cons_owner;
+    _Atomic uint64_t consumed;
+    _Atomic uint64_t cons_wait_ns;
+    _Atomic uint64_t lag_min;
+    _Atomic uint64_t lag_max;
+    _Atomic uint64_t lag_sum;
+    _Atomic uint64_t lag_count;
+    _Atomic uint64_t cur_version;
+    _Atomic uint64_t held;
+    uint8_t pad1[256 - 200];
+    /* line @256: consumer wake-up word (bumped by producers) */
+    _Atomic uint32_t commit_seq;
+    _Atomic uint32_t cons_waiting;
+    uint8_t pad2[384 - 264];
+    /* line @384: producer wake-up word (bumped by the consumer) */
+    _Atomic uint32_t release_seq;
+    _Atomic uint32_t prod_waiters;
+    uint8_t pad3[512 - 392];
+    /* line @512: reclaim counter (consumer or a producer taking over) */
+    _Atomic uint64_t abandoned;
+    uint8_t pad4[640 - 520];
+} rg_hdr;
+_Static_assert(sizeof(rg_hdr) == 640, "ring header is 640 bytes");
+_Static_assert(offsetof(rg_hdr, cons_owner) == 128, "consumer line at 128");
+_Static_assert(offsetof(rg_hdr, commit_seq) == 256, "commit_seq at 256");
+_Static_assert(offsetof(rg_hdr, release_seq) == 384, "release_seq at 384");
+_Static_assert(offsetof(rg_hdr, abandoned) == 512, "abandoned at 512");
+
+typedef struct rg_field { /* 64 bytes */
+    char name[40];
+    uint32_t elem_size;
+    uint32_t reserved;
+    uint64_t offset;
+    uint64_t size;
+} rg_field;
+_Static_assert(sizeof(rg_field) == 64, "field record is 64 bytes");
+
+typedef struct rg_lane {   /* 256 bytes: two 128-byte lines */
+    _Atomic uint64_t head; /* next position to claim (producers) */
+    uint8_t pad0[128 - 8];
+    _Atomic uint64_t tail; /* consumer position (informational) */
+    uint8_t pad1[128 - 8];
+} rg_lane;
+_Static_assert(sizeof(rg_lane) == 256, "lane is 256 bytes");
+
+typedef struct rg_prod { /* 128 bytes, written by its producer */
+    _Atomic uint64_t owner;
+    _Atomic uint64_t intent; /* first << 9 | count of the current claim, 0 = none */
+    _Atomic uint64_t heartbeat_ns;
+    _Atomic uint64_t produced;
+    _Atomic uint64_t dropped;
+    _Atomic uint64_t overwritten;
+    _Atomic uint64_t aborted;
+    _Atomic uint64_t wait_ns;
+    _Atomic uint64_t seq_next;
+    uint8_t pad[128 - 72];
+} rg_prod;
+_Static_assert(sizeof(rg_prod) == 128, "producer record is 128 bytes");
+
+_Static_assert(sizeof(sabre_chunk_t) == 64, "chunk header is 64 bytes");
+_Static_assert(offsetof(sabre_chunk_t, policy_version) == 24, "policy_version at 24");
+
+#define RG_FIELDS_OFFSET 640u
+#define RG_CHUNK_HDR     64u
+
+/* Geometry and field table copied from the header once validated: a hostile
+ * process that rewrites the header later cannot make this handle read out of
+ * bounds. */
+typedef struct rg_geo {
+    uint32_t shape, policy, capacity, nproducers, nlanes, nfields, steps, envs;
+    uint64_t chunk_stride, payload_size, layout_hash, reclaim_ns, spin_ns, lane_bytes;
+} rg_geo;
+
+struct sabre_ring {
+    sabre_region_t *region;
+    sabre_object_t obj;
+    rg_hdr *h;
+    rg_geo g;
+    rg_field fields[SABRE_RING_MAX_FIELDS];
+    rg_lane *lanes;
+    rg_prod *prods;
+    uint8_t *slots;
+    uint64_t mask;
+    uint64_t cap;
+    uint64_t stride;
+    uint64_t lane_bytes;
+    bool overwrite;
+};
+
+struct sabre_ring_producer {
+    sabre_ring_t *r;
+    rg_prod *rec;
+    uint64_t self; /* identity of the owning process */
+    uint32_t idx;
+    uint64_t version;
+    bool claimed;
+    sabre_ring_claim_t cur; /* the outstanding claim */
+    uint8_t *scratch;
+};
+
+struct sabre_ring_consumer {
+    sabre_ring_t *r;
+    uint64_t self;
+    uint32_t rr;
+    uint64_t *tail;        /* per lane */
+    uint64_t *stuck_pos;   /* per lane */
+    uint64_t *stuck_since; /* per lane, 0 = not stuck */
+    uint64_t cur_version;
+    uint64_t lag_min, lag_max, lag_sum, lag_count;
+};
+
+static inline sabre_chunk_t *chunk_at(const sabre_ring_t *r, uint32_t lane, uint64_t pos)
+{
+    return (sabre_chunk_t *)(r->slots + lane * r->lane_bytes + (pos & r->mask) * r->stride);
+}
+
+static inline uint64_t intent_of(uint64_t first, uint32_t n)
+{
+    return (first << 9) | n;
+}
+
+/* ---- create / open ------------------------------------------------------- */
+
+static int validate(sabre_ring_t *r, const char *name)
+{
+    rg_hdr *h = r->obj.ptr;
+    uint64_t size = r->obj.size;
+    if (size < sizeof(rg_hdr))
+        return sabre__fail(SABRE_ECORRUPT,
+                           "ring '%s': object of %llu bytes is smaller than its "
+                           "header",
+                           name, (unsigned long long)size);
+    if (h->magic != SABRE_RING_MAGIC)
+        return sabre__fail(SABRE_ECORRUPT, "ring '%s': magic is 0x%08x, want 0x%08x", name,
+                           h->magic, SABRE_RING_MAGIC);
+    if (h->abi_major != SABRE_RING_ABI_MAJOR)
+        return sabre__fail(SABRE_EVERSION,
+                           "ring '%s': object ABI version %u.%u, this library "
+                           "reads %u.x",
+                           name, h->abi_major, h->abi_minor, SABRE_RING_ABI_MAJOR);
+    /* Read the geometry once and check the copy: the header may be changing. */
+    rg_geo g = {.shape = h->shape,
+                .policy = h->policy,
+                .capacity = h->capacity,
+                .nproducers = h->nproducers,
+                .nlanes = h->nlanes,
+                .nfields = h->nfields,
+                .steps = h->steps,
+                .envs = h->envs,
+                .chunk_stride = h->chunk_stride,
+                .payload_size = h->payload_size,
+                .layout_hash = h->layout_hash,
+                .reclaim_ns = h->reclaim_ns,
+                .spin_ns = h->spin_ns,
+                .lane_bytes = h->lane_bytes};
+    uint64_t lanes_off = h->lanes_offset, prods_off = h->producers_offset;
+    uint64_t slots_off = h->slots_offset;
+    bool lanes = g.shape == SABRE_RING_LANES;
+    if (g.shape > SABRE_RING_MPSC || g.policy > SABRE_RING_OVERWRITE_OLDEST || g.capacity == 0 ||
+        (g.capacity & (g.capacity - 1)) || g.capacity > SABRE_RING_MAX_CAPACITY ||
+        g.nproducers == 0 || g.nproducers > SABRE_RING_MAX_PRODUCERS ||
+        g.nlanes != (lanes ? g.nproducers : 1) || g.nfields == 0 ||
+        g.nfields > SABRE_RING_MAX_FIELDS || g.steps == 0 || g.envs == 0 ||
+        g.chunk_stride < RG_CHUNK_HDR || g.chunk_stride % 64 ||
+        h->fields_offset != RG_FIELDS_OFFSET || lanes_off % 128 || lanes_off > size ||
+        prods_off % 128 || prods_off > size || slots_off % 64 || slots_off > size)
+        return sabre__fail(SABRE_ECORRUPT,
+                           "ring '%s': bad geometry (shape %u, policy %u, "
+                           "capacity %u, producers %u, lanes %u, fields %u, chunk %llu)",
+                           name, g.shape, g.policy, g.capacity, g.nproducers, g.nlanes, g.nfields,
+                           (unsigned long long)g.chunk_stride);
+    if (g.chunk_stride > (1ull << 40) / g.capacity || g.lane_bytes != g.chunk_stride * g.capacity)
+        return sabre__fail(SABRE_ECORRUPT,
+                           "ring '%s': lane size %llu does not match %u chunks "
+                           "of %llu bytes",
+                           name, (unsigned long long)g.lane_bytes, g.capacity,
+                           (unsigned long long)g.chunk_stride);
+    /* every term is bounded (offsets <= size, lane_bytes <= 2^40, counts <= 256) */
+    uint64_t fields_end = RG_FIELDS_OFFSET + (uint64_t)g.nfields * sizeof(rg_field);
+    uint64_t lanes_end = lanes_off + (uint64_t)g.nlanes * sizeof(rg_lane);
+    uint64_t prods_end = prods_off + (uint64_t)g.nproducers * sizeof(rg_prod);
+    uint64_t slots_end = slots_off + g.lane_bytes * g.nlanes;
+    if (lanes_off < fields_end || prods_off < lanes_end || slots_off < prods_end ||
+        slots_end > size)
+        return sabre__fail(SABRE_ECORRUPT,
+                           "ring '%s': sections do not fit the %llu-byte object "
+                           "(chunks end at %llu)",
+                           name, (unsigned long long)size, (unsigned long long)slots_end);
+    memcpy(r->fields, (uint8_t *)h + RG_FIELDS_OFFSET, g.nfields * sizeof(rg_field));
+    for (uint32_t i = 0; i < g.nfields; i++) {
+        rg_field *f = &r->fields[i];
+        if (memchr(f->name, 0, sizeof f->name) == NULL || f->offset % 64 ||
+            f->offset < RG_CHUNK_HDR || f->size > g.chunk_stride ||
+            f->offset > g.chunk_stride - f->size)
+            return sabre__fail(SABRE_ECORRUPT,
+                               "ring '%s': field %u does not fit the %llu-byte "
+                               "chunk",
+                               name, i, (unsigned long long)g.chunk_stride);
+    }
+    r->g = g;
+    r->h = h;
+    r->lanes = (rg_lane *)((uint8_t *)h + lanes_off);
+    r->prods = (rg_prod *)((uint8_t *)h + prods_off);
+    r->slots = (uint8_t *)h + slots_off;
+    r->cap = g.capacity;
+    r->mask = g.capacity - 1;
+    r->stride = g.chunk_stride;
+    r->lane_bytes = g.lane_bytes;
+    r->overwrite = g.policy == SABRE_RING_OVERWRITE_OLDEST;
+    return SABRE_OK;
+}
+
+int sabre_ring_create(sabre_region_t *region, const sabre_ring_desc_t *d, sabre_ring_t **out)
+{
+    if (out)
+        *out = NULL;
+    if (!region || !d || !out || !d->name)
+        return sabre__fail(SABRE_EINVAL, "sabre_ring_create: NULL argument or name");
+    uint32_t cap = d->capacity ? d->capacity : 64;
+    uint32_t nprod = d->producers ? d->producers : 4;
+    uint32_t T = d->steps ? d->steps : 1, E = d->envs ? d->envs : 1;
+    if ((unsigned)d->shape > SABRE_RING_MPSC)
+        return sabre__fail(SABRE_EINVAL, "ring '%s': unknown shape %d", d->name, (int)d->shape);
+    if ((unsigned)d->policy > SABRE_RING_OVERWRITE_OLDEST)
+        return sabre__fail(SABRE_EINVAL, "ring '%s': unknown policy %d", d->name, (int)d->policy);
+    if (cap & (cap - 1) || cap > SABRE_RING_MAX_CAPACITY)
+        return sabre__fail(SABRE_EINVAL, "ring '%s': capacity %u is not a power of two <= %u",
+                           d->name, cap, SABRE_RING_MAX_CAPACITY);
+    if (nprod > SABRE_RING_MAX_PRODUCERS)
+        return sabre__fail(SABRE_EINVAL, "ring '%s': %u producers, at most %d", d->name, nprod,
+                           SABRE_RING_MAX_PRODUCERS);
+    if ((uint64_t)T * E > (1u << 24))
+        return sabre__fail(SABRE_EINVAL, "ring '%s': %u steps x %u envs is too many", d->name, T,
+                           E);
+    rg_field fields[SABRE_RING_MAX_FIELDS];
+    memset(fields, 0, sizeof fields);
+    uint32_t nf = 0;
+    uint64_t off = RG_CHUNK_HDR;
+    if (d->layout) {
+        for (uint32_t i = 0; i < d->layout->nfields; i++) {
+            const sabre_field_t *fd = &d->layout->fields[i];
+            if (fd->kind == SABRE_FIELD_PAD)
+                continue;
+            if (nf == SABRE_RING_MAX_FIELDS)
+                return sabre__fail(SABRE_EINVAL, "ring '%s': layout has more than %d fields",
+                                   d->name, SABRE_RING_MAX_FIELDS);
+            if (!sabre__strlcpy(fields[nf].name, fd->name, sizeof fields[nf].name))
+                return sabre__fail(SABRE_EINVAL,
+                                   "ring '%s': field name '%s' is longer than 39 "
+                                   "bytes",
+                                   d->name, fd->name);
+            fields[nf].elem_size = fd->size;
+            fields[nf].size = (uint64_t)fd->size * T * E;
+            nf++;
+        }
+        if (nf == 0)
+            return sabre__fail(SABRE_EINVAL, "ring '%s': layout '%s' has no fields", d->name,
+                               d->layout->name);
+    } else {
+        if (d->record_size == 0 || d->record_size > (1ull << 32))
+            return sabre__fail(SABRE_EINVAL,
+                               "ring '%s': no layout and record_size %llu (want "
+                               "1 .. 2^32)",
+                               d->name, (unsigned long long)d->record_size);
+        strcpy(fields[0].name, "data");
+        fields[0].elem_size = (uint32_t)SABRE_MIN(d->record_size, UINT32_MAX);
+        fields[0].size = d->record_size;
+        nf = 1;
+    }
+    for (uint32_t i = 0; i < nf; i++) {
+        fields[i].offset = off;
+        off = SABRE_ALIGN_UP(off + fields[i].size, 64);
+    }
+    uint64_t stride = off;
+    uint32_t nlanes = d->shape == SABRE_RING_LANES ? nprod : 1;
+    uint64_t lanes_off = SABRE_ALIGN_UP(RG_FIELDS_OFFSET + nf * sizeof(rg_field), 128);
+    uint64_t prods_off = lanes_off + nlanes * sizeof(rg_lane);
+    uint64_t align = stride >= 65536 ? 4096 : 128;
+    uint64_t slots_off = SABRE_ALIGN_UP(prods_off + nprod * sizeof(rg_prod), align);
+    if (stride > (1ull << 40) / cap / nlanes)
+        return sabre__fail(SABRE_EINVAL, "ring '%s': %u x %u chunks of %llu bytes is too large",
+                           d->name, nlanes, cap, (unsigned long long)stride);
+    uint64_t total = slots_off + stride * cap * nlanes;
+
+    sabre_ring_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return sabre__fail(SABRE_ENOMEM, "ring '%s': out of memory", d->name);
+    sabre_object_desc_t od = {.name = d->name,
+                              .kind = SABRE_OBJ_RING,
+                              .size = total,
+                              .align = (uint32_t)align,
+                              .layout = d->layout};
+    int rc = sabre_region_alloc(region, &od, &r->obj);
+    if (rc) {
+        free(r);
+        return rc;
+    }
+    rg_hdr *h = r->obj.ptr;
+    h->magic = SABRE_RING_MAGIC;
+    h->abi_major = SABRE_RING_ABI_MAJOR;
+    h->abi_minor = SABRE_RING_ABI_MINOR;
+    h->shape = (uint32_t)d->shape;
+    h->policy = (uint32_t)d->policy;
+    h->capacity = cap;
+    h->nproducers = nprod;
+    h->nlanes = nlanes;
+    h->nfields = nf;
+    h->steps = T;
+    h->envs = E;
+    h->chunk_stride = stride;
+    h->payload_size = stride - RG_CHUNK_HDR;
+    h->layout_hash = r->obj.layout_hash;
+    h->reclaim_ns = d->reclaim_ns ? d->reclaim_ns : 250000000ull;
+    h->spin_ns = d->spin_ns ? d->spin_ns : 100000ull;
+    h->fields_offset = RG_FIELDS_OFFSET;
+    h->lanes_offset = lanes_off;
+    h->producers_offset = prods_off;
+    h->slots_offset = slots_off;
+    h->lane_bytes = stride * cap;
+    h->object_size = total;
+    memcpy((uint8_t *)h + RG_FIELDS_OFFSET, fields, nf * sizeof(rg_field));
+    atomic_store_explicit(&h->lag_min, UINT64_MAX, memory_order_relaxed);
+    r->region = region;
+    rc = validate(r, d->name);
+    if (rc) {
+        free(r);
+        return rc;
+    }
+    for (uint32_t l = 0; l < nlanes; l++)
+        for (uint64_t p = 0; p < cap; p++)
+            atomic_store_explicit(&chunk_at(r, l, p)->state, mk(p, ST_FREE, 0),
+                                  memory_order_relaxed);
+    *out = r;
+    return SABRE_OK;
+}
+
+int sabre_ring_open(sabre_region_t *region, const char *name, const sabre_layout_t *expect,
+                    uint32_t steps, uint32_t envs, sabre_ring_t **out)
+{
+    if (out)
+        *out = NULL;
+    if (!region || !name || !out)
+        return sabre__fail(SABRE_EINVAL, "sabre_ring_open: NULL argument");
+    sabre_ring_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return sabre__fail(SABRE_ENOMEM, "ring '%s': out of memory", name);
+    int rc = sabre_region_find(region, name, expect, &r->obj);
+    if (rc == SABRE_OK && r->obj.kind != SABRE_OBJ_RING)
+        rc = sabre__fail(SABRE_EINVAL, "object '%s' is a %s object, not a ring", name,
+                         sabre_object_kind_name(r->obj.kind));
+    if (rc == SABRE_OK)
+        rc = validate(r, name);
+    if (rc == SABRE_OK && ((steps && steps != r->g.steps) || (envs && envs != r->g.envs)))
+        rc = sabre__fail(SABRE_ELAYOUT,
+                         "ring '%s': chunks are %u steps x %u envs, expected "
+                         "%u x %u",
+                         name, r->g.steps, r->g.envs, steps ? steps : r->g.steps,
+                         envs ? envs : r->g.envs);
+    if (rc) {
+        free(r);
+        return rc;
+    }
+    r->region = region;
+    *out = r;
+    return SABRE_OK;
+}
+
+void sabre_ring_close(sabre_ring_t *r)
+{
+    free(r);
+}
+
+uint32_t sabre_ring_field_count(const sabre_ring_t *r)
+{
+    return r ? r->g.nfields : 0;
+}
+uint64_t sabre_ring_chunk_stride(const sabre_ring_t *r)
+{
+    return r ? r->stride : 0;
+}
+
+int sabre_ring_field_at(const sabre_ring_t *r, uint32_t i, sabre_ring_field_t *out)
+{
+    if (!r || !out)
+        return sabre__fail(SABRE_EINVAL, "sabre_ring_field_at: NULL argument");
+    if (i >= r->g.nfields)
+        return sabre__fail(SABRE_EINVAL, "ring '%s': field %u out of range (%u fields)",
+                           r->obj.name, i, r->g.nfields);
+    memset(out, 0, sizeof *out);
+    out->index = i;
+    sabre__strlcpy(out->name, r->fields[i].name, sizeof out->name);
+    out->elem_size = r->fields[i].elem_size;
+    out->offset = r->fields[i].offset;
+    out->size = r->fields[i].size;
+    return SABRE_OK;
+}
+
+int sabre_ring_field_find(const sabre_ring_t *r, const char *name, sabre_ring_field_t *out)
+{
+    if (!r || !name || !out)
+        return sabre__fail(SABRE_EINVAL, "sabre_ring_field_find: NULL argument");
+    for (uint32_t i = 0; i < r->g.nfields; i++)
+        if (!strcmp(r->fields[i].name, name))
+            return sabre_ring_field_at(r, i, out);
+    return sabre__fail(SABRE_ENOENT, "ring '%s': no field '%s'", r->obj.name, name);
+}
+
+void *sabre_chunk_array(const sabre_ring_t *r, const sabre_chunk_t *c, uint32_t field)
+{
+    if (!r || !c || field >= r->g.nfields)
+        return NULL;
+    return (uint8_t *)c + r->fields[field].offset;
+}
+
+/* ---- reclaim --------------------------------------------------------------- */
+
+/* Mark FREE(pos) as abandoned (committed, flagged); true if this call did. */
+static bool abandon(sabre_ring_t *r, uint32_t lane, uint64_t pos)
+{
+    sabre_chunk_t *c = chunk_at(r, lane, pos);
+    uint64_t s = mk(pos, ST_FREE, 0);
+    if (!atomic_compare_exchange_strong(&c->state, &s, mk(pos, ST_COMMITTED, FL_ABANDONED)))
+        return false;
+    atomic_fetch_add(&r->h->abandoned, 1);
+    return true;
+}
+
+/* Is `pos` covered by the claim of a live producer other than `skip`? */
+static bool covered_by_live(sabre_ring_t *r, uint64_t pos, uint32_t skip, const bool *alive)
+{
+    for (uint32_t k = 0; k < r->g.nproducers; k++) {
+        if (k == skip || !alive[k])
+            continue;
+        uint64_t in = atomic_load(&r->prods[k].intent);
+        uint64_t first = in >> 9, n = in & 0x1ff;
+        if (n && pos >= first && pos < first + n)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Reclaim claimed-but-uncommitted chunks from position `from` on whose
+ * claimer is dead.  LANES: the lane's producer must be dead (or gone).
+ * MPSC: no live producer's claim may cover the position (docs/rl.md).
+ * Returns the number of chunks abandoned.
+ */
+static uint64_t reclaim(sabre_ring_t *r, uint32_t lane, uint64_t from, uint32_t skip)
+{
+    uint64_t head = atomic_load(&r->lanes[lane].head);
+    if (from >= head)
+        return 0;
+    if (head - from > r->cap)
+        from = head - r->cap;
+    uint64_t n = 0;
+    if (r->g.shape == SABRE_RING_LANES) {
+        uint64_t owner = atomic_load(&r->prods[lane].owner);
+        if (lane != skip && owner && rl_identity_alive(owner))
+            return 0;
+        for (uint64_t p = from; p < head; p++)
+            n += abandon(r, lane, p);
+        return n;
+    }
+    bool alive[SABRE_RING_MAX_PRODUCERS];
+    for (uint32_t k = 0; k < r->g.nproducers; k++) {
+        uint64_t owner = atomic_load(&r->prods[k].owner);
+        alive[k] = owner && rl_identity_alive(owner);
+    }
+    for (uint64_t p = from; p < head; p++) {
+        uint64_t s = atomic_load(&chunk_at(r, 0, p)->state);
+        if (s != mk(p, ST_FREE, 0) || covered_by_live(r, p, skip, alive))
+            continue;
+        n += abandon(r, 0, p);
+    }
+    return n;
+}
+
+/* ---- producers --------------------------------------------------------------- */
+
+int sabre_ring_producer_open(sabre_ring_t *r, sabre_ring_producer_t **out)
+{
+    if (out)
+        *out = NULL;
+    if (!r || !out)
+        return sabre__fail(SABRE_EINVAL, "sabre_ring_producer_open: NULL argument");
+    if (sabre_region_readonly(r->region))
+        return sabre__fail(SABRE_EPERM, "ring '%s': region is read-only", r->obj.name);
+    sabre_ring_producer_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return sabre__fail(SABRE_ENOMEM, "ring '%s': out of memory", r->obj.name);
+    int found = -1;
+    p->self = rl_self_identity();
+    for (int pass = 0; pass < 2 && found < 0; pass++) {
+        for (uint32_t k = 0; k < r->g.nproducers && found < 0; k++) {
+            uint64_t cur = atomic_load(&r->prods[k].owner);
+            if (pass == 0 ? cur != 0 : (cur == 0 || cur == p->self || rl_identity_alive(cur)))
+                continue;
+            if (atomic_compare_exchange_strong(&r->prods[k].owner, &cur, p->self))
+                found = (int)k;
+        }
+    }
+    if (found < 0) {
+        free(p);
+        return sabre__fail(SABRE_ENOSPC,
+                           "ring '%s': all %u producer records belong to live "
+                           "producers",
+                           r->obj.name, r->g.nproducers);
+    }
+    p->r = r;
+    p->idx = (uint32_t)found;
+    p->rec = &r->prods[found];
+    /* Chunks a previous (dead) owner claimed and never committed: abandon
+     * them now, as the consumer will not once this record's owner is alive
+     * again.  After a clean close there are none. */
+    uint64_t in = atomic_load(&p->rec->intent);
+    if (r->g.shape == SABRE_RING_LANES) {
+        uint64_t head = atomic_load(&r->lanes[found].head);
+        reclaim(r, (uint32_t)found, head > r->cap ? head - r->cap : 0, (uint32_t)found);
+    } else if (in) {
+        reclaim(r, 0, in >> 9, (uint32_t)found);
+    }
+    atomic_store(&p->rec->intent, 0);
+    atomic_store_explicit(&p->rec->heartbeat_ns, sabre__now_ns(), memory_order_relaxed);
+    *out = p;
+    return SABRE_OK;
+}
+
+void sabre_ring_producer_close(sabre_ring_producer_t *p)
+{
+    if (!p)
+        return;
+    if (p->claimed) /* give the claim up so the consumer does not wait on it */
+        sabre_ring_abort(p, &p->cur);
+    atomic_store(&p->rec->intent, 0);
+    uint64_t me = p->self;
+    atomic_compare_exchange_strong(&p->rec->owner, &me, 0);
+    free(p->scratch);
+    free(p);
+}
+
+uint32_t sabre_ring_producer_id(const sabre_ring_producer_t *p)
+{
+    return p ? p->idx : 0;
+}
+
+void sabre_ring_producer_set_version(sabre_ring_producer_t *p, uint64_t v)
+{
+    if (p)
+        p->version = v;
+}
+
+/* Bounded spin before a futex sleep: pause briefly, then yield the CPU so
+ * an oversubscribed host still runs the peer we are waiting for. */
+static void spin_pause(uint64_t spun_ns)
+{
+    if (spun_ns < 2000) {
+        for (int i = 0; i < 32; i++)
+            sabre__cpu_relax();
+    } else {
+        sched_yield();
+    }
+}
+
+static bool claimable(const sabre_ring_t *r, uint32_t lane, uint64_t h, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t pos = h + i;
+        /* seq_cst: also the re-check of a producer about to sleep */
+        uint64_t s = atomic_load(&chunk_at(r, lane, pos)->state);
+        if (s == mk(pos, ST_FREE, 0))
+            continue;
+        if (r->overwrite && st_of(s) == ST_COMMITTED && pos_of(s) + r->cap == pos)
+            continue;
+        return false;
+    }
+    return true;
+}
+
+static void wake_consumer(rg_hdr *h)
+{
+    if (rl_fenced_load(&h->cons_waiting)) {
+        atomic_fetch_add(&h->commit_seq, 1);
+        sabre__futex_wake(&h->commit_seq, 1);
+    }
+}
+
+static void wake_producers(rg_hdr *h)
+{
+    if (rl_fenced_load(&h->prod_waiters)) {
+        atomic_fetch_add(&h->release_seq, 1);
+        sabre__futex_wake(&h->release_seq, INT_MAX);
+    }
+}
+
+static inline void counter_add(_Atomic uint64_t *c, uint64_t n)
+{
+    /* Single writer: a relaxed load + store is enough and cheaper than an RMW. */
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+int sabre_ring_claim(sabre_ring_producer_t *p, uint32_t n, uint64_t timeout_ns,
+                     sabre_ring_claim_t *claim)
+{
+    if (!p || !claim)
+        return sabre__fail(SABRE_EINVAL, "sabre_ring_claim: NULL argument");
+    sabre_ring_t *r = p->r;
+    rg_hdr *h = r->h;
+    if (n == 0 || n > SABRE_RING_BATCH_MAX || n > r->cap)
+        return sabre__fail(SABRE_EINVAL, "ring '%s': claim of %u chunks (want 1..%llu)",
+                           r->obj.name, n,
+                           (unsigned long long)SABRE_MIN((uint64_t)SABRE_RING_BATCH_MAX, r->cap));
+    if (p->claimed)
+        return sabre__fail(SABRE_ESTATE, "ring '%s': producer %u already has a claim", r->obj.name,
+                           p->idx);
+    bool lanes = r->g.shape == SABRE_RING_LANES;
+    uint32_t lane = lanes ? p->idx : 0;
+    _Atomic uint64_t *headp = &r->lanes[lane].head;
+    uint64_t t0 = 0, deadline = 0, hd;
+    for (;;) {
+        hd = atomic_load(headp);
+        if (claimable(r, lane, hd, n)) {
+            atomic_store(&p->rec->intent, intent_of(hd, n));
+            if (lanes) {
+                atomic_store_explicit(headp, hd + n, memory_order_release);
+                break;
+            }
+            if (atomic_compare_exchange_strong(headp, &hd, hd + n))
+                break;
+            continue;
+        }
+        if (r->g.policy != SABRE_RING_BLOCK) {
+            counter_add(&p->rec->dropped, n);
+            return sabre__fail(SABRE_EFULL, "ring '%s': full, %u chunk(s) dropped", r->obj.name, n);
+        }
+        uint64_t now = sabre__now_ns();
+        if (t0 == 0) {
+            t0 = now;
+            deadline = rl_deadline(timeout_ns);
+        }
+        if (now >= deadline) {
+            counter_add(&p->rec->wait_ns, now - t0);
+            return sabre__fail(SABRE_ETIMEDOUT, "ring '%s': full for %llu ns", r->obj.name,
+                               (unsigned long long)timeout_ns);
+        }
+        if (now - t0 < r->g.spin_ns) {
+            spin_pause(now - t0);
+            continue;
+        }
+        atomic_fetch_add(&h->prod_waiters, 1);
+        uint32_t seen = atomic_load(&h->release_seq);
+        if (!claimable(r, lane, atomic_load(headp), n)) {
+            uint64_t left = deadline == UINT64_MAX ? 10000000ull : deadline - now;
+            sabre__futex_wait(&h->release_seq, seen, SABRE_MIN(left, 10000000ull));
+        }
+        atomic_fetch_sub(&h->prod_waiters, 1);
+    }
+    if (t0)
+        counter_add(&p->rec->wait_ns, sabre__now_ns() - t0);
+    memset(claim, 0, sizeof *claim);
+    claim->first = hd;
+    claim->count = n;
+    claim->lane = lane;
+    uint64_t seq = atomic_load_explicit(&p->rec->seq_next, memory_order_relaxed);
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t pos = hd + i;
+        sabre_chunk_t *c = chunk_at(r, lane, pos);
+        if (r->overwrite) {
+            for (;;) {
+                uint64_t s = atomic_load(&c->state);
+                if (s == mk(pos, ST_FREE, 0))
+                    break;
+                if (st_of(s) == ST_COMMITTED && pos_of(s) + r->cap == pos) {
+                    if (atomic_compare_exchange_strong(&c->state, &s, mk(pos, ST_FREE, 0))) {
+                        if (!(s & FLAGS_MASK))
+                            counter_add(&p->rec->overwritten, 1);
+                        break;
+                    }
+                    continue;
+                }
+                if (st_of(s) == ST_READING && pos_of(s) + r->cap == pos && !(s & FL_PAD)) {
+                    /* The consumer took it after our check: this chunk is lost. */
+                    if (atomic_compare_exchange_strong(&c->state, &s, s | FL_PAD)) {
+                        claim->scratch[i / 64] |= 1ull << (i % 64);
+                        counter_add(&p->rec->dropped, 1);
+                        break;
+                    }
+                    continue;
+                }
+                /* Anything else (only after a dead producer's reclaim): lose it. */
+                claim->scratch[i / 64] |= 1ull << (i % 64);
+                counter_add(&p->rec->dropped, 1);
+                break;
+            }
+        }
+        bool scratch = claim->scratch[i / 64] & (1ull << (i % 64));
+        if (scratch && !p->scratch) {
+            p->scratch = aligned_alloc(64, r->stride);
+            if (!p->scratch) {
+                /* No memory for the scratch chunk: give the whole claim up. */
+                claim->scratch[i / 64] &= ~(1ull << (i % 64));
+                claim->count = i + 1;
+                p->claimed = true;
+                p->cur = *claim;
+                sabre_ring_abort(p, claim);
+                return sabre__fail(SABRE_ENOMEM, "ring '%s': out of memory", r->obj.name);
+            }
+        }
+        if (scratch)
+            c = (sabre_chunk_t *)p->scratch;
+        c->sequence = seq++;
+        c->producer = p->idx;
+        c->valid_steps = r->g.steps;
+        c->policy_version = p->version;
+        c->layout_hash = r->g.layout_hash;
+        c->commit_ns = 0;
+        c->user[0] = c->user[1] = 0;
+    }
+    atomic_store_explicit(&p->rec->seq_next, seq, memory_order_relaxed);
+    atomic_store_explicit(&p->rec->heartbeat_ns, sabre__now_ns(), memory_order_relaxed);
+    p->claimed = true;
+    p->cur = *claim;
+    return SABRE_OK;
+}
+
+sabre_chunk_t *sabre_ring_claim_chunk(sabre_ring_producer_t *p, const sabre_ring_claim_t *c,
+                                      uint32_t i)
+{
+    if (!p || !c || i >= c->count)
+        return NULL;
+    if (c->scratch[i / 64] & (1ull << (i % 64)))
+        return (sabre_chunk_t *)p->scratch;
+    return chunk_at(p->r, c->lane, c->first + i);
+}
+
+uint32_t sabre_ring_claim_chunks(sabre_ring_producer_t *p, const sabre_ring_claim_t *c,
+                                 sabre_chunk_t **out)
+{
+    if (!p || !c || !out || c->count > SABRE_RING_BATCH_MAX)
+        return 0;
+    for (uint32_t i = 0; i < c->count; i++)
+        out[i] = c->scratch[i / 64] & (1ull << (i % 64)) ? (sabre_chunk_t *)p->scratch
+                                                         : chunk_at(p->r, c->lane, c->first + i);
+    return c->count;
+}
+
+/* Commit or abort the handle's own copy of the claim (the caller's struct is
+ * only checked to be the same claim, never trusted for positions). */
+static int finish(sabre_ring_producer_t *p, sabre_ring_claim_t *uc, bool commit)
+{
+    if (!p || !uc)
+        return sabre__fail(SABRE_EINVAL, "sabre_ring_commit: NULL argument");
+    sabre_ring_t *r = p->r;
+    if (!p->claimed)
+        return sabre__fail(SABRE_ESTATE, "ring '%s': producer %u has no claim", r->obj.name,
+                           p->idx);
+    if (uc->first != p->cur.first || uc->count != p->cur.count)
+        return sabre__fail(SABRE_EINVAL,
+                           "ring '%s': producer %u: claim %llu+%u is not the "
+                           "outstanding one",
+                           r->obj.name, p->idx, (unsigned long long)uc->first, uc->count);
+    const sabre_ring_claim_t *c = &p->cur;
+    uint64_t now = sabre__now_ns(), done = 0;
+    for (uint32_t i = 0; i < c->count; i++) {
+        if (c->scratch[i / 64] & (1ull << (i % 64)))
+            continue;
+        uint64_t pos = c->first + i;
+        sabre_chunk_t *ch = chunk_at(r, c->lane, pos);
+        ch->commit_ns = now;
+        atomic_store_explicit(&ch->state, mk(pos, ST_COMMITTED, commit ? 0 : FL_PAD),
+                              memory_order_release);
+        done++;
+    }
+    counter_add(commit ? &p->rec->produced : &p->rec->aborted, done);
+    atomic_store_explicit(&p->rec->intent, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->rec->heartbeat_ns, now, memory_order_relaxed);
+    p->claimed = false;
+    wake_consumer(r->h);
+    return SABRE_OK;
+}
+
+int sabre_ring_commit(sabre_ring_producer_t *p, sabre_ring_claim_t *c)
+{
+    return finish(p, c, true);
+}
+int sabre_ring_abort(sabre_ring_producer_t *p, sabre_ring_claim_t *c)
+{
+    return finish(p, c, false);
+}
+
+/* ---- the consumer ------------------------------------------------------------ */
+
+/* Chunks the consumer (or a dead one) still holds go back to the producers.
+ * Held means READING (overwrite policy) or, with the other policies,
+ * COMMITTED below the consumer's position in its lane. */
+static void release_held(sabre_ring_t *r, const uint64_t *tails)
+{
+    for (uint32_t l = 0; l < r->g.nlanes; l++)
+        for (uint64_t i = 0; i < r->cap; i++) {
+            sabre_chunk_t *c = chunk_at(r, l, i);
+            uint64_t s = atomic_load(&c->state), to;
+            if (st_of(s) == ST_READING)
+                to = s & FL_PAD ? mk(pos_of(s) + r->cap, ST_COMMITTED, FL_PAD)
+                                : mk(pos_of(s) + r->cap, ST_FREE, 0);
+            else if (!r->overwrite && st_of(s) == ST_COMMITTED && pos_of(s) < tails[l])
+                to = mk(pos_of(s) + r->cap, ST_FREE, 0);
+            else
+                continue;
+            atomic_compare_exchange_strong(&c->state, &s, to);
+        }
+    atomic_store(&r->h->held, 0);
+}
+
+int sabre_ring_consumer_open(sabre_ring_t *r, sabre_ring_consumer_t **out)
+{
+    if (out)
+        *out = NULL;
+    if (!r || !out)
+        return sabre__fail(SABRE_EINVAL, "sabre_ring_consumer_open: NULL argument");
+    if (sabre_region_readonly(r->region))
+        return sabre__fail(SABRE_EPERM, "ring '%s': region is read-only", r->obj.name);
+    rg_hdr *h = r->h;
+    uint64_t cur = atomic_load(&h->cons_owner);
+    uint64_t self = rl_self_identity();
+    bool takeover = false;
+    for (;;) {
+        if (cur == 0) {
+            if (atomic_compare_exchange_strong(&h->cons_owner, &cur, self))
+                break;
+            continue;
+        }
+        if (cur != self && !rl_identity_alive(cur)) {
+            if (atomic_compare_exchange_strong(&h->cons_owner, &cur, self)) {
+                takeover = true;
+                break;
+            }
+            continue;
+        }
+        return sabre__fail(SABRE_EBUSY, "ring '%s': consumer pid %d is alive", r->obj.name,
+                           (int)rl_identity_pid(cur));
+    }
+    sabre_ring_consumer_t *c = calloc(1, sizeof *c);
+    uint64_t *arr = calloc(3 * (size_t)r->g.nlanes, sizeof(uint64_t));
+    if (!c || !arr) {
+        free(c);
+        free(arr);
+        uint64_t me = self;
+        atomic_compare_exchange_strong(&h->cons_owner, &me, 0);
+        return sabre__fail(SABRE_ENOMEM, "ring '%s': out of memory", r->obj.name);
+    }
+    c->r = r;
+    c->self = self;
+    c->tail = arr;
+    c->stuck_pos = arr + r->g.nlanes;
+    c->stuck_since = arr + 2 * r->g.nlanes;
+    for (uint32_t l = 0; l < r->g.nlanes; l++)
+        c->tail[l] = atomic_load(&r->lanes[l].tail);
+    if (takeover)
+        release_held(r, c->tail);
+    c->lag_max = atomic_load_explicit(&h->lag_max, memory_order_relaxed);
+    c->lag_sum = atomic_load_explicit(&h->lag_sum, memory_order_relaxed);
+    c->lag_count = atomic_load_explicit(&h->lag_count, memory_order_relaxed);
+    c->lag_min = atomic_load_explicit(&h->lag_min, memory_order_relaxed);
+    *out = c;
+    return SABRE_OK;
+}
+
+void sabre_ring_consumer_close(sabre_ring_consumer_t *c)
+{
+    if (!c)
+        return;
+    sabre_ring_t *r = c->r;
+    release_held(r, c->tail);
+    wake_producers(r->h);
+    uint64_t me = c->self;
+    atomic_compare_exchange_strong(&r->h->cons_owner, &me, 0);
+    free(c->tail);
+    free(c);
+}
+
+void sabre_ring_consumer_set_version(sabre_ring_consumer_t *c, uint64_t v)
+{
+    if (!c)
+        return;
+    c->cur_version = v;
+    atomic_store_explicit(&c->r->h->cur_version, v, memory_order_relaxed);
+}
+
+/* Skip a flagged (abandoned/aborted/pad) chunk: hand its slot on. */
+static void skip_flagged(sabre_ring_t *r, sabre_chunk_t *ch, uint64_t s)
+{
+    atomic_compare_exchange_strong(&ch->state, &s, mk(pos_of(s) + r->cap, ST_FREE, 0));
+}
+
+static void note_stuck(sabre_ring_consumer_t *c, uint32_t lane, uint64_t t)
+{
+    sabre_ring_t *r = c->r;
+    uint64_t s = atomic_load(&chunk_at(r, lane, t)->state);
+    if (s != mk(t, ST_FREE, 0) || t >= atomic_load(&r->lanes[lane].head)) {
+        c->stuck_since[lane] = 0;
+        return;
+    }
+    uint64_t now = sabre__now_ns();
+    if (c->stuck_since[lane] == 0 || c->stuck_pos[lane] != t) {
+        c->stuck_pos[lane] = t;
+        c->stuck_since[lane] = now;
+        return;
+    }
+    if (now - c->stuck_since[lane] < r->g.reclaim_ns)
+        return;
+    c->stuck_since[lane] = now;
+    if (reclaim(r, lane, t, UINT32_MAX))
+        c->stuck_since[lane] = 0;
+}
+
+static bool take(sabre_ring_consumer_t *c, uint32_t lane, uint32_t max, sabre_ring_batch_t *b)
+{
+    sabre_ring_t *r = c->r;
+    uint64_t t = c->tail[lane], first = t, cur = c->cur_version;
+    uint64_t lag_min = c->lag_min, lag_max = c->lag_max, lag_sum = c->lag_sum;
+    uint32_t got = 0;
+    bool freed = false;
+    while (got < max) {
+        sabre_chunk_t *ch = chunk_at(r, lane, t);
+        uint64_t s = atomic_load_explicit(&ch->state, memory_order_acquire);
+        if (s == mk(t, ST_COMMITTED, 0)) {
+            /* Overwrite policy: mark it held so producers leave it alone.  Other
+             * policies: a COMMITTED chunk below the consumer's position is held. */
+            if (r->overwrite &&
+                !atomic_compare_exchange_strong(&ch->state, &s, mk(t, ST_READING, 0)))
+                continue;
+            /* policy lag, in the same pass over the headers */
+            uint64_t v = ch->policy_version, lag = cur > v ? cur - v : 0;
+            lag_min = lag < lag_min ? lag : lag_min;
+            lag_max = lag > lag_max ? lag : lag_max;
+            lag_sum += lag;
+            if (got == 0)
+                first = t;
+            got++;
+            t++;
+            continue;
+        }
+        if (got)
+            break;
+        if (st_of(s) == ST_COMMITTED && pos_of(s) == t) {
+            skip_flagged(r, ch, s);
+            freed = true;
+            t++;
+            continue;
+        }
+        if (pos_of(s) > t) {
+            /* Overwritten.  Only the last `capacity` claimed positions can
+             * still exist, so jump to them; never skip past the claim cursor
+             * (a corrupt state word must not send the consumer spinning). */
+            uint64_t head = atomic_load(&r->lanes[lane].head);
+            if (t >= head)
+                break;
+            t = head - t > r->cap ? head - r->cap : t + 1;
+            continue;
+        }
+        break;
+    }
+    if (t != c->tail[lane]) {
+        c->tail[lane] = t;
+        atomic_store_explicit(&r->lanes[lane].tail, t, memory_order_relaxed);
+    }
+    if (freed)
+        wake_producers(r->h);
+    if (!got) {
+        note_stuck(c, lane, t);
+        return false;
+    }
+    c->stuck_since[lane] = 0;
+    rg_hdr *h = r->h;
+    c->lag_min = lag_min;
+    c->lag_max = lag_max;
+    c->lag_sum = lag_sum;
+    c->lag_count += got;
+    atomic_store_explicit(&h->lag_min, c->lag_min, memory_order_relaxed);
+    atomic_store_explicit(&h->lag_max, c->lag_max, memory_order_relaxed);
+    atomic_store_explicit(&h->lag_sum, c->lag_sum, memory_order_relaxed);
+    atomic_store_explicit(&h->lag_count, c->lag_count, memory_order_relaxed);
+    counter_add(&h->consumed, got);
+    counter_add(&h->held, got);
+    b->first = first;
+    b->count = got;
+    b->lane = lane;
+    return true;
+}
+
+int sabre_ring_consume(sabre_ring_consumer_t *c, uint32_t max, uint64_t timeout_ns,
+                       sabre_ring_batch_t *b)
+{
+    if (!c || !b)
+        return sabre__fail(SABRE_EINVAL, "sabre_ring_consume: NULL argument");
+    sabre_ring_t *r = c->r;
+    rg_hdr *h = r->h;
+    if (max == 0 || max > SABRE_RING_BATCH_MAX)
+        return sabre__fail(SABRE_EINVAL, "ring '%s': consume of %u chunks (want 1..%d)",
+                           r->obj.name, max, SABRE_RING_BATCH_MAX);
+    memset(b, 0, sizeof *b);
+    uint32_t nl = r->g.nlanes;
+    uint64_t t0 = 0, deadline = 0;
+    for (;;) {
+        for (uint32_t k = 0; k < nl; k++) {
+            uint32_t lane = (c->rr + k) % nl;
+            if (take(c, lane, max, b)) {
+                c->rr = (lane + 1) % nl;
+                if (t0)
+                    counter_add(&h->cons_wait_ns, sabre__now_ns() - t0);
+                return SABRE_OK;
+            }
+        }
+        if (timeout_ns == 0)
+            return sabre__fail(SABRE_EAGAIN, "ring '%s': empty", r->obj.name);
+        uint64_t now = sabre__now_ns();
+        if (t0 == 0) {
+            t0 = now;
+            deadline = rl_deadline(timeout_ns);
+        }
+        if (now >= deadline) {
+            counter_add(&h->cons_wait_ns, now - t0);
+            return sabre__fail(SABRE_ETIMEDOUT, "ring '%s': empty for %llu ns", r->obj.name,
+                               (unsigned long long)timeout_ns);
+        }
+        if (now - t0 < r->g.spin_ns) {
+            spin_pause(now - t0);
+            continue;
+        }
+        atomic_exchange(&h->cons_waiting, 1);
+        uint32_t seen = atomic_load(&h->commit_seq);
+        bool ready = false;
+        for (uint32_t l = 0; l < nl && !ready; l++) {
+            uint64_t s = atomic_load(&chunk_at(r, l, c->tail[l])->state);
+            ready = st_of(s) == ST_COMMITTED || pos_of(s) > c->tail[l];
+        }
+        if (!ready) {
+            /* Wake up at least every reclaim_ns / 4 to look for dead producers. */
+            uint64_t nap = SABRE_MIN(deadline - now, SABRE_MAX(r->g.reclaim_ns / 4, 1000000ull));
+            sabre__futex_wait(&h->commit_seq, seen, SABRE_MIN(nap, 50000000ull));
+        }
+        atomic_store(&h->cons_waiting, 0);
+    }
+}
+
+sabre_chunk_t *sabre_ring_batch_chunk(sabre_ring_consumer_t *c, const sabre_ring_batch_t *b,
+                                      uint32_t i)
+{
+    if (!c || !b || i >= b->count || b->lane >= c->r->g.nlanes)
+        return NULL;
+    return chunk_at(c->r, b->lane, b->first + i);
+}
+
+uint32_t sabre_ring_batch_chunks(sabre_ring_consumer_t *c, const sabre_ring_batch_t *b,
+                                 sabre_chunk_t **out)
+{
+    if (!c || !b || !out || b->count > SABRE_RING_BATCH_MAX || b->lane >= c->r->g.nlanes)
+        return 0;
+    for (uint32_t i = 0; i < b->count; i++)
+        out[i] = chunk_at(c->r, b->lane, b->first + i);
+    return b->count;
+}
+
+int sabre_ring_release(sabre_ring_consumer_t *c, const sabre_ring_batch_t *b)
+{
+    if (!c || !b)
+        return sabre__fail(SABRE_EINVAL, "sabre_ring_release: NULL argument");
+    sabre_ring_t *r = c->r;
+    if (b->lane >= r->g.nlanes || b->count > SABRE_RING_BATCH_MAX ||
+        b->first + b->count > c->tail[b->lane] || b->first + b->count < b->first)
+        return sabre__fail(SABRE_EINVAL,
+                           "ring '%s': batch %llu+%u of lane %u was not consumed (lane "
+                           "position %llu)",
+                           r->obj.name, (unsigned long long)b->first, b->count, b->lane,
+                           b->lane < r->g.nlanes ? (unsigned long long)c->tail[b->lane] : 0ull);
+    uint64_t done = 0;
+    for (uint32_t i = 0; i < b->count; i++) {
+        uint64_t pos = b->first + i;
+        sabre_chunk_t *ch = chunk_at(r, b->lane, pos);
+        if (!r->overwrite) {
+            if (atomic_load_explicit(&ch->state, memory_order_relaxed) != mk(pos, ST_COMMITTED, 0))
+                continue;
+            atomic_store_explicit(&ch->state, mk(pos + r->cap, ST_FREE, 0), memory_order_release);
+            done++;
+            continue;
+        }
+        for (;;) {
+            uint64_t s = atomic_load(&ch->state);
+            uint64_t to;
+            if (s == mk(pos, ST_READING, 0))
+                to = mk(pos + r->cap, ST_FREE, 0);
+            else if (s == mk(pos, ST_READING, FL_PAD))
+                to = mk(pos + r->cap, ST_COMMITTED, FL_PAD);
+            else
+                break;
+            if (atomic_compare_exchange_strong(&ch->state, &s, to)) {
+                done++;
+                break;
+            }
+        }
+    }
+    uint64_t held = atomic_load_explicit(&r->h->held, memory_order_relaxed);
+    atomic_store_explicit(&r->h->held, held > done ? held - done : 0, memory_order_relaxed);
+    wake_producers(r->h);
+    return SABRE_OK;
+}
+
+/* ---- observation ------------------------------------------------------------- */
+
+int sabre_ring_stats(const sabre_ring_t *r, sabre_ring_stats_t *o)
+{
+    if (!r || !o)
+        return sabre__fail(SABRE_EINVAL, "sabre_ring_stats: NULL argument");
+    rg_hdr *h = r->h;
+    memset(o, 0, sizeof *o);
+    o->shape = r->g.shape;
+    o->policy = r->g.policy;
+    o->capacity = r->g.capacity;
+    o->nproducers = r->g.nproducers;
+    o->nfields = r->g.nfields;
+    o->steps = r->g.steps;
+    o->envs = r->g.envs;
+    o->chunk_stride = r->g.chunk_stride;
+    o->layout_hash = r->g.layout_hash;
+    o->reclaim_ns = r->g.reclaim_ns;
+    for (uint32_t k = 0; k < r->g.nproducers; k++) {
+        rg_prod *p = &r->prods[k];
+        o->produced += atomic_load_explicit(&p->produced, memory_order_relaxed);
+        o->dropped += atomic_load_explicit(&p->dropped, memory_order_relaxed);
+        o->overwritten += atomic_load_explicit(&p->overwritten, memory_order_relaxed);
+        o->aborted += atomic_load_explicit(&p->aborted, memory_order_relaxed);
+        o->producer_wait_ns += atomic_load_explicit(&p->wait_ns, memory_order_relaxed);
+    }
+    o->consumed = atomic_load_explicit(&h->consumed, memory_order_relaxed);
+    o->abandoned = atomic_load(&h->abandoned);
+    o->consumer_wait_ns = atomic_load_explicit(&h->cons_wait_ns, memory_order_relaxed);
+    o->held = atomic_load_explicit(&h->held, memory_order_relaxed);
+    for (uint32_t l = 0; l < r->g.nlanes; l++) {
+        uint64_t hd = atomic_load(&r->lanes[l].head), tl = atomic_load(&r->lanes[l].tail);
+        o->in_flight += hd > tl ? hd - tl : 0;
+    }
+    o->lag_count = atomic_load_explicit(&h->lag_count, memory_order_relaxed);
+    o->lag_min = o->lag_count ? atomic_load_explicit(&h->lag_min, memory_order_relaxed) : 0;
+    o->lag_max = atomic_load_explicit(&h->lag_max, memory_order_relaxed);
+    o->lag_avg = o->lag_count ? (double)atomic_load_explicit(&h->lag_sum, memory_order_relaxed) /
+                                    (double)o->lag_count
+                              : 0.0;
+    o->current_version = atomic_load_explicit(&h->cur_version, memory_order_relaxed);
+    uint64_t owner = atomic_load(&h->cons_owner);
+    o->consumer_pid = owner ? (int32_t)rl_identity_pid(owner) : 0;
+    return SABRE_OK;
+}
+
+int sabre_ring_producer_at(const sabre_ring_t *r, uint32_t i, sabre_ring_producer_info_t *o)
+{
+    if (!r || !o)
+        return sabre__fail(SABRE_EINVAL, "sabre_ring_producer_at: NULL argument");
+    if (i >= r->g.nproducers)
+        return sabre__fail(SABRE_EINVAL, "ring '%s': producer %u out of range (%u records)",
+                           r->obj.name, i, r->g.nproducers);
+    rg_prod *p = &r->prods[i];
+    memset(o, 0, sizeof *o);
+    uint64_t owner = atomic_load(&p->owner);
+    o->active = owner != 0;
+    o->pid = owner ? (int32_t)rl_identity_pid(owner) : 0;
+    o->alive = owner && rl_identity_alive(owner);
+    o->heartbeat_ns = atomic_load_explicit(&p->heartbeat_ns, memory_order_relaxed);
+    o->produced = atomic_load_explicit(&p->produced, memory_order_relaxed);
+    o->dropped = atomic_load_explicit(&p->dropped, memory_order_relaxed);
+    o->overwritten = atomic_load_explicit(&p->overwritten, memory_order_relaxed);
+    o->aborted = atomic_load_explicit(&p->aborted, memory_order_relaxed);
+    o->wait_ns = atomic_load_explicit(&p->wait_ns, memory_order_relaxed);
+    uint64_t in = atomic_load(&p->intent);
+    o->claim_first = in >> 9;
+    o->claim_count = (uint32_t)(in & 0x1ff);
+    if (r->g.shape == SABRE_RING_LANES) {
+        o->head = atomic_load(&r->lanes[i].head);
+        o->tail = atomic_load(&r->lanes[i].tail);
+    }
+    return SABRE_OK;
+}

@@ -1,0 +1,506 @@
+// SABRE_TEST_LABELS: unit concurrent process stress
+/*
+ * Rollout rings: layout of chunks, empty/full policies with exact counts,
+ * per-producer order and no loss in block mode, both shapes, threads and
+ * processes, refusal of mismatched layouts and versions.
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "sabre/region.h"
+#include "sabre/ring.h"
+
+static sabre_region_t *make_region(uint64_t size)
+{
+    sabre_region_t *r = NULL;
+    sabre_region_desc_t d = {.backing = SABRE_BACKING_MEMFD, .name = "test_ring", .size = size};
+    CHECK_OK(sabre_region_create(&d, &r));
+    return r;
+}
+
+static inline uint64_t mix(uint64_t a, uint64_t b)
+{
+    uint64_t x = a * 0x9e3779b97f4a7c15ull ^ (b + 0x632be59bd9b4e019ull);
+    return x ^ (x >> 31);
+}
+
+/* Raw 64-byte payload: producer, sequence, 6 check words. */
+static void fill_payload(const sabre_ring_t *ring, sabre_chunk_t *c)
+{
+    uint64_t *w = sabre_chunk_array(ring, c, 0);
+    w[0] = c->producer;
+    w[1] = c->sequence;
+    for (int i = 2; i < 8; i++)
+        w[i] = mix(c->producer * 1000003ull + c->sequence, (uint64_t)i);
+}
+
+static bool payload_ok(const sabre_ring_t *ring, const sabre_chunk_t *c)
+{
+    const uint64_t *w = sabre_chunk_array(ring, c, 0);
+    if (w[0] != c->producer || w[1] != c->sequence)
+        return false;
+    for (int i = 2; i < 8; i++)
+        if (w[i] != mix(c->producer * 1000003ull + c->sequence, (uint64_t)i))
+            return false;
+    return true;
+}
+
+/* ---- layout of chunks, basic lifecycle, refusals -------------------------------- */
+
+static void test_basic(void)
+{
+    sabre_region_t *reg = make_region(4 << 20);
+    const char *text = "struct Step { obs: f32[4]; act: i32; rew: f32; done: u8; logp: f32; "
+                       "value: f32; }";
+    sabre_schema_t *sch = NULL;
+    CHECK_OK(sabre_schema_compile(text, strlen(text), &sch, NULL));
+    const sabre_layout_t *step = sabre_schema_root(sch);
+    sabre_ring_desc_t d = {
+        .name = "roll", .layout = step, .steps = 8, .envs = 4, .capacity = 4, .producers = 2};
+    sabre_ring_t *ring = NULL;
+    CHECK_OK(sabre_ring_create(reg, &d, &ring));
+    CHECK_EQ(sabre_ring_field_count(ring), 6);
+    sabre_ring_field_t f;
+    CHECK_OK(sabre_ring_field_find(ring, "obs", &f));
+    CHECK_EQ(f.elem_size, 16);
+    CHECK_EQ(f.size, 8 * 4 * 16);
+    CHECK_EQ(f.offset, 64);
+    CHECK_OK(sabre_ring_field_find(ring, "act", &f));
+    CHECK_EQ(f.offset % 64, 0);
+    CHECK_EQ(f.size, 8 * 4 * 4);
+    CHECK_ERR(sabre_ring_field_find(ring, "nope", &f), SABRE_ENOENT);
+    CHECK_EQ(sabre_ring_chunk_stride(ring) % 64, 0);
+
+    sabre_ring_producer_t *p = NULL;
+    sabre_ring_consumer_t *c = NULL;
+    CHECK_OK(sabre_ring_producer_open(ring, &p));
+    CHECK_OK(sabre_ring_consumer_open(ring, &c));
+    sabre_ring_consumer_t *c2 = NULL;
+    CHECK_ERR(sabre_ring_consumer_open(ring, &c2), SABRE_EBUSY);
+    sabre_ring_batch_t b;
+    CHECK_ERR(sabre_ring_consume(c, 4, 0, &b), SABRE_EAGAIN);
+    CHECK_ERR(sabre_ring_consume(c, 4, 2000000, &b), SABRE_ETIMEDOUT);
+
+    sabre_ring_producer_set_version(p, 5);
+    sabre_ring_claim_t cl;
+    CHECK_OK(sabre_ring_claim(p, 2, 0, &cl));
+    CHECK_ERR(sabre_ring_claim(p, 1, 0, &cl), SABRE_ESTATE);
+    for (uint32_t i = 0; i < 2; i++) {
+        sabre_chunk_t *ch = sabre_ring_claim_chunk(p, &cl, i);
+        CHECK(ch != NULL);
+        CHECK_EQ(ch->sequence, i);
+        CHECK_EQ(ch->valid_steps, 8);
+        CHECK_EQ(ch->policy_version, 5);
+        float *obs = sabre_chunk_array(ring, ch, 0);
+        int32_t *act = sabre_chunk_array(ring, ch, 1);
+        for (int t = 0; t < 8; t++)
+            for (int e = 0; e < 4; e++) {
+                for (int k = 0; k < 4; k++)
+                    obs[(t * 4 + e) * 4 + k] = (float)(i * 1000 + t * 100 + e * 10 + k);
+                act[t * 4 + e] = (int32_t)(i * 100 + t * 4 + e);
+            }
+    }
+    CHECK(sabre_ring_claim_chunk(p, &cl, 2) == NULL);
+    CHECK_ERR(sabre_ring_consume(c, 4, 0, &b), SABRE_EAGAIN); /* not committed yet */
+    CHECK_OK(sabre_ring_commit(p, &cl));
+    CHECK_ERR(sabre_ring_commit(p, &cl), SABRE_ESTATE);
+    sabre_ring_consumer_set_version(c, 7);
+    CHECK_OK(sabre_ring_consume(c, 4, 0, &b));
+    CHECK_EQ(b.count, 2);
+    for (uint32_t i = 0; i < 2; i++) {
+        sabre_chunk_t *ch = sabre_ring_batch_chunk(c, &b, i);
+        const float *obs = sabre_chunk_array(ring, ch, 0);
+        const int32_t *act = sabre_chunk_array(ring, ch, 1);
+        CHECK_EQ(ch->producer, sabre_ring_producer_id(p));
+        CHECK(obs[(7 * 4 + 3) * 4 + 2] == (float)(i * 1000 + 700 + 30 + 2));
+        CHECK_EQ(act[5], i * 100 + 5);
+        CHECK_EQ(ch->layout_hash, step->hash);
+    }
+    sabre_ring_batch_t bogus = b;
+    bogus.first += 2; /* not consumed yet: refused */
+    CHECK_ERR(sabre_ring_release(c, &bogus), SABRE_EINVAL);
+    CHECK_OK(sabre_ring_release(c, &b));
+    CHECK_OK(sabre_ring_release(c, &b)); /* twice: harmless */
+    sabre_ring_stats_t st;
+    CHECK_OK(sabre_ring_stats(ring, &st));
+    CHECK_EQ(st.produced, 2);
+    CHECK_EQ(st.consumed, 2);
+    CHECK_EQ(st.lag_min, 2);
+    CHECK_EQ(st.lag_max, 2);
+    CHECK_EQ(st.held, 0);
+
+    /* abort: the consumer skips the chunks */
+    CHECK_OK(sabre_ring_claim(p, 1, 0, &cl));
+    CHECK_OK(sabre_ring_abort(p, &cl));
+    CHECK_ERR(sabre_ring_consume(c, 4, 0, &b), SABRE_EAGAIN);
+    CHECK_OK(sabre_ring_stats(ring, &st));
+    CHECK_EQ(st.aborted, 1);
+
+    /* bad input */
+    CHECK_ERR(sabre_ring_claim(p, 0, 0, &cl), SABRE_EINVAL);
+    CHECK_ERR(sabre_ring_claim(p, 5, 0, &cl), SABRE_EINVAL); /* > capacity */
+    CHECK_ERR(sabre_ring_consume(c, 0, 0, &b), SABRE_EINVAL);
+    sabre_ring_desc_t bad = {.name = "bad", .record_size = 64, .capacity = 3};
+    CHECK_ERR(sabre_ring_create(reg, &bad, &(sabre_ring_t *){NULL}), SABRE_EINVAL);
+    bad.capacity = 4;
+    bad.record_size = 0;
+    CHECK_ERR(sabre_ring_create(reg, &bad, &(sabre_ring_t *){NULL}), SABRE_EINVAL);
+
+    /* open: layout, T x E, ABI version, corruption */
+    const char *other = "struct Step { obs: f32[5]; act: i32; }";
+    sabre_schema_t *sch2 = NULL;
+    CHECK_OK(sabre_schema_compile(other, strlen(other), &sch2, NULL));
+    sabre_ring_t *r2 = NULL;
+    CHECK_ERR(sabre_ring_open(reg, "roll", sabre_schema_root(sch2), 0, 0, &r2), SABRE_ELAYOUT);
+    CHECK_ERR(sabre_ring_open(reg, "roll", step, 16, 4, &r2), SABRE_ELAYOUT);
+    CHECK_STR_CONTAINS(sabre_last_error(), "8 steps x 4 envs");
+    CHECK_OK(sabre_ring_open(reg, "roll", step, 8, 4, &r2));
+    sabre_ring_close(r2);
+    sabre_object_t o;
+    CHECK_OK(sabre_region_find(reg, "roll", NULL, &o));
+    uint16_t *major = (uint16_t *)((uint8_t *)o.ptr + 4);
+    *major = 9;
+    CHECK_ERR(sabre_ring_open(reg, "roll", step, 0, 0, &r2), SABRE_EVERSION);
+    CHECK_STR_CONTAINS(sabre_last_error(), "9.0");
+    *major = SABRE_RING_ABI_MAJOR;
+    uint32_t *capw = (uint32_t *)((uint8_t *)o.ptr + 16);
+    *capw = 3;
+    CHECK_ERR(sabre_ring_open(reg, "roll", step, 0, 0, &r2), SABRE_ECORRUPT);
+    *capw = 1u << 19; /* power of two but does not fit the object */
+    CHECK_ERR(sabre_ring_open(reg, "roll", step, 0, 0, &r2), SABRE_ECORRUPT);
+    *capw = 4;
+    CHECK_ERR(sabre_ring_open(reg, "nope", NULL, 0, 0, &r2), SABRE_ENOENT);
+
+    sabre_ring_consumer_close(c);
+    sabre_ring_producer_close(p);
+    sabre_ring_close(ring);
+    sabre_schema_free(sch);
+    sabre_schema_free(sch2);
+    sabre_region_close(reg);
+}
+
+/* ---- full policies, single thread: exact counts ----------------------------------- */
+
+static void test_policies(sabre_ring_shape_t shape)
+{
+    sabre_region_t *reg = make_region(4 << 20);
+    for (int pol = 0; pol < 3; pol++) {
+        char name[32];
+        snprintf(name, sizeof name, "pol%d", pol);
+        sabre_ring_desc_t d = {.name = name,
+                               .shape = shape,
+                               .policy = (sabre_ring_policy_t)pol,
+                               .capacity = 8,
+                               .producers = 2,
+                               .record_size = 64};
+        sabre_ring_t *ring = NULL;
+        CHECK_OK(sabre_ring_create(reg, &d, &ring));
+        sabre_ring_producer_t *p = NULL;
+        sabre_ring_consumer_t *c = NULL;
+        CHECK_OK(sabre_ring_producer_open(ring, &p));
+        CHECK_OK(sabre_ring_consumer_open(ring, &c));
+        int ok = 0, full = 0;
+        for (int i = 0; i < 20; i++) {
+            sabre_ring_claim_t cl;
+            int rc = sabre_ring_claim(p, 1, 0, &cl);
+            if (rc == SABRE_OK) {
+                fill_payload(ring, sabre_ring_claim_chunk(p, &cl, 0));
+                CHECK_OK(sabre_ring_commit(p, &cl));
+                ok++;
+            } else {
+                CHECK(rc == (pol == SABRE_RING_BLOCK ? SABRE_ETIMEDOUT : SABRE_EFULL));
+                full++;
+            }
+        }
+        sabre_ring_stats_t st;
+        CHECK_OK(sabre_ring_stats(ring, &st));
+        if (pol == SABRE_RING_OVERWRITE_OLDEST) {
+            CHECK_EQ(ok, 20);
+            CHECK_EQ(st.overwritten, 12);
+            CHECK_EQ(st.dropped, 0);
+        } else {
+            CHECK_EQ(ok, 8);
+            CHECK_EQ(full, 12);
+            CHECK_EQ(st.dropped, pol == SABRE_RING_DROP_NEWEST ? 12 : 0);
+        }
+        /* drain: the oldest surviving chunks, in order */
+        uint64_t expect = pol == SABRE_RING_OVERWRITE_OLDEST ? 12 : 0, got = 0;
+        sabre_ring_batch_t b;
+        while (sabre_ring_consume(c, 3, 0, &b) == SABRE_OK) {
+            for (uint32_t i = 0; i < b.count; i++) {
+                sabre_chunk_t *ch = sabre_ring_batch_chunk(c, &b, i);
+                CHECK_EQ(ch->sequence, expect);
+                CHECK(payload_ok(ring, ch));
+                expect++;
+                got++;
+            }
+            CHECK_OK(sabre_ring_release(c, &b));
+        }
+        CHECK_EQ(got, 8);
+        /* overwrite never touches chunks held in place: fill, hold, claim */
+        if (pol == SABRE_RING_OVERWRITE_OLDEST) {
+            for (int i = 0; i < 8; i++) {
+                sabre_ring_claim_t cl;
+                CHECK_OK(sabre_ring_claim(p, 1, 0, &cl));
+                fill_payload(ring, sabre_ring_claim_chunk(p, &cl, 0));
+                CHECK_OK(sabre_ring_commit(p, &cl));
+            }
+            CHECK_OK(sabre_ring_consume(c, 8, 0, &b));
+            CHECK_EQ(b.count, 8);
+            sabre_ring_claim_t cl;
+            CHECK_ERR(sabre_ring_claim(p, 1, 0, &cl), SABRE_EFULL);
+            for (uint32_t i = 0; i < b.count; i++)
+                CHECK(payload_ok(ring, sabre_ring_batch_chunk(c, &b, i)));
+            CHECK_OK(sabre_ring_release(c, &b));
+            CHECK_OK(sabre_ring_claim(p, 1, 0, &cl));
+            CHECK_OK(sabre_ring_commit(p, &cl));
+        }
+        sabre_ring_consumer_close(c);
+        sabre_ring_producer_close(p);
+        sabre_ring_close(ring);
+    }
+    sabre_region_close(reg);
+}
+
+/* ---- many producers: threads or processes ------------------------------------------- */
+
+struct prod_args {
+    sabre_ring_t *ring;
+    uint64_t attempts; /* chunks to try */
+    uint32_t seed;
+    _Atomic uint64_t committed;
+    _Atomic uint64_t refused;
+    _Atomic bool finished;
+    uint32_t id;
+    uint32_t maxb;  /* largest claim, 0 = 4 */
+    uint32_t index; /* which producer of the test */
+    bool pace;      /* yield after each claim so the consumer keeps up */
+};
+
+static int run_producer(struct prod_args *a)
+{
+    sabre_ring_producer_t *p = NULL;
+    if (sabre_ring_producer_open(a->ring, &p) != SABRE_OK)
+        return 2;
+    a->id = sabre_ring_producer_id(p);
+    uint64_t done = 0, committed = 0, refused = 0;
+    uint32_t x = a->seed | 1;
+    while (done < a->attempts) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        uint32_t n = 1 + x % (a->maxb ? a->maxb : 4);
+        if (n > a->attempts - done)
+            n = (uint32_t)(a->attempts - done);
+        sabre_ring_claim_t cl;
+        int rc = sabre_ring_claim(p, n, UINT64_MAX, &cl);
+        done += n;
+        if (rc == SABRE_EFULL) {
+            refused += n;
+            continue;
+        }
+        if (rc != SABRE_OK)
+            return 3;
+        for (uint32_t i = 0; i < cl.count; i++) {
+            sabre_chunk_t *c = sabre_ring_claim_chunk(p, &cl, i);
+            fill_payload(a->ring, c);
+            c->user[0] = a->index; /* records are reused after a close: name the producer */
+        }
+        if (sabre_ring_commit(p, &cl) != SABRE_OK)
+            return 4;
+        committed += n;
+        if (a->pace)
+            sched_yield();
+    }
+    atomic_store(&a->committed, committed);
+    atomic_store(&a->refused, refused);
+    sabre_ring_producer_close(p);
+    return 0;
+}
+
+static void *producer_thread(void *arg)
+{
+    struct prod_args *a = arg;
+    if (run_producer(a) != 0)
+        atomic_store(&a->committed, UINT64_MAX);
+    atomic_store(&a->finished, true);
+    return NULL;
+}
+
+#define NPROD 4
+
+static void many(sabre_ring_shape_t shape, sabre_ring_policy_t pol, bool processes)
+{
+    uint64_t per = check_scale(20000);
+    sabre_region_t *reg = make_region(8 << 20);
+    sabre_ring_desc_t d = {.name = "many",
+                           .shape = shape,
+                           .policy = pol,
+                           .capacity = 64,
+                           .producers = NPROD,
+                           .record_size = 64,
+                           .spin_ns = 5000};
+    sabre_ring_t *ring = NULL;
+    CHECK_OK(sabre_ring_create(reg, &d, &ring));
+    sabre_ring_consumer_t *c = NULL;
+    CHECK_OK(sabre_ring_consumer_open(ring, &c));
+    struct prod_args args[NPROD];
+    pthread_t th[NPROD];
+    pid_t pids[NPROD];
+    for (int i = 0; i < NPROD; i++) {
+        memset(&args[i], 0, sizeof args[i]);
+        args[i].ring = ring;
+        args[i].attempts = per;
+        args[i].seed = 12345u * (uint32_t)(i + 1);
+        args[i].index = (uint32_t)i;
+        args[i].pace = pol != SABRE_RING_BLOCK;
+        if (processes) {
+            pids[i] = fork();
+            CHECK(pids[i] >= 0);
+            if (pids[i] == 0)
+                _exit(run_producer(&args[i]));
+        } else {
+            CHECK(pthread_create(&th[i], NULL, producer_thread, &args[i]) == 0);
+        }
+    }
+    uint64_t next_seq[NPROD], got[NPROD];
+    memset(next_seq, 0, sizeof next_seq);
+    memset(got, 0, sizeof got);
+    int running = NPROD;
+    uint64_t batches = 0;
+    for (;;) {
+        sabre_ring_batch_t b;
+        int rc = sabre_ring_consume(c, 16, 2000000, &b);
+        if (rc == SABRE_OK) {
+            for (uint32_t i = 0; i < b.count; i++) {
+                sabre_chunk_t *ch = sabre_ring_batch_chunk(c, &b, i);
+                CHECK(ch->producer < NPROD);
+                CHECK(payload_ok(ring, ch));
+                /* per-producer order; gaps only where overwritten */
+                if (pol == SABRE_RING_OVERWRITE_OLDEST)
+                    CHECK(ch->sequence >= next_seq[ch->producer]);
+                else
+                    CHECK_EQ(ch->sequence, next_seq[ch->producer]);
+                next_seq[ch->producer] = ch->sequence + 1;
+                CHECK(ch->user[0] < NPROD);
+                got[ch->user[0]]++;
+            }
+            /* sometimes hold a batch across the next consume */
+            CHECK_OK(sabre_ring_release(c, &b));
+            batches++;
+            continue;
+        }
+        CHECK(rc == SABRE_ETIMEDOUT);
+        if (running == 0)
+            break;
+        if (processes) {
+            for (int i = 0; i < NPROD; i++) {
+                if (pids[i] <= 0)
+                    continue;
+                int st = 0;
+                pid_t w = waitpid(pids[i], &st, WNOHANG);
+                if (w == pids[i]) {
+                    CHECK(WIFEXITED(st));
+                    CHECK_EQ(WEXITSTATUS(st), 0);
+                    pids[i] = 0;
+                    running--;
+                }
+            }
+        } else {
+            int fin = 0;
+            for (int i = 0; i < NPROD; i++)
+                fin += atomic_load(&args[i].finished);
+            if (fin == NPROD) {
+                for (int i = 0; i < NPROD; i++)
+                    pthread_join(th[i], NULL);
+                running = 0;
+            }
+        }
+    }
+    sabre_ring_stats_t st;
+    CHECK_OK(sabre_ring_stats(ring, &st));
+    uint64_t total = 0;
+    for (int i = 0; i < NPROD; i++)
+        total += got[i];
+    CHECK_EQ(st.consumed, total);
+    CHECK_EQ(st.produced + st.dropped + st.aborted, per * NPROD);
+    CHECK_EQ(st.abandoned, 0);
+    if (pol == SABRE_RING_BLOCK) {
+        CHECK_EQ(total, per * NPROD); /* no loss */
+        CHECK_EQ(st.dropped, 0);
+        for (int i = 0; i < NPROD; i++)
+            CHECK_EQ(got[i], per);
+    } else if (pol == SABRE_RING_DROP_NEWEST) {
+        CHECK_EQ(total, st.produced); /* everything committed is delivered */
+        CHECK_EQ(st.overwritten, 0);
+    } else {
+        CHECK_EQ(total + st.overwritten, st.produced);
+    }
+    if (!processes)
+        for (int i = 0; i < NPROD; i++)
+            CHECK(atomic_load(&args[i].committed) != UINT64_MAX);
+    printf("%s %-9s %-9s: %llu chunks, %llu delivered, %llu dropped, %llu overwritten\n",
+           shape == SABRE_RING_LANES ? "lanes" : "mpsc ",
+           pol == SABRE_RING_BLOCK         ? "block"
+           : pol == SABRE_RING_DROP_NEWEST ? "drop"
+                                           : "overwrite",
+           processes ? "processes" : "threads", (unsigned long long)(per * NPROD),
+           (unsigned long long)total, (unsigned long long)st.dropped,
+           (unsigned long long)st.overwritten);
+    sabre_ring_consumer_close(c);
+    sabre_ring_close(ring);
+    sabre_region_close(reg);
+}
+
+/* ---- a blocked producer is woken by a release --------------------------------------- */
+
+static void test_block_wakeup(void)
+{
+    sabre_region_t *reg = make_region(1 << 20);
+    sabre_ring_desc_t d = {.name = "blk",
+                           .policy = SABRE_RING_BLOCK,
+                           .capacity = 2,
+                           .producers = 1,
+                           .record_size = 64};
+    sabre_ring_t *ring = NULL;
+    CHECK_OK(sabre_ring_create(reg, &d, &ring));
+    sabre_ring_consumer_t *c = NULL;
+    CHECK_OK(sabre_ring_consumer_open(ring, &c));
+    struct prod_args a = {.ring = ring, .attempts = 50, .seed = 7, .maxb = 2};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, producer_thread, &a) == 0);
+    uint64_t got = 0;
+    while (got < 50) {
+        sabre_ring_batch_t b;
+        CHECK_OK(sabre_ring_consume(c, 1, 5000000000ull, &b));
+        got += b.count;
+        CHECK_OK(sabre_ring_release(c, &b));
+    }
+    pthread_join(t, NULL);
+    CHECK_EQ(atomic_load(&a.committed), 50);
+    sabre_ring_stats_t st;
+    CHECK_OK(sabre_ring_stats(ring, &st));
+    CHECK_EQ(st.consumed, 50);
+    sabre_ring_consumer_close(c);
+    sabre_ring_close(ring);
+    sabre_region_close(reg);
+}
+
+int main(void)
+{
+    test_basic();
+    test_policies(SABRE_RING_LANES);
+    test_policies(SABRE_RING_MPSC);
+    test_block_wakeup();
+    for (int shape = 0; shape < 2; shape++)
+        for (int pol = 0; pol < 3; pol++)
+            for (int proc = 0; proc < 2; proc++)
+                many((sabre_ring_shape_t)shape, (sabre_ring_policy_t)pol, proc);
+    return check_done();
+}
