@@ -5,6 +5,7 @@
  * The protocols and their memory orders are in docs/scheduling.md.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -508,7 +509,12 @@ static void child_main(sabre_pool_t *pool, unsigned index, int sock, bool deaths
     int rc = sabre_region_open_fd(fd, 0, &region);
     close(fd);
     unsigned char *buf = malloc(REQ_MAX);
-    if (!buf)
+    /* Jobs cast their argument bytes to structs: hand them a copy aligned
+     * like malloc memory, not the unaligned tail of the request. */
+    unsigned char *args = aligned_alloc(_Alignof(max_align_t),
+                                        SABRE_ALIGN_UP((size_t)SABRE_POOL_ARGS_MAX,
+                                                       _Alignof(max_align_t)));
+    if (!buf || !args)
         _exit(3);
     for (;;) {
         ssize_t m = recv(sock, buf, REQ_MAX, 0);
@@ -536,9 +542,10 @@ static void child_main(sabre_pool_t *pool, unsigned index, int sock, bool deaths
                 st = sabre__fail(SABRE_ENOENT, "worker process %d has no job '%s'", (int)getpid(),
                                  name);
             } else {
+                memcpy(args, buf + sizeof h + h.name_len, h.args_len);
                 sabre_proc_job_t job = {
                     .region = region,
-                    .args = buf + sizeof h + h.name_len,
+                    .args = args,
                     .args_len = (size_t)h.args_len,
                     .begin = (size_t)h.begin,
                     .end = (size_t)h.end,
@@ -552,6 +559,7 @@ static void child_main(sabre_pool_t *pool, unsigned index, int sock, bool deaths
     }
     sabre_region_close(region);
     free(buf);
+    free(args);
     _exit(0);
 }
 

@@ -11,6 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "check.h"
 #include "internal.h"
 #include "sabre/pool.h"
@@ -45,6 +48,9 @@ static int fill_job(const sabre_proc_job_t *job)
     struct args a;
     if (job->args_len != sizeof a)
         return sabre__fail(SABRE_EINVAL, "fill: args of %zu bytes", job->args_len);
+    if ((uintptr_t)job->args % _Alignof(max_align_t))
+        return sabre__fail(SABRE_EINVAL, "fill: args at %p are not aligned for any type",
+                           job->args);
     memcpy(&a, job->args, sizeof a);
     atomic_store(&s->pid[job->worker], (int32_t)getpid());
     for (size_t i = job->begin; i < job->end; i++) {

@@ -109,7 +109,7 @@ typedef struct sabre_executor {
  * child's own handle, attached through the fd), with the caller's bytes. */
 typedef struct sabre_proc_job {
     sabre_region_t *region;
-    const void *args;
+    const void *args;         /* aligned for any type (max_align_t) */
     size_t args_len;
     size_t begin, end;
     unsigned worker;  /* index of the worker process */
