@@ -104,6 +104,7 @@ static int demo_physics(int argc, char **argv)
     printf("systems: integrate (pos += vel*dt), bounds (reflect), stats (energy every %d "
            "frames)\n\n",
            PHYS_STATS_EVERY);
+    fflush(stdout); /* before the progress lines on stderr */
     phys_result_t res[M_COUNT] = {{0}};
     int failed = 0;
     for (int m = 0; m < M_COUNT; m++) {
