@@ -72,7 +72,7 @@ static inline int phys_run_sched(const phys_opts_t *o, enum phys_mode m, phys_re
                                  &region);
     }
     if (!rc && m != M_SERIAL)
-        rc = sabre_pool_create(&(sabre_pool_desc_t){.threads = m == M_PROCESS ? 1 : o->workers,
+        rc = sabre_pool_create(&(sabre_pool_desc_t){.threads = o->workers, /* also build/commit */
                                                     .region = region,
                                                     .processes = m == M_PROCESS ? o->workers : 0,
                                                     .name = "demo"},

@@ -495,6 +495,9 @@ static inline int table_append(sabre_world_t *w, ecs_table_t *t, sabre_entity_t 
 /* Swap-remove row `row` of chunk `ci`: the table's last row moves into it. */
 static inline void table_remove_row(sabre_world_t *w, ecs_table_t *t, uint32_t ci, uint32_t row)
 {
+    /* A row goes away and (usually) the table's last row moves into its
+     * place: recorded locations of this table's rows are no longer valid. */
+    w->struct_epoch++;
     ecs_chunk_t *lc = t->chunks[t->tail];
     uint32_t lr = lc->count - 1;
     ecs_chunk_t *ch = t->chunks[ci];

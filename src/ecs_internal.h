@@ -161,6 +161,15 @@ struct sabre_world {
     uint32_t nprefabs, prefabs_cap;
     sabre_snapshot_t *snaps;        /* linked list of built snapshots/views */
     uint64_t snap_seq;
+    /* Structural epoch: bumped whenever an existing row is removed from its
+     * table or moved to another (table, chunk, row) -- every call of
+     * table_remove_row() in ecs.c, which destroy, add and remove (moves
+     * between tables) all go through.  Appending rows (create, spawn, the
+     * destination side of a move) leaves existing rows where they are and
+     * does not bump it.  Snapshots record it at fill; an unchanged epoch at
+     * commit means every filled row is still where it was found (commit
+     * fast path, docs/ecs.md). */
+    uint64_t struct_epoch;
 };
 
 /* Internal entry points shared with snapshot.c. */
@@ -189,6 +198,13 @@ sabre_world_t *sabre__query_world(const sabre_query_t *q);
 
 /* snapshot.c: forget the world in every snapshot/view built from it. */
 void sabre__snapshot_orphan_all(sabre_world_t *w);
+/* snapshot.c, for tests: make commit take the slow path (entity lookups)
+ * even when the fast path applies; rows per executor range (rounded up to
+ * a multiple of 64; 0 = the default), so that small worlds use the
+ * executor; whether the last commit was fast. */
+void sabre__snapshot_force_slow(sabre_snapshot_t *s, bool on);
+void sabre__snapshot_set_grain(sabre_snapshot_t *s, uint32_t grain);
+bool sabre__snapshot_last_fast(const sabre_snapshot_t *s);
 /* Mark (chunk, comp index, row) changed: bit and summary. */
 static inline void sabre__chunk_mark(ecs_chunk_t *ch, uint32_t ci, uint32_t row)
 {

@@ -947,6 +947,16 @@ static int prepare_inplace(sabre_sched_t *s, system_t *y)
     return SABRE_OK;
 }
 
+/* Snapshot executor: the parent's snapshot build/rebuild and commit copy
+ * rows on the pool's threads.  They run outside run_tasks (before the
+ * batch's tasks are queued, after they have joined), so the pool's single
+ * fork-join is free. */
+static int snap_parallel_for(void *user, size_t n, size_t grain, sabre_snapshot_range_fn fn,
+                             void *ctx)
+{
+    return sabre_pool_for((sabre_pool_t *)user, n, grain, fn, ctx);
+}
+
 /* Snapshot and process modes: (re)build the system's snapshot. */
 static int prepare_snapshot(sabre_sched_t *s, system_t *y)
 {
@@ -970,6 +980,8 @@ static int prepare_snapshot(sabre_sched_t *s, system_t *y)
                                .region = proc ? sabre_pool_region(s->pool) : NULL,
                                .name = proc ? name : NULL,
                                .capacity = proc ? SABRE_MAX(rows + rows / 2, 1024) : 0};
+    if (s->pool)
+        d.exec = (sabre_snapshot_exec_t){.parallel_for = snap_parallel_for, .user = s->pool};
     /* A name can be taken by an earlier generation or by another scheduler
      * sharing the region: move on to the next generation. */
     for (int tries = 0; tries < 64; tries++, y->snap_gen++) {

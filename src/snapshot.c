@@ -14,6 +14,14 @@
 #define SNAP_MAX_COMPS 64
 #define SNAP_MSG_MAGIC 0x4d534e5350414e53ull /* "SNAPSNSM" */
 
+/* One run of consecutive snapshot rows filled from consecutive rows of one
+ * table chunk (recorded by fill() for the commit fast path). */
+typedef struct snap_block {
+    uint64_t start;            /* first snapshot row */
+    uint32_t table, chunk;
+    uint32_t chunk_row, count; /* first chunk row, rows */
+} snap_block_t;
+
 typedef struct snap_comp {
     sabre_component_t comp;
     bool write;
@@ -47,6 +55,18 @@ struct sabre_snapshot {
     const char **col_names;
     sabre_entity_t *ents;
     uint32_t view_first;       /* native view: first row in the chunk */
+    /* Where each snapshot row came from (fill), for the commit fast path.
+     * Process-local: never read from the (shared) snapshot memory. */
+    snap_block_t *blocks;
+    uint32_t nblocks, blocks_cap;
+    bool blocks_valid;         /* blocks describe the current fill */
+    uint64_t fill_epoch;       /* world->struct_epoch at the fill */
+    uint64_t fill_rows;        /* rows at the fill */
+    const uint8_t *fill_base;  /* mapping at the fill */
+    sabre_snapshot_exec_t exec;
+    bool force_slow;           /* tests: commit always takes the slow path */
+    uint32_t grain;            /* tests: rows per executor range; 0 = SNAP_GRAIN */
+    bool last_fast;            /* tests: the last commit took the fast path */
 };
 
 typedef struct snap_msg {
@@ -458,40 +478,161 @@ static int alloc_storage(sabre_snapshot_t *s, const sabre_snapshot_desc_t *d, ui
     return SABRE_OK;
 }
 
-/* Copy the query's rows into the attached snapshot (rows <= capacity). */
+/* ------------------------------------------------------------ executor */
+
+/* Rows per executor range: big enough that a range's fixed cost (block
+ * search, per-component setup, a wake-up) is noise, small enough that two
+ * to a few dozen threads get several ranges each at a million rows.  A
+ * multiple of 64, so ranges cover whole words of the changed bitsets. */
+#define SNAP_GRAIN 32768u
+
+/* Run fn over [0, n): through the snapshot's executor when it has one and
+ * there is more than one range of work, else on the calling thread.  Every
+ * job run this way is idempotent (copies of the same bytes, OR of the same
+ * bits) and reports through counters the caller resets, so when the
+ * executor fails the whole job is simply redone here. */
+static void run_ranges(const sabre_snapshot_t *s, size_t n, sabre_snapshot_range_fn fn, void *ctx,
+                       void (*reset)(void *ctx))
+{
+    size_t grain = s->grain ? s->grain : SNAP_GRAIN;
+    if (n == 0)
+        return;
+    if (s->exec.parallel_for && n > grain) {
+        if (s->exec.parallel_for(s->exec.user, n, grain, fn, ctx) == 0)
+            return;
+        if (reset)
+            reset(ctx);
+    }
+    (void)fn(ctx, 0, n, 0);
+}
+
+/* Index of the block holding snapshot row `row` (blocks sorted by start,
+ * contiguous from 0). */
+static uint32_t block_find(const sabre_snapshot_t *s, uint64_t row)
+{
+    uint32_t lo = 0, hi = s->nblocks;
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (s->blocks[mid].start <= row)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* ------------------------------------------------------------------- fill */
+
+typedef struct fill_ctx {
+    sabre_world_t *w;
+    sabre_snapshot_t *s;
+    bool zero_missing;
+} fill_ctx_t;
+
+/* Copy snapshot rows [row, row + n) from chunk rows [crow, crow + n). */
+static void fill_copy(sabre_snapshot_t *s, const ecs_table_t *t,
+                      const ecs_chunk_t *ch, uint32_t crow, uint64_t row, uint32_t n,
+                      bool zero_missing)
+{
+    memcpy(s->ents + row, ch->ents + crow, (size_t)n * sizeof *s->ents);
+    for (uint32_t k = 0; k < s->ncomps; k++) {
+        int ci = sabre__table_comp_index(t, s->comps[k].comp);
+        for (uint32_t j = s->comps[k].first_col; j < s->comps[k].first_col + s->comps[k].ncols;
+             j++) {
+            uint32_t e = s->elem[j];
+            char *dst = (char *)s->cols[j] + row * e;
+            if (ci < 0) {
+                if (zero_missing)
+                    memset(dst, 0, (size_t)n * e);
+                continue;
+            }
+            const char *src =
+                (const char *)ch->cols[t->first_col[ci] + s->layout_col[j]] + (size_t)crow * e;
+            memcpy(dst, src, (size_t)n * e);
+        }
+    }
+}
+
+/* Executor job: fill snapshot rows [begin, end) from the recorded blocks. */
+static int fill_range(void *ctx, size_t begin, size_t end, unsigned worker)
+{
+    (void)worker;
+    const fill_ctx_t *c = ctx;
+    sabre_snapshot_t *s = c->s;
+    for (uint32_t b = block_find(s, begin); b < s->nblocks && s->blocks[b].start < end; b++) {
+        const snap_block_t *bk = &s->blocks[b];
+        uint64_t lo = SABRE_MAX((uint64_t)begin, bk->start);
+        uint64_t hi = SABRE_MIN((uint64_t)end, bk->start + bk->count);
+        if (lo >= hi)
+            continue;
+        const ecs_table_t *t = c->w->tables[bk->table];
+        fill_copy(s, t, t->chunks[bk->chunk], bk->chunk_row + (uint32_t)(lo - bk->start), lo,
+                  (uint32_t)(hi - lo), c->zero_missing);
+    }
+    return 0;
+}
+
+static bool block_push(sabre_snapshot_t *s, const snap_block_t *b)
+{
+    if (s->nblocks == s->blocks_cap) {
+        uint32_t nc = s->blocks_cap ? s->blocks_cap * 2 : 64;
+        snap_block_t *nb = realloc(s->blocks, (size_t)nc * sizeof *nb);
+        if (!nb)
+            return false;
+        s->blocks = nb;
+        s->blocks_cap = nc;
+    }
+    s->blocks[s->nblocks++] = *b;
+    return true;
+}
+
+/* Copy the query's rows into the attached snapshot (rows <= capacity).
+ * First the query's blocks are recorded (cheap: one per chunk or changed
+ * run), then their rows are copied, in ranges through the executor.  The
+ * blocks, with the world's structural epoch, let commit write back without
+ * looking up any entity (see sabre_snapshot_commit). */
 static void fill(sabre_world_t *w, sabre_snapshot_t *s, sabre_query_t *q, bool zero_missing)
 {
     sabre_iter_t it;
     sabre_query_iter(q, &it);
     uint64_t row = 0;
+    bool ok = true;
+    s->nblocks = 0;
+    s->blocks_valid = false;
     while (sabre_iter_next(&it)) {
         uint32_t n = it.count;
         if (row + n > s->capacity)
             n = (uint32_t)(s->capacity - row);
-        const ecs_table_t *t = w->tables[it.table];
-        const ecs_chunk_t *ch = it.ch_;
-        memcpy(s->ents + row, it.entities, (size_t)n * sizeof *s->ents);
-        for (uint32_t k = 0; k < s->ncomps; k++) {
-            int ci = sabre__table_comp_index(t, s->comps[k].comp);
-            for (uint32_t j = s->comps[k].first_col; j < s->comps[k].first_col + s->comps[k].ncols;
-                 j++) {
-                uint32_t e = s->elem[j];
-                char *dst = (char *)s->cols[j] + row * e;
-                if (ci < 0) {
-                    if (zero_missing)
-                        memset(dst, 0, (size_t)n * e);
-                    continue;
-                }
-                const char *src = (const char *)ch->cols[t->first_col[ci] + s->layout_col[j]] +
-                                  (size_t)it.offset * e;
-                memcpy(dst, src, (size_t)n * e);
-            }
-        }
+        if (n == 0)
+            continue;
+        snap_block_t b = {.start = row, .table = it.table, .chunk = it.chunk,
+                          .chunk_row = it.offset, .count = n};
+        if (ok && !block_push(s, &b))
+            ok = false;
+        if (!ok) /* no memory for the block list: copy here, no fast commit */
+            fill_copy(s, w->tables[it.table], it.ch_, it.offset, row, n, zero_missing);
         row += n;
         if (row >= s->capacity)
             break;
     }
     s->rows = row;
+    if (ok) {
+        fill_ctx_t c = {.w = w, .s = s, .zero_missing = zero_missing};
+        run_ranges(s, (size_t)row, fill_range, &c, NULL);
+        s->blocks_valid = true;
+        s->fill_epoch = w->struct_epoch;
+        s->fill_rows = row;
+        s->fill_base = s->base;
+    } else {
+        /* The rows recorded before the failure were not copied yet. */
+        for (uint32_t b = 0; b < s->nblocks; b++) {
+            const snap_block_t *bk = &s->blocks[b];
+            const ecs_table_t *t = w->tables[bk->table];
+            fill_copy(s, t, t->chunks[bk->chunk], bk->chunk_row, bk->start, bk->count,
+                      zero_missing);
+        }
+        s->nblocks = 0;
+    }
     atomic_store_explicit(&((sabre_colset_hdr_t *)s->base)->rows, row, memory_order_release);
 }
 
@@ -528,6 +669,7 @@ int sabre_snapshot_build(sabre_world_t *w, const sabre_snapshot_desc_t *d, sabre
     }
     sabre__strlcpy(s->name, d->name ? d->name : "snapshot", sizeof s->name);
     s->backing = d->backing;
+    s->exec = d->exec;
     uint8_t *base;
     uint64_t osize;
     if ((rc = alloc_storage(s, d, g.total, &base, &osize))) {
@@ -619,7 +761,7 @@ int sabre_snapshot_rebuild(sabre_world_t *w, sabre_snapshot_t *s, sabre_query_t 
         }
         sabre_snapshot_desc_t d = {.comps = sc, .ncomps = s->ncomps, .mode = s->mode,
                                    .backing = s->backing, .name = s->name,
-                                   .capacity = rows + rows / 2};
+                                   .capacity = rows + rows / 2, .exec = s->exec};
         sabre_snapshot_t *ns;
         if ((rc = sabre_snapshot_build(w, &d, q, &ns)))
             return rc;
@@ -632,6 +774,9 @@ int sabre_snapshot_rebuild(sabre_world_t *w, sabre_snapshot_t *s, sabre_query_t 
         s->next = keep.next;
         s->linked = keep.linked;
         s->world = keep.world;
+        s->force_slow = keep.force_slow;
+        s->grain = keep.grain;
+        free(keep.blocks);
         free(ns);
         sabre_region_close(old);
         return SABRE_OK;
@@ -646,6 +791,137 @@ int sabre_snapshot_rebuild(sabre_world_t *w, sabre_snapshot_t *s, sabre_query_t 
 }
 
 /* ----------------------------------------------------------------- commit */
+
+/* Bits set in words[] among rows [lo, hi). */
+static uint64_t count_set(const _Atomic uint64_t *bits, uint64_t lo, uint64_t hi)
+{
+    uint64_t n = 0;
+    while (lo < hi) {
+        uint64_t w = lo >> 6, b = lo & 63;
+        uint64_t take = SABRE_MIN(64 - b, hi - lo);
+        uint64_t m = atomic_load_explicit(&bits[w], memory_order_relaxed) >> b;
+        if (take < 64)
+            m &= (1ull << take) - 1;
+        n += (uint64_t)__builtin_popcountll(m);
+        lo += take;
+    }
+    return n;
+}
+
+/* First row in [i, hi) whose bit is set (want = true) or clear (false); hi
+ * if none.  Whole words of the wanted value cost one load each. */
+static inline uint64_t next_bit(const _Atomic uint64_t *bits, uint64_t i, uint64_t hi, bool want)
+{
+    while (i < hi) {
+        uint64_t m = atomic_load_explicit(&bits[i >> 6], memory_order_relaxed);
+        if (!want)
+            m = ~m;
+        m >>= (i & 63);
+        if (m) {
+            uint64_t r = i + (uint64_t)__builtin_ctzll(m);
+            return r < hi ? r : hi;
+        }
+        i = (i | 63) + 1;
+    }
+    return hi;
+}
+
+/*
+ * Fast path.  It is taken when the rows are exactly where fill() found
+ * them: the same handle filled this very mapping (the recorded blocks are
+ * process-local, never read from the snapshot's memory), and the world's
+ * structural epoch has not moved since, so no row of any table was removed
+ * or moved (docs/ecs.md, "Structural epoch").  Then every snapshot row's
+ * entity is alive, at the recorded (table, chunk, row), and has exactly
+ * the components it had: no entity lookup is needed, nothing can be dead,
+ * and a component is missing for a whole block or not at all.
+ */
+static bool fast_path_ok(const sabre_world_t *w, const sabre_snapshot_t *s)
+{
+    return !s->force_slow && s->blocks_valid && s->fill_epoch == w->struct_epoch &&
+           s->fill_base == s->base && s->fill_rows == s->rows;
+}
+
+typedef struct commit_ctx {
+    sabre_world_t *w;
+    const sabre_snapshot_t *s;
+    _Atomic uint64_t written, missing, readonly;
+} commit_ctx_t;
+
+static void commit_reset(void *ctx)
+{
+    commit_ctx_t *c = ctx;
+    atomic_store_explicit(&c->written, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->missing, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->readonly, 0, memory_order_relaxed);
+}
+
+/* Executor job: commit snapshot rows [begin, end).  Reads the snapshot
+ * (bits and columns: nobody writes them during commit), writes world rows
+ * that no other range maps to, marks world bits with atomic OR (two ranges
+ * may share a word of a chunk's bitset). */
+static int commit_range(void *ctx, size_t begin, size_t end, unsigned worker)
+{
+    (void)worker;
+    commit_ctx_t *c = ctx;
+    const sabre_snapshot_t *s = c->s;
+    sabre_world_t *w = c->w;
+    uint64_t written = 0, missing = 0, readonly = 0;
+    for (uint32_t k = 0; k < s->ncomps; k++) {
+        const snap_comp_t *sc = &s->comps[k];
+        const _Atomic uint64_t *bits = sc->bits;
+        if (!sc->write) {
+            readonly += count_set(bits, begin, end);
+            continue;
+        }
+        for (uint32_t b = block_find(s, begin); b < s->nblocks && s->blocks[b].start < end; b++) {
+            const snap_block_t *bk = &s->blocks[b];
+            uint64_t lo = SABRE_MAX((uint64_t)begin, bk->start);
+            uint64_t hi = SABRE_MIN((uint64_t)end, bk->start + bk->count);
+            ecs_table_t *t = w->tables[bk->table];
+            int ci = sabre__table_comp_index(t, sc->comp);
+            if (ci < 0) {
+                missing += count_set(bits, lo, hi);
+                continue;
+            }
+            ecs_chunk_t *ch = t->chunks[bk->chunk];
+            uint64_t i = next_bit(bits, lo, hi, true);
+            bool any = false;
+            while (i < hi) {
+                uint64_t j = next_bit(bits, i + 1, hi, false);
+                uint64_t len = j - i;
+                uint64_t crow = bk->chunk_row + (i - bk->start);
+                for (uint32_t q = sc->first_col; q < sc->first_col + sc->ncols; q++) {
+                    uint32_t es = s->elem[q];
+                    memcpy((char *)ch->cols[t->first_col[ci] + s->layout_col[q]] + crow * es,
+                           (const char *)s->cols[q] + i * es, len * es);
+                }
+                sabre_bits_mark_range(ch->bits[ci], crow, len);
+                written += len;
+                any = true;
+                i = next_bit(bits, j, hi, true);
+            }
+            if (any && !atomic_load_explicit(&ch->centries[ci].summary, memory_order_relaxed))
+                atomic_store_explicit(&ch->centries[ci].summary, 1u, memory_order_relaxed);
+        }
+    }
+    atomic_fetch_add_explicit(&c->written, written, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->missing, missing, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->readonly, readonly, memory_order_relaxed);
+    return 0;
+}
+
+static void commit_fast(sabre_world_t *w, const sabre_snapshot_t *s, sabre_commit_stats_t *st)
+{
+    commit_ctx_t c = {.w = w, .s = s};
+    commit_reset(&c);
+    run_ranges(s, (size_t)s->rows, commit_range, &c, commit_reset);
+    st->rows_written = atomic_load_explicit(&c.written, memory_order_relaxed);
+    st->skipped_missing = atomic_load_explicit(&c.missing, memory_order_relaxed);
+    st->skipped_readonly = atomic_load_explicit(&c.readonly, memory_order_relaxed);
+    st->skipped_dead = 0;
+}
+
 
 static inline uint64_t next_set(const sabre_snapshot_t *s, const _Atomic uint64_t *bits,
                                 uint64_t i)
@@ -689,6 +965,14 @@ int sabre_snapshot_commit(sabre_world_t *w, sabre_snapshot_t *s, sabre_commit_st
                 return sabre__fail(SABRE_ELAYOUT, "sabre_snapshot_commit: column %u of snapshot "
                                                   "'%s' does not match component '%s'",
                                    j, s->name, w->comps[c].name);
+    }
+    s->last_fast = false;
+    if (fast_path_ok(w, s)) {
+        commit_fast(w, s, &st);
+        s->last_fast = true;
+        if (stats)
+            *stats = st;
+        return SABRE_OK;
     }
     for (uint32_t k = 0; k < s->ncomps; k++) {
         const snap_comp_t *sc = &s->comps[k];
@@ -771,8 +1055,38 @@ void sabre_snapshot_free(sabre_snapshot_t *s)
     if (s->own_region && s->region)
         sabre_region_close(s->region);
     handle_free_arrays(s);
+    free(s->blocks);
     free(s);
 }
+
+int sabre_snapshot_set_executor(sabre_snapshot_t *s, const sabre_snapshot_exec_t *exec)
+{
+    if (!s)
+        return sabre__fail(SABRE_EINVAL, "sabre_snapshot_set_executor: snapshot is NULL");
+    if (s->mode == SABRE_SNAP_NATIVE)
+        return sabre__fail(SABRE_EINVAL, "sabre_snapshot_set_executor: '%s' is a native view: it "
+                                         "has no build or commit to run",
+                           s->name);
+    if (exec)
+        s->exec = *exec;
+    else
+        memset(&s->exec, 0, sizeof s->exec);
+    return SABRE_OK;
+}
+
+void sabre__snapshot_force_slow(sabre_snapshot_t *s, bool on)
+{
+    if (s)
+        s->force_slow = on;
+}
+
+void sabre__snapshot_set_grain(sabre_snapshot_t *s, uint32_t grain)
+{
+    if (s)
+        s->grain = grain ? (uint32_t)SABRE_ALIGN_UP(grain, 64) : 0;
+}
+
+bool sabre__snapshot_last_fast(const sabre_snapshot_t *s) { return s && s->last_fast; }
 
 /* ----------------------------------------------------------------- access */
 
@@ -1045,6 +1359,9 @@ int sabre_snapshot_send(sabre_snapshot_t *s, int sock)
     s->region = NULL;
     s->own_region = false;
     s->detached = true;
+    /* What comes back is a new mapping written by another process: commit
+     * it through the entity ids (slow path), never the recorded blocks. */
+    s->blocks_valid = false;
     return SABRE_OK;
 }
 
@@ -1119,6 +1436,7 @@ static int recv_snapshot(int sock, sabre_snapshot_t *s)
     s->own_region = true;
     s->backing = SABRE_BACKING_MEMFD;
     s->detached = false;
+    s->blocks_valid = false;
     return SABRE_OK;
 }
 

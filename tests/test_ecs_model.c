@@ -9,12 +9,20 @@
  * at the end the whole world is compared (every slot's liveness, every
  * component's presence, value and changed bit, the live count).
  * 100,000 steps at SABRE_TEST_SCALE=100.
+ *
+ * Snapshot steps: half of them make no structural change while the
+ * snapshot is out (commit takes the fast path), the others destroy/move
+ * entities (slow path); a third of the snapshots build, rebuild and commit
+ * through an executor (ranges of 64..512 rows, run in reverse order), and
+ * some rebuild once before the worker changes.  Both commit paths and the
+ * executor must be exercised by the end.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "ecs_internal.h"
 #include "sabre/snapshot.h"
 
 enum { NC = 4, MAXE = 3000, TAG = 3 };
@@ -46,6 +54,20 @@ static sabre_entity_t DEAD[256];/* some dead ids to retry */
 static uint32_t NDEAD;
 static uint64_t RNG = 0x9e3779b97f4a7c15ull;
 static bool IN_TICK;
+static unsigned long N_FAST, N_SLOW, N_EXEC_CALLS;
+
+/* Serial executor: ranges in reverse order (any order must do). */
+static int rev_for(void *user, size_t n, size_t grain, sabre_snapshot_range_fn fn, void *ctx)
+{
+    (*(unsigned long *)user)++;
+    for (size_t k = (n + grain - 1) / grain; k-- > 0;) {
+        size_t b = k * grain, e = b + grain < n ? b + grain : n;
+        int rc = fn(ctx, b, e, 0);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
 
 static uint64_t rnd(void)
 {
@@ -362,6 +384,13 @@ static void op_snapshot(void)
     bool transfer = rn(2);
     sabre_snapshot_t *s;
     CHECK_OK(sabre_snapshot_build(W, &(sabre_snapshot_desc_t){.comps = sc, .ncomps = 2, .mode = transfer ? SABRE_SNAP_TRANSFER : SABRE_SNAP_SHARED}, q, &s));
+    bool structural = rn(2);
+    if (rn(3) == 0) {
+        CHECK_OK(sabre_snapshot_set_executor(s, &(sabre_snapshot_exec_t){.parallel_for = rev_for, .user = &N_EXEC_CALLS}));
+        sabre__snapshot_set_grain(s, 64u << rn(4));
+    }
+    if (rn(4) == 0)
+        CHECK_OK(sabre_snapshot_rebuild(W, s, q));
     uint64_t rows = sabre_snapshot_rows(s);
     sabre_snapshot_t *h = s;
     if (transfer)
@@ -417,7 +446,7 @@ static void op_snapshot(void)
         CHECK_OK(sabre_snapshot_give_back(s, h));
     }
     /* Structural changes while the snapshot is out. */
-    for (uint64_t r = 0; r < rows && r < 6; r++) {
+    for (uint64_t r = 0; structural && r < rows && r < 6; r++) {
         int i = idx[rn((uint32_t)rows)];
         if (!M[i].alive)
             continue;
@@ -459,6 +488,12 @@ static void op_snapshot(void)
     }
     sabre_commit_stats_t st;
     CHECK_OK(sabre_snapshot_commit(W, s, &st));
+    if (!structural)
+        CHECK(sabre__snapshot_last_fast(s));
+    if (sabre__snapshot_last_fast(s))
+        N_FAST++;
+    else
+        N_SLOW++;
     CHECK_EQ(st.rows_written, exp_w);
     CHECK_EQ(st.skipped_dead, exp_dead);
     CHECK_EQ(st.skipped_missing, exp_miss);
@@ -511,6 +546,9 @@ int main(void)
     full_check();
     printf("steps %lu: create %lu destroy %lu add %lu remove %lu set %lu query %lu tick %lu snapshot %lu\n",
            steps, counts[0], counts[1], counts[2], counts[3], counts[4], counts[5], counts[6], counts[7]);
+    printf("commits: fast path %lu, slow path %lu; executor calls %lu\n", N_FAST, N_SLOW,
+           N_EXEC_CALLS);
+    CHECK(N_FAST > 0 && N_SLOW > 0 && N_EXEC_CALLS > 0);
     sabre_world_destroy(W);
     return check_done();
 }

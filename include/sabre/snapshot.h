@@ -37,14 +37,40 @@
  * writes are safe when each worker owns whole words: rows split at
  * multiples of 64.
  *
+ * Commit fast path.  Build and rebuild record where each snapshot row came
+ * from (table, chunk, chunk row: a few blocks per chunk, in this process's
+ * memory) and the world's structural epoch, which the world bumps on every
+ * operation that removes or moves an existing row (destroy; add or remove
+ * of a component, which moves the entity to another table; also when a
+ * hook does these).  Appending rows (create, spawn, a move's destination)
+ * does not bump it.  If the epoch is unchanged at commit, and the handle
+ * still holds the mapping it filled (not one reattached from a process),
+ * commit copies back runs of set bits per block with no entity lookups;
+ * otherwise it looks up every changed row's entity (the slow path).  Both
+ * give the same world and the same stats: with an unchanged epoch no
+ * snapshot entity can be dead or have lost a component.  The fast path
+ * trusts that workers leave the entity-id column alone (they must: it is
+ * read-only to them).
+ *
+ * Executor.  Build, rebuild and the commit fast path copy rows in ranges
+ * (multiples of 64 rows, a few tens of thousands each).  With an executor
+ * (desc.exec or sabre_snapshot_set_executor) the ranges run through its
+ * parallel_for, for example on a thread pool; without one they run on the
+ * calling thread.  The ranges touch disjoint snapshot rows and disjoint
+ * world rows; world changed bits are set with atomic OR; the snapshot's
+ * bits are only read during commit.  The slow commit path always runs on
+ * the calling thread.
+ *
  * Thread-safety: build, rebuild, commit, transfer and give_back are owner
- * calls (one thread, not concurrent with workers using the buffers).  The
+ * calls (one thread, not concurrent with workers using the buffers; the
+ * executor's threads work for the owner during the call).  The
  * column/entity/changed accessors may be called from any thread.
  */
 #ifndef SABRE_SNAPSHOT_H
 #define SABRE_SNAPSHOT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "sabre/ecs.h"
@@ -70,6 +96,30 @@ typedef struct sabre_snap_comp {
     bool write;                 /* commit writes this component back */
 } sabre_snap_comp_t;
 
+/* An executor job: process rows [begin, end).  `worker` identifies the
+ * executing thread (informational).  Returns 0. */
+typedef int (*sabre_snapshot_range_fn)(void *ctx, size_t begin, size_t end, unsigned worker);
+
+/*
+ * Executor for build, rebuild and the commit fast path.  parallel_for(user,
+ * n, grain, fn, ctx) must call fn(ctx, begin, end, worker) over ranges that
+ * cover [0, n) exactly once, possibly concurrently from several threads, and
+ * return when all have finished; ranges should begin at multiples of 64
+ * and be about `grain` rows (sabre_pool_for does exactly this; any
+ * partition is correct, whole words are just faster).  It returns 0, or
+ * non-zero if it could not run the job (fn itself never fails): the
+ * snapshot then redoes the whole job on the calling thread (the jobs are
+ * idempotent), so an executor failure costs time, never correctness.
+ * parallel_for is called from the thread calling build/rebuild/commit,
+ * never from inside fn; it must not call back into this snapshot or world.
+ * A zero struct (parallel_for NULL) means: run on the calling thread.
+ * Small jobs (one range) always run on the calling thread.
+ */
+typedef struct sabre_snapshot_exec {
+    int (*parallel_for)(void *user, size_t n, size_t grain, sabre_snapshot_range_fn fn, void *ctx);
+    void *user;
+} sabre_snapshot_exec_t;
+
 typedef struct sabre_snapshot_desc {
     const sabre_snap_comp_t *comps;  /* 1..64 components, no duplicates, no tags */
     uint32_t ncomps;
@@ -82,6 +132,7 @@ typedef struct sabre_snapshot_desc {
     sabre_region_t *region;
     const char *name;                /* object name, default "snapshot" */
     uint64_t capacity;               /* rows to reserve; 0 = the query's rows now */
+    sabre_snapshot_exec_t exec;      /* zero: build/commit on the calling thread */
 } sabre_snapshot_desc_t;
 
 /*
@@ -113,6 +164,12 @@ typedef struct sabre_commit_stats {
  * nothing to commit); SABRE_ELAYOUT if a component's layout in the snapshot
  * no longer matches the world's (a snapshot that came back corrupted). */
 int sabre_snapshot_commit(sabre_world_t *world, sabre_snapshot_t *snap, sabre_commit_stats_t *stats);
+
+/* Set (exec non-NULL, copied) or clear (NULL) the executor used by later
+ * rebuilds and commits of snap (see the top of this file); kept when a
+ * rebuild replaces the snapshot's region.  An owner call, not during a
+ * build or commit.  SABRE_EINVAL: snap NULL or a native view. */
+int sabre_snapshot_set_executor(sabre_snapshot_t *snap, const sabre_snapshot_exec_t *exec);
 
 /* Free the handle (and its own region).  NULL is ignored. */
 void sabre_snapshot_free(sabre_snapshot_t *snap);
