@@ -36,6 +36,19 @@ typedef struct phys_result {
     uint64_t requests;  /* mailbox: request/ack pairs */
 } phys_result_t;
 
+/* Final state and timings of a finished run. */
+static inline int phys_finish(const phys_opts_t *o, phys_t *phys, uint64_t t0, uint64_t t1,
+                              phys_result_t *res)
+{
+    int rc = phys_measure(phys, &res->final);
+    if (rc)
+        return rc;
+    res->ran = true;
+    res->ms_per_frame = (double)(t1 - t0) / 1e6 / o->frames;
+    res->ns_per_entity = (double)(t1 - t0) / ((double)o->frames * (double)o->entities);
+    return SABRE_OK;
+}
+
 static inline void phys_progress(const phys_opts_t *o, const char *mode, unsigned frame)
 {
     if (o->quiet)
@@ -95,12 +108,7 @@ static inline int phys_run_sched(const phys_opts_t *o, enum phys_mode m, phys_re
     }
     uint64_t t1 = sabre__now_ns();
     if (!rc)
-        rc = phys_measure(&phys, &res->final);
-    if (!rc) {
-        res->ran = true;
-        res->ms_per_frame = (double)(t1 - t0) / 1e6 / o->frames;
-        res->ns_per_entity = (double)(t1 - t0) / ((double)o->frames * (double)o->entities);
-    }
+        rc = phys_finish(o, &phys, t0, t1, res);
     sabre_sched_destroy(sched);
     sabre_pool_destroy(pool);
     sabre_world_destroy(world);
@@ -250,12 +258,7 @@ static inline int phys_run_mailbox(const phys_opts_t *o, phys_result_t *res)
         pthread_join(ws[w].thread, NULL);
     }
     if (!rc)
-        rc = phys_measure(&phys, &res->final);
-    if (!rc) {
-        res->ran = true;
-        res->ms_per_frame = (double)(t1 - t0) / 1e6 / o->frames;
-        res->ns_per_entity = (double)(t1 - t0) / ((double)o->frames * (double)o->entities);
-    }
+        rc = phys_finish(o, &phys, t0, t1, res);
     for (uint32_t i = 0; i < nviews; i++)
         sabre_snapshot_free(views[i]);
     free(views);

@@ -284,3 +284,18 @@ void sabre__json_str(void *file, const char *s, size_t n)
     }
     fputc('"', f);
 }
+
+void sabre__fmt_bytes(char *dst, size_t cap, uint64_t n)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double v = (double)n;
+    int u = 0;
+    while (v >= 1024.0 && u < 5) {
+        v /= 1024.0;
+        u++;
+    }
+    if (u == 0)
+        snprintf(dst, cap, "%llu B", (unsigned long long)n);
+    else
+        snprintf(dst, cap, "%.1f %s", v, units[u]);
+}

@@ -89,6 +89,9 @@ uint64_t sabre__random_id(void);
  * \u00XX so the output is valid JSON whatever the bytes are.  f is a FILE*. */
 void sabre__json_str(void *f, const char *s, size_t n);
 
+/* "1.5 GiB", "512 B": n bytes in binary units, for messages and tools. */
+void sabre__fmt_bytes(char *dst, size_t cap, uint64_t n);
+
 /* Safe bounded string copy: always NUL-terminates, returns false if truncated. */
 bool sabre__strlcpy(char *dst, const char *src, size_t cap);
 

@@ -273,21 +273,6 @@ static uint64_t meminfo_value(const char *key)
     return v;
 }
 
-static void fmt_bytes(char *dst, size_t cap, uint64_t n)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    double v = (double)n;
-    int u = 0;
-    while (v >= 1024.0 && u < 5) {
-        v /= 1024.0;
-        u++;
-    }
-    if (u == 0)
-        snprintf(dst, cap, "%llu B", (unsigned long long)n);
-    else
-        snprintf(dst, cap, "%.1f %s", v, units[u]);
-}
-
 static int fallocate_all(int fd, uint64_t size)
 {
     int rc;
@@ -529,8 +514,8 @@ static int create_memfd(sabre_region_t *r, const char *dbg, uint64_t size, uint3
     uint64_t avail = meminfo_value("MemAvailable") + meminfo_value("SwapFree");
     if (avail && size > avail) {
         char a[32], b[32];
-        fmt_bytes(a, sizeof a, size);
-        fmt_bytes(b, sizeof b, avail);
+        sabre__fmt_bytes(a, sizeof a, size);
+        sabre__fmt_bytes(b, sizeof b, avail);
         return sabre__fail(SABRE_ENOSPC,
                            "cannot reserve %llu bytes (%s) for memfd region '%s': only %s of "
                            "memory is available",
@@ -562,7 +547,7 @@ static int create_memfd(sabre_region_t *r, const char *dbg, uint64_t size, uint3
         if (rc != 0) {
             close(fd);
             char a[32];
-            fmt_bytes(a, sizeof a, size);
+            sabre__fmt_bytes(a, sizeof a, size);
             return sabre__fail_errno(rc, "cannot reserve %llu bytes (%s) for memfd region '%s'",
                                      (unsigned long long)size, a, dbg);
         }
@@ -630,8 +615,8 @@ static int create_named(sabre_region_t *r, const char *name, uint64_t size, uint
             sabre__strlcpy(dir, "/dev/shm", sizeof dir);
         else
             dir_of(dir, sizeof dir, path);
-        fmt_bytes(a, sizeof a, size);
-        fmt_bytes(b, sizeof b, statvfs_free(dir));
+        sabre__fmt_bytes(a, sizeof a, size);
+        sabre__fmt_bytes(b, sizeof b, statvfs_free(dir));
         if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG)
             return sabre__fail(SABRE_ENOSPC,
                                "cannot reserve %llu bytes (%s) for %s '%s': %s has only %s free",
@@ -1505,8 +1490,8 @@ static int bump(sabre_region_t *r, uint64_t text_bytes, uint64_t size, uint64_t 
         end &= ~((uint64_t)SABRE_OBJECT_ALIGN - 1);
         if (ovf || end > r->map_size) {
             char a[32], b[32];
-            fmt_bytes(a, sizeof a, size);
-            fmt_bytes(b, sizeof b, r->map_size - SABRE_MIN(old, r->map_size));
+            sabre__fmt_bytes(a, sizeof a, size);
+            sabre__fmt_bytes(b, sizeof b, r->map_size - SABRE_MIN(old, r->map_size));
             return sabre__fail(SABRE_ENOSPC, "region '%s' is full: %llu bytes (%s) requested "
                                "(plus %llu of layout text), %s left", r->name[0] ? r->name :
                                backing_name(r->backing), (unsigned long long)size, a,

@@ -64,21 +64,6 @@ static void inspect_usage(FILE *f)
 
 /* ---- JSON and text helpers ---------------------------------------------- */
 
-static void human_bytes(char *dst, size_t cap, uint64_t n)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    double v = (double)n;
-    int u = 0;
-    while (v >= 1024.0 && u < 5) {
-        v /= 1024.0;
-        u++;
-    }
-    if (u == 0)
-        snprintf(dst, cap, "%llu B", (unsigned long long)n);
-    else
-        snprintf(dst, cap, "%.1f %s", v, units[u]);
-}
-
 static void iso_time(char *dst, size_t cap, uint64_t ns)
 {
     time_t s = (time_t)(ns / 1000000000ull);
@@ -270,8 +255,8 @@ static int render(const sabre_region_t *r, bool json, FILE *out)
         return rc;
     char when[64], tot[32], usd[32];
     iso_time(when, sizeof when, info.created_ns);
-    human_bytes(tot, sizeof tot, info.total_size);
-    human_bytes(usd, sizeof usd, info.used);
+    sabre__fmt_bytes(tot, sizeof tot, info.total_size);
+    sabre__fmt_bytes(usd, sizeof usd, info.used);
     const char *name = sabre_region_name(r);
     if (json) {
         fputs("{\"region\": {\"name\": ", out);
@@ -358,7 +343,7 @@ static int render(const sabre_region_t *r, bool json, FILE *out)
             fputc('}', out);
         } else {
             char sz[32];
-            human_bytes(sz, sizeof sz, o.size);
+            sabre__fmt_bytes(sz, sizeof sz, o.size);
             fprintf(out, "  [%u] %s\n", published - 1, o.name);
             fprintf(out, "    kind %s (%u), offset %llu, size %llu (%s), slot %u\n",
                     sabre_object_kind_name(o.kind), o.kind, (unsigned long long)o.offset,
