@@ -8,6 +8,8 @@
  * CHECK_STR_CONTAINS(s, sub)
  * check_scale(n)         n scaled by $SABRE_TEST_SCALE percent (default 100,
  *                        min 1): sanitizer runs use it to shrink stress loops
+ * check_slurp(p, buf, n)  reads file p into buf (NUL-terminated, at most n-1 bytes;
+ *                        empty if the file cannot be read)
  * check_done()           prints "N checks passed, 0 failed" and returns 0
  * A failed check prints and exits(1) at once.
  */
@@ -80,6 +82,15 @@ static inline unsigned long check_scale(unsigned long n)
     unsigned long pct = s ? strtoul(s, NULL, 10) : 100;
     unsigned long r = n * pct / 100;
     return r ? r : 1;
+}
+
+static inline void check_slurp(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
+    buf[n] = '\0';
+    if (f)
+        fclose(f);
 }
 
 static inline int check_done(void)

@@ -18,15 +18,6 @@ struct result {
     char err[4096];
 };
 
-static void slurp(const char *path, char *buf, size_t cap)
-{
-    FILE *f = fopen(path, "rb");
-    size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
-    buf[n] = '\0';
-    if (f)
-        fclose(f);
-}
-
 /* Runs the tool with `args` (shell syntax), stdin from `input` if non-NULL. */
 static void run(struct result *r, const char *input, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -51,7 +42,7 @@ static void run(struct result *r, const char *input, const char *fmt, ...)
     r->out[n] = '\0';
     int st = pclose(p);
     r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-    slurp(err_path, r->err, sizeof r->err);
+    check_slurp(err_path, r->err, sizeof r->err);
 }
 
 /* Brackets and braces balance outside strings, strings are closed. */

@@ -20,15 +20,6 @@ static const char *tool;
 static char dir[256], out_path[300], err_path[300];
 static char out[65536], err[8192];
 
-static void slurp(const char *path, char *buf, size_t cap)
-{
-    FILE *f = fopen(path, "rb");
-    size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
-    buf[n] = '\0';
-    if (f)
-        fclose(f);
-}
-
 /* Runs a shell command with stdout/stderr captured; returns the exit status. */
 static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int run(const char *fmt, ...)
@@ -40,8 +31,8 @@ static int run(const char *fmt, ...)
     va_end(ap);
     snprintf(full, sizeof full, "%s >'%s' 2>'%s'", cmd, out_path, err_path);
     int st = system(full);
-    slurp(out_path, out, sizeof out);
-    slurp(err_path, err, sizeof err);
+    check_slurp(out_path, out, sizeof out);
+    check_slurp(err_path, err, sizeof err);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
