@@ -94,13 +94,17 @@ typedef struct rg_field { /* 64 bytes */
 } rg_field;
 _Static_assert(sizeof(rg_field) == 64, "field record is 64 bytes");
 
-typedef struct rg_lane {   /* 256 bytes: two 128-byte lines */
-    _Atomic uint64_t head; /* next position to claim (producers) */
+typedef struct rg_lane {   /* 384 bytes: three 128-byte lines */
+    _Atomic uint64_t head; /* cursor lanes: committed end; otherwise next position to claim */
     uint8_t pad0[128 - 8];
-    _Atomic uint64_t tail; /* consumer position (informational) */
+    _Atomic uint64_t tail; /* consumer position (chunks handed out) */
     uint8_t pad1[128 - 8];
+    _Atomic uint64_t freed; /* cursor lanes: released end (consumer; read by the producer) */
+    uint8_t pad2[128 - 8];
 } rg_lane;
-_Static_assert(sizeof(rg_lane) == 256, "lane is 256 bytes");
+_Static_assert(sizeof(rg_lane) == 384, "lane is 384 bytes");
+_Static_assert(offsetof(rg_lane, tail) == 128 && offsetof(rg_lane, freed) == 256,
+               "lane words 128 bytes apart");
 
 typedef struct rg_prod { /* 128 bytes, written by its producer */
     _Atomic uint64_t owner;
@@ -118,6 +122,10 @@ _Static_assert(sizeof(rg_prod) == 128, "producer record is 128 bytes");
 
 _Static_assert(sizeof(sabre_chunk_t) == 64, "chunk header is 64 bytes");
 _Static_assert(offsetof(sabre_chunk_t, policy_version) == 24, "policy_version at 24");
+_Static_assert(offsetof(sabre_chunk_t, producer) == 16 &&
+                   offsetof(sabre_chunk_t, layout_hash) == 32 &&
+                   offsetof(sabre_chunk_t, user) == 48,
+               "header words stored 16 bytes at a time");
 
 #define RG_FIELDS_OFFSET 640u
 #define RG_CHUNK_HDR     64u
@@ -143,7 +151,9 @@ struct sabre_ring {
     uint64_t cap;
     uint64_t stride;
     uint64_t lane_bytes;
+    uint64_t scratch_bytes; /* a chunk's header through the end of its payload */
     bool overwrite;
+    bool cursor; /* LANES with DROP_NEWEST or BLOCK: the cursor-only lane protocol */
 };
 
 struct sabre_ring_producer {
@@ -152,10 +162,18 @@ struct sabre_ring_producer {
     uint64_t self; /* identity of the owning process */
     uint32_t idx;
     uint64_t version;
+    uint64_t head;  /* cursor lanes: the lane's committed end (this handle is its only writer) */
+    uint64_t freed; /* cursor lanes: last seen released end */
     bool claimed;
     sabre_ring_claim_t cur; /* the outstanding claim */
     uint8_t *scratch;
 };
+
+/* A batch of a cursor lane released before the batches ahead of it. */
+typedef struct rg_pend {
+    uint32_t lane;
+    uint64_t first, end;
+} rg_pend;
 
 struct sabre_ring_consumer {
     sabre_ring_t *r;
@@ -164,6 +182,14 @@ struct sabre_ring_consumer {
     uint64_t *tail;        /* per lane */
     uint64_t *stuck_pos;   /* per lane */
     uint64_t *stuck_since; /* per lane, 0 = not stuck */
+    /* cursor lanes, per lane: */
+    uint64_t *head;    /* last seen committed end */
+    uint64_t *freed;   /* released end */
+    uint64_t *run_end; /* end of the claim whose version is run_ver */
+    uint64_t *run_ver;
+    rg_pend *pend; /* batches released out of order, not yet contiguous with freed */
+    uint32_t npend, pend_cap;
+    uint64_t next_reap_ns;
     uint64_t cur_version;
     uint64_t lag_min, lag_max, lag_sum, lag_count;
 };
@@ -171,6 +197,20 @@ struct sabre_ring_consumer {
 static inline sabre_chunk_t *chunk_at(const sabre_ring_t *r, uint32_t lane, uint64_t pos)
 {
     return (sabre_chunk_t *)(r->slots + lane * r->lane_bytes + (pos & r->mask) * r->stride);
+}
+
+/* Pointers to n consecutive chunks of a lane from `pos`: bump and wrap. */
+static inline void chunk_run(const sabre_ring_t *r, uint32_t lane, uint64_t pos, uint32_t n,
+                             sabre_chunk_t **out)
+{
+    uint8_t *base = r->slots + lane * r->lane_bytes;
+    uint64_t idx = pos & r->mask, stride = r->stride;
+    uint32_t n1 = r->cap - idx < n ? (uint32_t)(r->cap - idx) : n; /* before the wrap */
+    uint8_t *q = base + idx * stride;
+    for (uint32_t i = 0; i < n1; i++)
+        out[i] = (sabre_chunk_t *)(q + i * stride);
+    for (uint32_t i = n1; i < n; i++)
+        out[i] = (sabre_chunk_t *)(base + (i - n1) * stride);
 }
 
 static inline uint64_t intent_of(uint64_t first, uint32_t n)
@@ -228,7 +268,16 @@ static int validate(sabre_ring_t *r, const char *name)
                            "capacity %u, producers %u, lanes %u, fields %u, chunk %llu)",
                            name, g.shape, g.policy, g.capacity, g.nproducers, g.nlanes, g.nfields,
                            (unsigned long long)g.chunk_stride);
-    if (g.chunk_stride > (1ull << 40) / g.capacity || g.lane_bytes != g.chunk_stride * g.capacity)
+    /* Inline chunks: header + payload, payload_size = chunk_stride - 64.  Split
+     * lanes (payloads of one line): capacity 64-byte headers, then capacity
+     * payloads of chunk_stride bytes, payload_size = chunk_stride. */
+    bool split = g.payload_size == g.chunk_stride;
+    if (!split && g.payload_size != g.chunk_stride - RG_CHUNK_HDR)
+        return sabre__fail(SABRE_ECORRUPT,
+                           "ring '%s': payload size %llu does not match the %llu-byte chunk", name,
+                           (unsigned long long)g.payload_size, (unsigned long long)g.chunk_stride);
+    if (g.chunk_stride > (1ull << 39) / g.capacity ||
+        g.lane_bytes != g.chunk_stride * g.capacity * (split ? 2 : 1))
         return sabre__fail(SABRE_ECORRUPT,
                            "ring '%s': lane size %llu does not match %u chunks "
                            "of %llu bytes",
@@ -246,11 +295,11 @@ static int validate(sabre_ring_t *r, const char *name)
                            "(chunks end at %llu)",
                            name, (unsigned long long)size, (unsigned long long)slots_end);
     memcpy(r->fields, (uint8_t *)h + RG_FIELDS_OFFSET, g.nfields * sizeof(rg_field));
+    uint64_t p0 = split ? g.chunk_stride * g.capacity : RG_CHUNK_HDR; /* header -> payload */
     for (uint32_t i = 0; i < g.nfields; i++) {
         rg_field *f = &r->fields[i];
-        if (memchr(f->name, 0, sizeof f->name) == NULL || f->offset % 64 ||
-            f->offset < RG_CHUNK_HDR || f->size > g.chunk_stride ||
-            f->offset > g.chunk_stride - f->size)
+        if (memchr(f->name, 0, sizeof f->name) == NULL || f->offset % 64 || f->offset < p0 ||
+            f->size > g.payload_size || f->offset - p0 > g.payload_size - f->size)
             return sabre__fail(SABRE_ECORRUPT,
                                "ring '%s': field %u does not fit the %llu-byte "
                                "chunk",
@@ -265,7 +314,9 @@ static int validate(sabre_ring_t *r, const char *name)
     r->mask = g.capacity - 1;
     r->stride = g.chunk_stride;
     r->lane_bytes = g.lane_bytes;
+    r->scratch_bytes = p0 + g.payload_size;
     r->overwrite = g.policy == SABRE_RING_OVERWRITE_OLDEST;
+    r->cursor = lanes && !r->overwrite;
     return SABRE_OK;
 }
 
@@ -330,16 +381,26 @@ int sabre_ring_create(sabre_region_t *region, const sabre_ring_desc_t *d, sabre_
         fields[i].offset = off;
         off = SABRE_ALIGN_UP(off + fields[i].size, 64);
     }
-    uint64_t stride = off;
+    uint64_t stride = off, payload = off - RG_CHUNK_HDR, lane_mul = 1;
+    if (payload <= 64 && d->policy != SABRE_RING_OVERWRITE_OLDEST) {
+        /* One-line payloads: headers and payloads in two arrays of 64-byte
+         * slots (same bytes as inline), so payloads are contiguous and the
+         * consumer never pulls a header line it does not read. */
+        stride = 64;
+        payload = 64;
+        lane_mul = 2;
+        for (uint32_t i = 0; i < nf; i++)
+            fields[i].offset += (uint64_t)cap * 64 - RG_CHUNK_HDR;
+    }
     uint32_t nlanes = d->shape == SABRE_RING_LANES ? nprod : 1;
     uint64_t lanes_off = SABRE_ALIGN_UP(RG_FIELDS_OFFSET + nf * sizeof(rg_field), 128);
     uint64_t prods_off = lanes_off + nlanes * sizeof(rg_lane);
     uint64_t align = stride >= 65536 ? 4096 : 128;
     uint64_t slots_off = SABRE_ALIGN_UP(prods_off + nprod * sizeof(rg_prod), align);
-    if (stride > (1ull << 40) / cap / nlanes)
+    if (stride > (1ull << 39) / cap / nlanes)
         return sabre__fail(SABRE_EINVAL, "ring '%s': %u x %u chunks of %llu bytes is too large",
                            d->name, nlanes, cap, (unsigned long long)stride);
-    uint64_t total = slots_off + stride * cap * nlanes;
+    uint64_t total = slots_off + stride * cap * lane_mul * nlanes;
 
     sabre_ring_t *r = calloc(1, sizeof *r);
     if (!r)
@@ -367,7 +428,7 @@ int sabre_ring_create(sabre_region_t *region, const sabre_ring_desc_t *d, sabre_
     h->steps = T;
     h->envs = E;
     h->chunk_stride = stride;
-    h->payload_size = stride - RG_CHUNK_HDR;
+    h->payload_size = payload;
     h->layout_hash = r->obj.layout_hash;
     h->reclaim_ns = d->reclaim_ns ? d->reclaim_ns : 250000000ull;
     h->spin_ns = d->spin_ns ? d->spin_ns : 100000ull;
@@ -375,7 +436,7 @@ int sabre_ring_create(sabre_region_t *region, const sabre_ring_desc_t *d, sabre_
     h->lanes_offset = lanes_off;
     h->producers_offset = prods_off;
     h->slots_offset = slots_off;
-    h->lane_bytes = stride * cap;
+    h->lane_bytes = stride * cap * lane_mul;
     h->object_size = total;
     memcpy((uint8_t *)h + RG_FIELDS_OFFSET, fields, nf * sizeof(rg_field));
     atomic_store_explicit(&h->lag_min, UINT64_MAX, memory_order_relaxed);
@@ -387,7 +448,7 @@ int sabre_ring_create(sabre_region_t *region, const sabre_ring_desc_t *d, sabre_
     }
     for (uint32_t l = 0; l < nlanes; l++)
         for (uint64_t p = 0; p < cap; p++)
-            atomic_store_explicit(&chunk_at(r, l, p)->state, mk(p, ST_FREE, 0),
+            atomic_store_explicit(&chunk_at(r, l, p)->state, r->cursor ? 0 : mk(p, ST_FREE, 0),
                                   memory_order_relaxed);
     *out = r;
     return SABRE_OK;
@@ -534,6 +595,46 @@ static uint64_t reclaim(sabre_ring_t *r, uint32_t lane, uint64_t from, uint32_t 
     return n;
 }
 
+/*
+ * Cursor lanes: a dead producer's claim never moved the lane's head, so the
+ * consumer never sees it; it is only counted, from the record's intent.
+ * The caller owns the record (a producer that took it over, or the consumer
+ * holding it locked under its own identity), so no live producer writes the
+ * intent meanwhile.  A claim whose first position is below the head was
+ * committed (the head is stored before the intent is cleared).
+ */
+static uint64_t reap_intent(sabre_ring_t *r, uint32_t lane)
+{
+    uint64_t in = atomic_exchange(&r->prods[lane].intent, 0);
+    uint64_t first = in >> 9, n = in & 0x1ff;
+    if (!n || atomic_load(&r->lanes[lane].head) > first)
+        return 0;
+    atomic_fetch_add(&r->h->abandoned, n);
+    return n;
+}
+
+/* Consumer side: count the claims of dead producers of cursor lanes.  The
+ * record is locked for the count by CASing its owner from the dead
+ * identity to the consumer's (live) one, so a producer taking the record
+ * over cannot interleave; the dead identity is put back afterwards. */
+static void reap_dead_claims(sabre_ring_consumer_t *c)
+{
+    sabre_ring_t *r = c->r;
+    for (uint32_t l = 0; l < r->g.nlanes; l++) {
+        rg_prod *pr = &r->prods[l];
+        if (!atomic_load_explicit(&pr->intent, memory_order_relaxed))
+            continue;
+        uint64_t own = atomic_load(&pr->owner);
+        if (own == 0 || own == c->self || rl_identity_alive(own))
+            continue; /* free (a clean close clears the intent first), or alive */
+        if (!atomic_compare_exchange_strong(&pr->owner, &own, c->self))
+            continue;
+        reap_intent(r, l);
+        uint64_t me = c->self;
+        atomic_compare_exchange_strong(&pr->owner, &me, own);
+    }
+}
+
 /* ---- producers --------------------------------------------------------------- */
 
 int sabre_ring_producer_open(sabre_ring_t *r, sabre_ring_producer_t **out)
@@ -572,7 +673,11 @@ int sabre_ring_producer_open(sabre_ring_t *r, sabre_ring_producer_t **out)
      * them now, as the consumer will not once this record's owner is alive
      * again.  After a clean close there are none. */
     uint64_t in = atomic_load(&p->rec->intent);
-    if (r->g.shape == SABRE_RING_LANES) {
+    if (r->cursor) {
+        reap_intent(r, (uint32_t)found);
+        p->head = atomic_load(&r->lanes[found].head);
+        p->freed = atomic_load(&r->lanes[found].freed);
+    } else if (r->g.shape == SABRE_RING_LANES) {
         uint64_t head = atomic_load(&r->lanes[found].head);
         reclaim(r, (uint32_t)found, head > r->cap ? head - r->cap : 0, (uint32_t)found);
     } else if (in) {
@@ -608,16 +713,14 @@ void sabre_ring_producer_set_version(sabre_ring_producer_t *p, uint64_t v)
         p->version = v;
 }
 
-/* Bounded spin before a futex sleep: pause briefly, then yield the CPU so
- * an oversubscribed host still runs the peer we are waiting for. */
-static void spin_pause(uint64_t spun_ns)
+/* Before a futex sleep, a waiter yields the CPU in a loop for spin_ns: on an
+ * oversubscribed host the peer it waits for may share its core, and a
+ * pause-spin would burn the peer's time slice (measured: bench_ring runs
+ * 1.6x faster on a shared core with an immediate yield than after 2 us of
+ * pausing, and no slower on separate cores). */
+static void spin_pause(void)
 {
-    if (spun_ns < 2000) {
-        for (int i = 0; i < 32; i++)
-            sabre__cpu_relax();
-    } else {
-        sched_yield();
-    }
+    sched_yield();
 }
 
 static bool claimable(const sabre_ring_t *r, uint32_t lane, uint64_t h, uint32_t n)
@@ -658,6 +761,92 @@ static inline void counter_add(_Atomic uint64_t *c, uint64_t n)
                           memory_order_relaxed);
 }
 
+/* Cursor lanes: is there room for n more chunks?  The released end is
+ * reloaded only when the cached one says no.  A released end past the head
+ * (a corrupt lane) never makes room. */
+static bool cursor_room(sabre_ring_producer_t *p, uint32_t n, memory_order mo)
+{
+    uint64_t cap = p->r->cap;
+    if (p->freed <= p->head && p->head - p->freed <= cap - n)
+        return true;
+    p->freed = atomic_load_explicit(&p->r->lanes[p->idx].freed, mo);
+    return p->freed <= p->head && p->head - p->freed <= cap - n;
+}
+
+/* Cursor lanes: the claim touches no shared word but the producer's own
+ * intent; the chunks become visible only when commit moves the head. */
+static int claim_cursor(sabre_ring_producer_t *p, uint32_t n, uint64_t timeout_ns,
+                        sabre_ring_claim_t *claim)
+{
+    sabre_ring_t *r = p->r;
+    rg_hdr *h = r->h;
+    uint64_t t0 = 0, deadline = 0;
+    /* acquire: the consumer's reads of the released slots happen before our writes */
+    while (!cursor_room(p, n, memory_order_acquire)) {
+        if (r->g.policy != SABRE_RING_BLOCK) {
+            counter_add(&p->rec->dropped, n);
+            return sabre__fail(SABRE_EFULL, "ring '%s': full, %u chunk(s) dropped", r->obj.name, n);
+        }
+        uint64_t now = sabre__now_ns();
+        if (t0 == 0) {
+            t0 = now;
+            deadline = rl_deadline(timeout_ns);
+        }
+        if (now >= deadline) {
+            counter_add(&p->rec->wait_ns, now - t0);
+            return sabre__fail(SABRE_ETIMEDOUT, "ring '%s': full for %llu ns", r->obj.name,
+                               (unsigned long long)timeout_ns);
+        }
+        if (now - t0 < r->g.spin_ns) {
+            spin_pause();
+            continue;
+        }
+        atomic_fetch_add(&h->prod_waiters, 1);
+        uint32_t seen = atomic_load(&h->release_seq);
+        /* seq_cst re-check: pairs with the consumer's fence before it reads prod_waiters */
+        if (!cursor_room(p, n, memory_order_seq_cst)) {
+            uint64_t left = deadline == UINT64_MAX ? 10000000ull : deadline - now;
+            sabre__futex_wait(&h->release_seq, seen, SABRE_MIN(left, 10000000ull));
+        }
+        atomic_fetch_sub(&h->prod_waiters, 1);
+    }
+    if (t0)
+        counter_add(&p->rec->wait_ns, sabre__now_ns() - t0);
+    uint64_t hd = p->head, end = hd + n;
+    atomic_store_explicit(&p->rec->intent, intent_of(hd, n), memory_order_relaxed);
+    memset(claim, 0, sizeof *claim);
+    claim->first = hd;
+    claim->count = n;
+    claim->lane = p->idx;
+    uint64_t seq = atomic_load_explicit(&p->rec->seq_next, memory_order_relaxed);
+    /* Bytes 16..63 of the header are the same in every chunk of the claim:
+     * built once in registers, stored with three 16-byte stores. */
+    typedef uint64_t rg_v2 __attribute__((vector_size(16)));
+    rg_v2 w16 = {(uint64_t)p->idx | (uint64_t)r->g.steps << 32, p->version};
+    rg_v2 w32 = {r->g.layout_hash, 0}, w48 = {0, 0};
+    uint8_t *base = r->slots + p->idx * r->lane_bytes, *lend = base + r->cap * r->stride;
+    uint8_t *q = base + (hd & r->mask) * r->stride;
+    /* The first chunk's state word holds the claim's end: the consumer takes
+     * the policy version once per claim.  Other state words keep values
+     * written in earlier laps, all <= their position (docs/rl.md). */
+    atomic_store_explicit(&((sabre_chunk_t *)q)->state, end, memory_order_relaxed);
+    for (uint32_t i = 0; i < n; i++) {
+        sabre_chunk_t *c = (sabre_chunk_t *)q;
+        c->sequence = seq++;
+        memcpy(&c->producer, &w16, 16);    /* producer, valid_steps, policy_version */
+        memcpy(&c->layout_hash, &w32, 16); /* layout_hash, commit_ns = 0 */
+        memcpy(&c->user, &w48, 16);        /* user words = 0 */
+        q += r->stride;
+        if (q == lend)
+            q = base;
+    }
+    atomic_store_explicit(&p->rec->seq_next, seq, memory_order_relaxed);
+    atomic_store_explicit(&p->rec->heartbeat_ns, sabre__now_ns(), memory_order_relaxed);
+    p->claimed = true;
+    p->cur = *claim;
+    return SABRE_OK;
+}
+
 int sabre_ring_claim(sabre_ring_producer_t *p, uint32_t n, uint64_t timeout_ns,
                      sabre_ring_claim_t *claim)
 {
@@ -672,6 +861,8 @@ int sabre_ring_claim(sabre_ring_producer_t *p, uint32_t n, uint64_t timeout_ns,
     if (p->claimed)
         return sabre__fail(SABRE_ESTATE, "ring '%s': producer %u already has a claim", r->obj.name,
                            p->idx);
+    if (r->cursor)
+        return claim_cursor(p, n, timeout_ns, claim);
     bool lanes = r->g.shape == SABRE_RING_LANES;
     uint32_t lane = lanes ? p->idx : 0;
     _Atomic uint64_t *headp = &r->lanes[lane].head;
@@ -703,7 +894,7 @@ int sabre_ring_claim(sabre_ring_producer_t *p, uint32_t n, uint64_t timeout_ns,
                                (unsigned long long)timeout_ns);
         }
         if (now - t0 < r->g.spin_ns) {
-            spin_pause(now - t0);
+            spin_pause();
             continue;
         }
         atomic_fetch_add(&h->prod_waiters, 1);
@@ -754,7 +945,7 @@ int sabre_ring_claim(sabre_ring_producer_t *p, uint32_t n, uint64_t timeout_ns,
         }
         bool scratch = claim->scratch[i / 64] & (1ull << (i % 64));
         if (scratch && !p->scratch) {
-            p->scratch = aligned_alloc(64, r->stride);
+            p->scratch = aligned_alloc(64, r->scratch_bytes);
             if (!p->scratch) {
                 /* No memory for the scratch chunk: give the whole claim up. */
                 claim->scratch[i / 64] &= ~(1ull << (i % 64));
@@ -789,14 +980,20 @@ sabre_chunk_t *sabre_ring_claim_chunk(sabre_ring_producer_t *p, const sabre_ring
         return NULL;
     if (c->scratch[i / 64] & (1ull << (i % 64)))
         return (sabre_chunk_t *)p->scratch;
+    if (c->lane >= p->r->g.nlanes)
+        return NULL;
     return chunk_at(p->r, c->lane, c->first + i);
 }
 
 uint32_t sabre_ring_claim_chunks(sabre_ring_producer_t *p, const sabre_ring_claim_t *c,
                                  sabre_chunk_t **out)
 {
-    if (!p || !c || !out || c->count > SABRE_RING_BATCH_MAX)
+    if (!p || !c || !out || c->count > SABRE_RING_BATCH_MAX || c->lane >= p->r->g.nlanes)
         return 0;
+    if (!(c->scratch[0] | c->scratch[1] | c->scratch[2] | c->scratch[3])) {
+        chunk_run(p->r, c->lane, c->first, c->count, out);
+        return c->count;
+    }
     for (uint32_t i = 0; i < c->count; i++)
         out[i] = c->scratch[i / 64] & (1ull << (i % 64)) ? (sabre_chunk_t *)p->scratch
                                                          : chunk_at(p->r, c->lane, c->first + i);
@@ -820,12 +1017,31 @@ static int finish(sabre_ring_producer_t *p, sabre_ring_claim_t *uc, bool commit)
                            r->obj.name, p->idx, (unsigned long long)uc->first, uc->count);
     const sabre_ring_claim_t *c = &p->cur;
     uint64_t now = sabre__now_ns(), done = 0;
+    if (r->cursor) {
+        if (commit) {
+            chunk_at(r, c->lane, c->first)->commit_ns = now; /* the commit's first chunk */
+            counter_add(&p->rec->produced, c->count);
+            /* release: payload and headers before the head; the intent is
+             * cleared after it, so a claim below the head reads as committed */
+            p->head = c->first + c->count;
+            atomic_store_explicit(&r->lanes[c->lane].head, p->head, memory_order_release);
+        } else {
+            counter_add(&p->rec->aborted, c->count); /* never visible: the head stays */
+        }
+        atomic_store_explicit(&p->rec->intent, 0, memory_order_relaxed);
+        atomic_store_explicit(&p->rec->heartbeat_ns, now, memory_order_relaxed);
+        p->claimed = false;
+        if (commit)
+            wake_consumer(r->h);
+        return SABRE_OK;
+    }
     for (uint32_t i = 0; i < c->count; i++) {
         if (c->scratch[i / 64] & (1ull << (i % 64)))
             continue;
         uint64_t pos = c->first + i;
         sabre_chunk_t *ch = chunk_at(r, c->lane, pos);
-        ch->commit_ns = now;
+        if (i == 0)
+            ch->commit_ns = now; /* the commit's first chunk; the others keep 0 */
         atomic_store_explicit(&ch->state, mk(pos, ST_COMMITTED, commit ? 0 : FL_PAD),
                               memory_order_release);
         done++;
@@ -854,6 +1070,12 @@ int sabre_ring_abort(sabre_ring_producer_t *p, sabre_ring_claim_t *c)
  * COMMITTED below the consumer's position in its lane. */
 static void release_held(sabre_ring_t *r, const uint64_t *tails)
 {
+    if (r->cursor) { /* every chunk below the consumer position goes back */
+        for (uint32_t l = 0; l < r->g.nlanes; l++)
+            atomic_store_explicit(&r->lanes[l].freed, tails[l], memory_order_release);
+        atomic_store(&r->h->held, 0);
+        return;
+    }
     for (uint32_t l = 0; l < r->g.nlanes; l++)
         for (uint64_t i = 0; i < r->cap; i++) {
             sabre_chunk_t *c = chunk_at(r, l, i);
@@ -899,7 +1121,7 @@ int sabre_ring_consumer_open(sabre_ring_t *r, sabre_ring_consumer_t **out)
                            (int)rl_identity_pid(cur));
     }
     sabre_ring_consumer_t *c = calloc(1, sizeof *c);
-    uint64_t *arr = calloc(3 * (size_t)r->g.nlanes, sizeof(uint64_t));
+    uint64_t *arr = calloc(7 * (size_t)r->g.nlanes, sizeof(uint64_t));
     if (!c || !arr) {
         free(c);
         free(arr);
@@ -912,9 +1134,17 @@ int sabre_ring_consumer_open(sabre_ring_t *r, sabre_ring_consumer_t **out)
     c->tail = arr;
     c->stuck_pos = arr + r->g.nlanes;
     c->stuck_since = arr + 2 * r->g.nlanes;
-    for (uint32_t l = 0; l < r->g.nlanes; l++)
+    c->head = arr + 3 * r->g.nlanes;
+    c->freed = arr + 4 * r->g.nlanes;
+    c->run_end = arr + 5 * r->g.nlanes;
+    c->run_ver = arr + 6 * r->g.nlanes;
+    for (uint32_t l = 0; l < r->g.nlanes; l++) {
         c->tail[l] = atomic_load(&r->lanes[l].tail);
-    if (takeover)
+        c->head[l] = c->freed[l] = c->tail[l];
+    }
+    /* cursor lanes: after a clean close freed == tail already; after a dead
+     * consumer its held chunks go back */
+    if (takeover || r->cursor)
         release_held(r, c->tail);
     c->lag_max = atomic_load_explicit(&h->lag_max, memory_order_relaxed);
     c->lag_sum = atomic_load_explicit(&h->lag_sum, memory_order_relaxed);
@@ -934,6 +1164,7 @@ void sabre_ring_consumer_close(sabre_ring_consumer_t *c)
     uint64_t me = c->self;
     atomic_compare_exchange_strong(&r->h->cons_owner, &me, 0);
     free(c->tail);
+    free(c->pend);
     free(c);
 }
 
@@ -972,9 +1203,73 @@ static void note_stuck(sabre_ring_consumer_t *c, uint32_t lane, uint64_t t)
         c->stuck_since[lane] = 0;
 }
 
+static void publish_take(sabre_ring_consumer_t *c, uint64_t lag_min, uint64_t lag_max,
+                         uint64_t lag_sum, uint32_t got)
+{
+    rg_hdr *h = c->r->h;
+    c->lag_min = lag_min;
+    c->lag_max = lag_max;
+    c->lag_sum = lag_sum;
+    c->lag_count += got;
+    atomic_store_explicit(&h->lag_min, c->lag_min, memory_order_relaxed);
+    atomic_store_explicit(&h->lag_max, c->lag_max, memory_order_relaxed);
+    atomic_store_explicit(&h->lag_sum, c->lag_sum, memory_order_relaxed);
+    atomic_store_explicit(&h->lag_count, c->lag_count, memory_order_relaxed);
+    counter_add(&h->consumed, got);
+    counter_add(&h->held, got);
+}
+
+/*
+ * Cursor lanes: one acquire load of the head per batch (none while the
+ * cached head is ahead).  Policy lag: every chunk of a claim carries the
+ * version the producer had at claim and the claim's end in its state word,
+ * so one header per claim is read and its lag counted for all of the
+ * claim's chunks in the batch - the same min/avg/max as chunk by chunk.
+ */
+static bool take_cursor(sabre_ring_consumer_t *c, uint32_t lane, uint32_t max,
+                        sabre_ring_batch_t *b)
+{
+    sabre_ring_t *r = c->r;
+    uint64_t t = c->tail[lane], hd = c->head[lane];
+    if (hd <= t) {
+        hd = atomic_load_explicit(&r->lanes[lane].head, memory_order_acquire);
+        if (hd <= t || hd - t > r->cap) /* empty, or a corrupt head: nothing */
+            return false;
+        c->head[lane] = hd;
+    }
+    uint32_t got = hd - t > max ? max : (uint32_t)(hd - t);
+    uint64_t cur = c->cur_version, end = t + got;
+    uint64_t lag_min = c->lag_min, lag_max = c->lag_max, lag_sum = c->lag_sum;
+    for (uint64_t pos = t; pos < end;) {
+        if (c->run_end[lane] <= pos) {
+            const sabre_chunk_t *ch = chunk_at(r, lane, pos);
+            /* > pos: the first chunk of a claim; otherwise (a batch that
+             * starts inside a claim the handle has not seen) this chunk alone */
+            uint64_t e = atomic_load_explicit(&ch->state, memory_order_relaxed);
+            c->run_end[lane] = e > pos && e <= hd ? e : pos + 1;
+            c->run_ver[lane] = ch->policy_version;
+        }
+        uint64_t k = SABRE_MIN(c->run_end[lane], end) - pos;
+        uint64_t v = c->run_ver[lane], lag = cur > v ? cur - v : 0;
+        lag_min = lag < lag_min ? lag : lag_min;
+        lag_max = lag > lag_max ? lag : lag_max;
+        lag_sum += lag * k;
+        pos += k;
+    }
+    c->tail[lane] = end;
+    atomic_store_explicit(&r->lanes[lane].tail, end, memory_order_relaxed);
+    publish_take(c, lag_min, lag_max, lag_sum, got);
+    b->first = t;
+    b->count = got;
+    b->lane = lane;
+    return true;
+}
+
 static bool take(sabre_ring_consumer_t *c, uint32_t lane, uint32_t max, sabre_ring_batch_t *b)
 {
     sabre_ring_t *r = c->r;
+    if (r->cursor)
+        return take_cursor(c, lane, max, b);
     uint64_t t = c->tail[lane], first = t, cur = c->cur_version;
     uint64_t lag_min = c->lag_min, lag_max = c->lag_max, lag_sum = c->lag_sum;
     uint32_t got = 0;
@@ -1030,17 +1325,7 @@ static bool take(sabre_ring_consumer_t *c, uint32_t lane, uint32_t max, sabre_ri
         return false;
     }
     c->stuck_since[lane] = 0;
-    rg_hdr *h = r->h;
-    c->lag_min = lag_min;
-    c->lag_max = lag_max;
-    c->lag_sum = lag_sum;
-    c->lag_count += got;
-    atomic_store_explicit(&h->lag_min, c->lag_min, memory_order_relaxed);
-    atomic_store_explicit(&h->lag_max, c->lag_max, memory_order_relaxed);
-    atomic_store_explicit(&h->lag_sum, c->lag_sum, memory_order_relaxed);
-    atomic_store_explicit(&h->lag_count, c->lag_count, memory_order_relaxed);
-    counter_add(&h->consumed, got);
-    counter_add(&h->held, got);
+    publish_take(c, lag_min, lag_max, lag_sum, got);
     b->first = first;
     b->count = got;
     b->lane = lane;
@@ -1070,9 +1355,15 @@ int sabre_ring_consume(sabre_ring_consumer_t *c, uint32_t max, uint64_t timeout_
                 return SABRE_OK;
             }
         }
+        uint64_t now = sabre__now_ns();
+        if (r->cursor && now >= c->next_reap_ns) {
+            /* dead producers' claims are invisible; count them now and then */
+            c->next_reap_ns =
+                now + SABRE_MIN(SABRE_MAX(r->g.reclaim_ns / 4, 1000000ull), 50000000ull);
+            reap_dead_claims(c);
+        }
         if (timeout_ns == 0)
             return sabre__fail(SABRE_EAGAIN, "ring '%s': empty", r->obj.name);
-        uint64_t now = sabre__now_ns();
         if (t0 == 0) {
             t0 = now;
             deadline = rl_deadline(timeout_ns);
@@ -1083,13 +1374,17 @@ int sabre_ring_consume(sabre_ring_consumer_t *c, uint32_t max, uint64_t timeout_
                                (unsigned long long)timeout_ns);
         }
         if (now - t0 < r->g.spin_ns) {
-            spin_pause(now - t0);
+            spin_pause();
             continue;
         }
         atomic_exchange(&h->cons_waiting, 1);
         uint32_t seen = atomic_load(&h->commit_seq);
         bool ready = false;
         for (uint32_t l = 0; l < nl && !ready; l++) {
+            if (r->cursor) {
+                ready = atomic_load(&r->lanes[l].head) > c->tail[l];
+                continue;
+            }
             uint64_t s = atomic_load(&chunk_at(r, l, c->tail[l])->state);
             ready = st_of(s) == ST_COMMITTED || pos_of(s) > c->tail[l];
         }
@@ -1115,9 +1410,57 @@ uint32_t sabre_ring_batch_chunks(sabre_ring_consumer_t *c, const sabre_ring_batc
 {
     if (!c || !b || !out || b->count > SABRE_RING_BATCH_MAX || b->lane >= c->r->g.nlanes)
         return 0;
-    for (uint32_t i = 0; i < b->count; i++)
-        out[i] = chunk_at(c->r, b->lane, b->first + i);
+    chunk_run(c->r, b->lane, b->first, b->count, out);
     return b->count;
+}
+
+/*
+ * Cursor lanes: move the lane's released end.  Batches released out of
+ * order wait in c->pend until the ones before them are released.  *done:
+ * chunks newly released (0 for a batch released before).
+ */
+static int release_cursor(sabre_ring_consumer_t *c, uint32_t lane, uint64_t first, uint64_t end,
+                          uint64_t *done)
+{
+    sabre_ring_t *r = c->r;
+    uint64_t fr = c->freed[lane];
+    *done = 0;
+    if (end <= fr || first == end)
+        return SABRE_OK;
+    if (first > fr) {
+        for (uint32_t i = 0; i < c->npend; i++)
+            if (c->pend[i].lane == lane && c->pend[i].first == first)
+                return SABRE_OK;
+        if (c->npend == c->pend_cap) {
+            uint32_t ncap = c->pend_cap ? 2 * c->pend_cap : 16;
+            rg_pend *np = realloc(c->pend, ncap * sizeof *np);
+            if (!np)
+                return sabre__fail(SABRE_ENOMEM, "ring '%s': out of memory", r->obj.name);
+            c->pend = np;
+            c->pend_cap = ncap;
+        }
+        c->pend[c->npend++] = (rg_pend){.lane = lane, .first = first, .end = end};
+        *done = end - first;
+        return SABRE_OK;
+    }
+    *done = end - fr;
+    fr = end;
+    for (bool more = c->npend > 0; more;) {
+        more = false;
+        for (uint32_t i = 0; i < c->npend; i++) {
+            if (c->pend[i].lane != lane || c->pend[i].first > fr)
+                continue;
+            fr = SABRE_MAX(fr, c->pend[i].end);
+            c->pend[i] = c->pend[c->npend - 1]; /* unordered: swap the last in */
+            c->npend--;
+            i--;
+            more = true;
+        }
+    }
+    c->freed[lane] = fr;
+    /* release: our reads of the chunks happen before a producer rewrites them */
+    atomic_store_explicit(&r->lanes[lane].freed, fr, memory_order_release);
+    return SABRE_OK;
 }
 
 int sabre_ring_release(sabre_ring_consumer_t *c, const sabre_ring_batch_t *b)
@@ -1133,7 +1476,12 @@ int sabre_ring_release(sabre_ring_consumer_t *c, const sabre_ring_batch_t *b)
                            r->obj.name, (unsigned long long)b->first, b->count, b->lane,
                            b->lane < r->g.nlanes ? (unsigned long long)c->tail[b->lane] : 0ull);
     uint64_t done = 0;
-    for (uint32_t i = 0; i < b->count; i++) {
+    if (r->cursor) {
+        int rc = release_cursor(c, b->lane, b->first, b->first + b->count, &done);
+        if (rc)
+            return rc;
+    }
+    for (uint32_t i = 0; i < b->count && !r->cursor; i++) {
         uint64_t pos = b->first + i;
         sabre_chunk_t *ch = chunk_at(r, b->lane, pos);
         if (!r->overwrite) {

@@ -304,6 +304,87 @@ static void dead_claim(sabre_ring_shape_t shape, sabre_region_t *reg)
     sabre_ring_close(ring);
 }
 
+/* Cursor lanes: a producer that takes over a dead producer's lane continues
+ * at the committed head; the dead claim is counted once, whether the
+ * consumer (reaping) or the new producer (taking over) finds it first. */
+static void takeover(bool consumer_first, sabre_region_t *reg)
+{
+    char name[32];
+    snprintf(name, sizeof name, "take%d", (int)consumer_first);
+    sabre_ring_desc_t d = {.name = name,
+                           .policy = SABRE_RING_BLOCK,
+                           .capacity = 8,
+                           .producers = 1,
+                           .record_size = 64,
+                           .reclaim_ns = RECLAIM_NS};
+    sabre_ring_t *ring = NULL;
+    CHECK_OK(sabre_ring_create(reg, &d, &ring));
+    sabre_ring_consumer_t *c = NULL;
+    CHECK_OK(sabre_ring_consumer_open(ring, &c));
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        sabre_ring_producer_t *p = NULL;
+        sabre_ring_claim_t cl;
+        if (sabre_ring_producer_open(ring, &p) || sabre_ring_claim(p, 2, 0, &cl) ||
+            sabre_ring_commit(p, &cl) || sabre_ring_claim(p, 3, 0, &cl))
+            _exit(2);
+        raise(SIGKILL); /* 2 committed, 3 claimed */
+        _exit(3);
+    }
+    int stt = 0;
+    CHECK(waitpid(pid, &stt, 0) == pid);
+    CHECK(WIFSIGNALED(stt));
+    sabre_ring_stats_t st;
+    sabre_ring_batch_t b;
+    uint64_t got = 0, next = 0;
+    uint64_t t0 = now_ns();
+    if (consumer_first) { /* the consumer counts the dead claim while it waits */
+        while (now_ns() - t0 < 5000000000ull) {
+            int rc = sabre_ring_consume(c, 8, 2 * RECLAIM_NS, &b);
+            if (rc == SABRE_OK) {
+                for (uint32_t i = 0; i < b.count; i++)
+                    CHECK_EQ(sabre_ring_batch_chunk(c, &b, i)->sequence, next++);
+                got += b.count;
+                CHECK_OK(sabre_ring_release(c, &b));
+            }
+            CHECK_OK(sabre_ring_stats(ring, &st));
+            if (got == 2 && st.abandoned == 3)
+                break;
+        }
+        CHECK_EQ(got, 2);
+        CHECK_EQ(st.abandoned, 3);
+    }
+    sabre_ring_producer_t *p = NULL;
+    CHECK_OK(sabre_ring_producer_open(ring, &p)); /* the only record: the dead one */
+    CHECK_OK(sabre_ring_stats(ring, &st));
+    CHECK_EQ(st.abandoned, 3);
+    sabre_ring_claim_t cl;
+    CHECK_OK(sabre_ring_claim(p, 1, 0, &cl));
+    CHECK_EQ(cl.first, 2); /* the committed head */
+    CHECK_EQ(sabre_ring_claim_chunk(p, &cl, 0)->sequence, 5);
+    CHECK_OK(sabre_ring_commit(p, &cl));
+    while (got < 3) {
+        CHECK(now_ns() - t0 < 5000000000ull);
+        CHECK_OK(sabre_ring_consume(c, 8, 1000000000ull, &b));
+        for (uint32_t i = 0; i < b.count; i++) {
+            sabre_chunk_t *ch = sabre_ring_batch_chunk(c, &b, i);
+            CHECK_EQ(ch->sequence, got + i < 2 ? got + i : 5);
+        }
+        got += b.count;
+        CHECK_OK(sabre_ring_release(c, &b));
+    }
+    CHECK_ERR(sabre_ring_consume(c, 8, 3 * RECLAIM_NS, &b), SABRE_ETIMEDOUT);
+    CHECK_OK(sabre_ring_stats(ring, &st));
+    CHECK_EQ(st.abandoned, 3); /* counted once */
+    CHECK_EQ(st.produced, 3);
+    CHECK_EQ(st.consumed, 3);
+    CHECK_EQ(st.in_flight, 0);
+    sabre_ring_producer_close(p);
+    sabre_ring_consumer_close(c);
+    sabre_ring_close(ring);
+}
+
 int main(void)
 {
     sabre_region_t *reg = NULL;
@@ -314,6 +395,8 @@ int main(void)
     CHECK_OK(sabre_region_create(&rd, &reg));
     dead_claim(SABRE_RING_LANES, reg);
     dead_claim(SABRE_RING_MPSC, reg);
+    takeover(false, reg);
+    takeover(true, reg);
     int trials = (int)check_scale(100);
     for (int t = 0; t < trials; t++)
         trial(t, reg);

@@ -133,6 +133,14 @@ int sabre_tool_describe_ring(const sabre_region_t *r, const sabre_object_t *o, F
         return rc;
     }
     uint32_t lanes = s.shape == SABRE_RING_LANES ? s.nproducers : 1;
+    /* bytes a chunk occupies: its header plus its (64-byte aligned) arrays,
+     * whether the payload follows the header or sits in the lane's payload array */
+    uint64_t chunk_bytes = 64;
+    for (uint32_t i = 0; i < s.nfields; i++) {
+        sabre_ring_field_t f;
+        if (sabre_ring_field_at(ring, i, &f) == SABRE_OK)
+            chunk_bytes += (f.size + 63) / 64 * 64;
+    }
     if (json) {
         fprintf(out,
                 "{\"shape\":\"%s\",\"policy\":\"%s\",\"lanes\":%u,\"capacity\":%u,"
@@ -154,7 +162,7 @@ int sabre_tool_describe_ring(const sabre_region_t *r, const sabre_object_t *o, F
                 "    %s, %s, %u lane(s) x %u chunks of %u steps x %u envs (%" PRIu64
                 " bytes each), reclaim after %.0f ms\n",
                 shape_name(s.shape), policy_name(s.policy), lanes, s.capacity, s.steps, s.envs,
-                s.chunk_stride, (double)s.reclaim_ns / 1e6);
+                chunk_bytes, (double)s.reclaim_ns / 1e6);
         fprintf(out,
                 "    produced %" PRIu64 ", consumed %" PRIu64 ", dropped %" PRIu64
                 ", overwritten %" PRIu64 ", aborted %" PRIu64 ", abandoned %" PRIu64

@@ -8,13 +8,20 @@
  * layout hash) followed by one array per top-level field of the step
  * layout, each [T][E] elements of the field (a field `obs: f32[4]` gives
  * obs[T][E][4] f32), each 64-byte aligned.  Without a layout, the payload
- * is `record_size` raw bytes.
+ * is `record_size` raw bytes.  A payload of at most 64 bytes (outside
+ * SABRE_RING_OVERWRITE_OLDEST) is not stored behind its header but in a
+ * separate array of payloads, so records are contiguous; always reach the
+ * arrays through sabre_chunk_array or a field's `offset` (both work for
+ * either placement), never by assuming `chunk + 64`.
  *
  * Lifecycle: claim -> write in place -> commit -> consume in place ->
  * release.  Claims and consumes work on batches of up to
- * SABRE_RING_BATCH_MAX chunks.  Positions are monotonic 64-bit counters;
- * every chunk carries a state word (docs/abi.md) so no slot is wasted and
- * a claimed-but-uncommitted chunk is visible as such.
+ * SABRE_RING_BATCH_MAX chunks.  Positions are monotonic 64-bit counters.
+ * LANES rings with DROP_NEWEST or BLOCK use cursors only: a commit publishes
+ * the lane's head once, a release its released end once, and a claim is
+ * invisible to the consumer until committed.  MPSC and OVERWRITE_OLDEST
+ * rings give every chunk a state word (docs/abi.md) so a
+ * claimed-but-uncommitted chunk is visible as such.
  *
  * Shapes:
  *   SABRE_RING_LANES  one SPSC lane per producer (the DrillSergeantHQ v1),
@@ -28,7 +35,7 @@
  * Full policy (per ring, never by accident):
  *   SABRE_RING_DROP_NEWEST (default)  claim fails with SABRE_EFULL and the
  *                     chunks are counted as dropped;
- *   SABRE_RING_BLOCK  claim spins (spin_ns), then sleeps on a futex until
+ *   SABRE_RING_BLOCK  claim yields the CPU (spin_ns), then sleeps on a futex until
  *                     the consumer releases space; SABRE_ETIMEDOUT after
  *                     the claim's timeout (not counted as dropped);
  *   SABRE_RING_OVERWRITE_OLDEST  claim takes back the oldest committed,
@@ -43,11 +50,16 @@
  * timeout 0, returns SABRE_EAGAIN.  It never returns an empty batch.
  *
  * Dead producers: every producer record holds the owner's pid + start
- * time, a heartbeat and its current claim.  A chunk claimed by a producer
- * whose process died and never committed is reclaimed by the consumer
- * (marked abandoned, counted) once the consumer has waited on it for
- * reclaim_ns (default 250 ms), so the consumer never deadlocks.  Chunks of
- * a live producer are never taken away.  (Producer *threads* of a live
+ * time, a heartbeat and its current claim.  Chunks claimed by a producer
+ * whose process died and never committed are counted as abandoned: in
+ * cursor lanes they were never visible, and the consumer counts them from
+ * the record's claim when it finds the owner dead (it looks every
+ * reclaim_ns / 4, between 1 and 50 ms, while it waits); in MPSC and
+ * overwrite rings the consumer reclaims (skips) them once it has waited on
+ * them for reclaim_ns (default 250 ms), so the consumer never deadlocks.  A
+ * producer taking over a dead producer's record counts its claim at once
+ * and continues at the lane's committed head.  Chunks of a live producer
+ * are never taken away.  (Producer *threads* of a live
  * process cannot be detected as dead: close their producer handles.)
  *
  * Threads: a sabre_ring_t may be shared by threads; each producer handle
@@ -69,7 +81,7 @@
 extern "C" {
 #endif
 
-#define SABRE_RING_ABI_MAJOR     1
+#define SABRE_RING_ABI_MAJOR     2
 #define SABRE_RING_ABI_MINOR     0
 #define SABRE_RING_MAGIC         0x47525253u /* "SRRG" little-endian */
 #define SABRE_RING_BATCH_MAX     256
@@ -97,8 +109,8 @@ typedef struct sabre_ring_desc {
     uint32_t envs;                /* E, 0 = 1 */
     uint64_t record_size;         /* without a layout: raw payload bytes per chunk */
     uint64_t reclaim_ns;          /* dead-producer reclaim delay, 0 = 250 ms */
-    uint64_t spin_ns;             /* waits spin (then yield) this long before sleeping
-                                     on a futex, 0 = 100 us */
+    uint64_t spin_ns;             /* waits yield the CPU (sched_yield) this long before
+                                     sleeping on a futex, 0 = 100 us */
 } sabre_ring_desc_t;
 
 /* The chunk header, at the start of every chunk (64 bytes). */
@@ -110,7 +122,8 @@ typedef struct sabre_chunk {
     uint64_t policy_version; /* weights version that produced it (set at claim from
                                 sabre_ring_producer_set_version) */
     uint64_t layout_hash;    /* the ring's layout hash */
-    uint64_t commit_ns;      /* CLOCK_MONOTONIC at commit */
+    uint64_t commit_ns;      /* CLOCK_MONOTONIC at commit, in the first chunk of each
+                                commit (the commit's other chunks hold 0) */
     uint64_t user[2];        /* free for the application */
 } sabre_chunk_t;
 
@@ -143,7 +156,7 @@ typedef struct sabre_ring_field {
     uint32_t index;
     char name[48];
     uint32_t elem_size; /* bytes per [t][e] element */
-    uint64_t offset;    /* from the chunk start */
+    uint64_t offset;    /* from the chunk start (the header), for either payload placement */
     uint64_t size;      /* T * E * elem_size */
 } sabre_ring_field_t;
 
@@ -198,7 +211,8 @@ uint32_t sabre_ring_claim_chunks(sabre_ring_producer_t *p, const sabre_ring_clai
 /* Publish every chunk of the claim (release order) and wake a sleeping
  * consumer.  SABRE_ESTATE without an outstanding claim. */
 int sabre_ring_commit(sabre_ring_producer_t *p, sabre_ring_claim_t *claim);
-/* Give the claimed chunks up: the consumer skips them (counted as aborted). */
+/* Give the claimed chunks up (counted as aborted): the consumer never gets
+ * them (cursor lanes: the positions are claimed again; otherwise skipped). */
 int sabre_ring_abort(sabre_ring_producer_t *p, sabre_ring_claim_t *claim);
 
 /* ---- the consumer ---------------------------------------------------------- */
@@ -234,7 +248,9 @@ uint32_t sabre_ring_batch_chunks(sabre_ring_consumer_t *c, const sabre_ring_batc
                                  sabre_chunk_t **out);
 /* Give a consumed batch's slots back to the producers. */
 int sabre_ring_release(sabre_ring_consumer_t *c, const sabre_ring_batch_t *batch);
-/* Current policy version, for the lag statistics (lag = current - chunk's). */
+/* Current policy version, for the lag statistics (lag = current - the
+ * chunk's policy_version as stamped at claim; cursor lanes read it once per
+ * claim, so rewriting a chunk's policy_version does not change them). */
 void sabre_ring_consumer_set_version(sabre_ring_consumer_t *c, uint64_t policy_version);
 
 /* ---- observation ------------------------------------------------------------ */
@@ -254,7 +270,8 @@ typedef struct sabre_ring_stats {
     uint64_t consumed;  /* chunks handed to the consumer */
     uint64_t abandoned; /* chunks of dead producers reclaimed */
     uint64_t consumer_wait_ns;
-    uint64_t in_flight;        /* committed or claimed, not yet consumed (approx.) */
+    uint64_t in_flight;        /* not yet consumed (approx.): committed (cursor lanes),
+                                  committed or claimed (MPSC, overwrite) */
     uint64_t held;             /* consumed, not yet released */
     uint64_t lag_min, lag_max; /* policy lag of consumed chunks */
     double lag_avg;
@@ -270,7 +287,8 @@ typedef struct sabre_ring_producer_info {
     uint64_t produced, dropped, overwritten, aborted, wait_ns;
     uint64_t claim_first; /* current claim (count 0 = none) */
     uint32_t claim_count;
-    uint64_t head; /* LANES: next position of its lane */
+    uint64_t head; /* LANES: end of the committed chunks of its lane (overwrite
+                      policy: next position to claim) */
     uint64_t tail; /* LANES: consumer position in its lane */
 } sabre_ring_producer_info_t;
 
