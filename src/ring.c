@@ -773,45 +773,83 @@ static bool cursor_room(sabre_ring_producer_t *p, uint32_t n, memory_order mo)
     return p->freed <= p->head && p->head - p->freed <= cap - n;
 }
 
+/* Waiting for room, shared by both claim paths.  A full ring drops (drop
+ * and overwrite policies refuse here) or, with BLOCK, spins for spin_ns and
+ * then sleeps on release_seq with the producer counted in prod_waiters; the
+ * room is re-checked (seq_cst, pairing with the consumer's fence before it
+ * reads prod_waiters) after announcing the sleep so no release is missed.
+ * Returns SABRE_OK to try the claim again, else the failure (counted). */
+typedef struct full_wait {
+    uint64_t t0, deadline;
+} full_wait_t;
+
+typedef bool (*room_fn)(sabre_ring_producer_t *p, uint32_t n, uint32_t lane);
+
+static int wait_for_room(sabre_ring_producer_t *p, uint32_t n, uint32_t lane, uint64_t timeout_ns,
+                         full_wait_t *fw, room_fn room)
+{
+    sabre_ring_t *r = p->r;
+    rg_hdr *h = r->h;
+    if (r->g.policy != SABRE_RING_BLOCK) {
+        counter_add(&p->rec->dropped, n);
+        return sabre__fail(SABRE_EFULL, "ring '%s': full, %u chunk(s) dropped", r->obj.name, n);
+    }
+    uint64_t now = sabre__now_ns();
+    if (fw->t0 == 0) {
+        fw->t0 = now;
+        fw->deadline = rl_deadline(timeout_ns);
+    }
+    if (now >= fw->deadline) {
+        counter_add(&p->rec->wait_ns, now - fw->t0);
+        return sabre__fail(SABRE_ETIMEDOUT, "ring '%s': full for %llu ns", r->obj.name,
+                           (unsigned long long)timeout_ns);
+    }
+    if (now - fw->t0 < r->g.spin_ns) {
+        spin_pause();
+        return SABRE_OK;
+    }
+    atomic_fetch_add(&h->prod_waiters, 1);
+    uint32_t seen = atomic_load(&h->release_seq);
+    if (!room(p, n, lane)) {
+        uint64_t left = fw->deadline == UINT64_MAX ? 10000000ull : fw->deadline - now;
+        sabre__futex_wait(&h->release_seq, seen, SABRE_MIN(left, 10000000ull));
+    }
+    atomic_fetch_sub(&h->prod_waiters, 1);
+    return SABRE_OK;
+}
+
+/* The time a successful claim waited, counted once it has room. */
+static void waited(sabre_ring_producer_t *p, const full_wait_t *fw)
+{
+    if (fw->t0)
+        counter_add(&p->rec->wait_ns, sabre__now_ns() - fw->t0);
+}
+
+static bool room_cursor(sabre_ring_producer_t *p, uint32_t n, uint32_t lane)
+{
+    (void)lane;
+    return cursor_room(p, n, memory_order_seq_cst);
+}
+
+static bool room_slots(sabre_ring_producer_t *p, uint32_t n, uint32_t lane)
+{
+    return claimable(p->r, lane, atomic_load(&p->r->lanes[lane].head), n);
+}
+
 /* Cursor lanes: the claim touches no shared word but the producer's own
  * intent; the chunks become visible only when commit moves the head. */
 static int claim_cursor(sabre_ring_producer_t *p, uint32_t n, uint64_t timeout_ns,
                         sabre_ring_claim_t *claim)
 {
     sabre_ring_t *r = p->r;
-    rg_hdr *h = r->h;
-    uint64_t t0 = 0, deadline = 0;
+    full_wait_t fw = {0, 0};
     /* acquire: the consumer's reads of the released slots happen before our writes */
     while (!cursor_room(p, n, memory_order_acquire)) {
-        if (r->g.policy != SABRE_RING_BLOCK) {
-            counter_add(&p->rec->dropped, n);
-            return sabre__fail(SABRE_EFULL, "ring '%s': full, %u chunk(s) dropped", r->obj.name, n);
-        }
-        uint64_t now = sabre__now_ns();
-        if (t0 == 0) {
-            t0 = now;
-            deadline = rl_deadline(timeout_ns);
-        }
-        if (now >= deadline) {
-            counter_add(&p->rec->wait_ns, now - t0);
-            return sabre__fail(SABRE_ETIMEDOUT, "ring '%s': full for %llu ns", r->obj.name,
-                               (unsigned long long)timeout_ns);
-        }
-        if (now - t0 < r->g.spin_ns) {
-            spin_pause();
-            continue;
-        }
-        atomic_fetch_add(&h->prod_waiters, 1);
-        uint32_t seen = atomic_load(&h->release_seq);
-        /* seq_cst re-check: pairs with the consumer's fence before it reads prod_waiters */
-        if (!cursor_room(p, n, memory_order_seq_cst)) {
-            uint64_t left = deadline == UINT64_MAX ? 10000000ull : deadline - now;
-            sabre__futex_wait(&h->release_seq, seen, SABRE_MIN(left, 10000000ull));
-        }
-        atomic_fetch_sub(&h->prod_waiters, 1);
+        int rc = wait_for_room(p, n, p->idx, timeout_ns, &fw, room_cursor);
+        if (rc)
+            return rc;
     }
-    if (t0)
-        counter_add(&p->rec->wait_ns, sabre__now_ns() - t0);
+    waited(p, &fw);
     uint64_t hd = p->head, end = hd + n;
     atomic_store_explicit(&p->rec->intent, intent_of(hd, n), memory_order_relaxed);
     memset(claim, 0, sizeof *claim);
@@ -853,7 +891,6 @@ int sabre_ring_claim(sabre_ring_producer_t *p, uint32_t n, uint64_t timeout_ns,
     if (!p || !claim)
         return sabre__fail(SABRE_EINVAL, "sabre_ring_claim: NULL argument");
     sabre_ring_t *r = p->r;
-    rg_hdr *h = r->h;
     if (n == 0 || n > SABRE_RING_BATCH_MAX || n > r->cap)
         return sabre__fail(SABRE_EINVAL, "ring '%s': claim of %u chunks (want 1..%llu)",
                            r->obj.name, n,
@@ -866,7 +903,8 @@ int sabre_ring_claim(sabre_ring_producer_t *p, uint32_t n, uint64_t timeout_ns,
     bool lanes = r->g.shape == SABRE_RING_LANES;
     uint32_t lane = lanes ? p->idx : 0;
     _Atomic uint64_t *headp = &r->lanes[lane].head;
-    uint64_t t0 = 0, deadline = 0, hd;
+    uint64_t hd;
+    full_wait_t fw = {0, 0};
     for (;;) {
         hd = atomic_load(headp);
         if (claimable(r, lane, hd, n)) {
@@ -879,34 +917,11 @@ int sabre_ring_claim(sabre_ring_producer_t *p, uint32_t n, uint64_t timeout_ns,
                 break;
             continue;
         }
-        if (r->g.policy != SABRE_RING_BLOCK) {
-            counter_add(&p->rec->dropped, n);
-            return sabre__fail(SABRE_EFULL, "ring '%s': full, %u chunk(s) dropped", r->obj.name, n);
-        }
-        uint64_t now = sabre__now_ns();
-        if (t0 == 0) {
-            t0 = now;
-            deadline = rl_deadline(timeout_ns);
-        }
-        if (now >= deadline) {
-            counter_add(&p->rec->wait_ns, now - t0);
-            return sabre__fail(SABRE_ETIMEDOUT, "ring '%s': full for %llu ns", r->obj.name,
-                               (unsigned long long)timeout_ns);
-        }
-        if (now - t0 < r->g.spin_ns) {
-            spin_pause();
-            continue;
-        }
-        atomic_fetch_add(&h->prod_waiters, 1);
-        uint32_t seen = atomic_load(&h->release_seq);
-        if (!claimable(r, lane, atomic_load(headp), n)) {
-            uint64_t left = deadline == UINT64_MAX ? 10000000ull : deadline - now;
-            sabre__futex_wait(&h->release_seq, seen, SABRE_MIN(left, 10000000ull));
-        }
-        atomic_fetch_sub(&h->prod_waiters, 1);
+        int rc = wait_for_room(p, n, lane, timeout_ns, &fw, room_slots);
+        if (rc)
+            return rc;
     }
-    if (t0)
-        counter_add(&p->rec->wait_ns, sabre__now_ns() - t0);
+    waited(p, &fw);
     memset(claim, 0, sizeof *claim);
     claim->first = hd;
     claim->count = n;
