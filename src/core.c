@@ -299,3 +299,21 @@ void sabre__fmt_bytes(char *dst, size_t cap, uint64_t n)
     else
         snprintf(dst, cap, "%.1f %s", v, units[u]);
 }
+
+int sabre__grow(void **arr, uint32_t *cap, uint32_t need, size_t elem)
+{
+    if (need <= *cap)
+        return SABRE_OK;
+    uint64_t ncap = *cap ? (uint64_t)*cap * 2 : 16;
+    while (ncap < need)
+        ncap *= 2;
+    if (ncap > UINT32_MAX)
+        ncap = UINT32_MAX;
+    void *p = realloc(*arr, (size_t)ncap * elem);
+    if (!p)
+        return sabre__fail(SABRE_ENOMEM, "out of memory growing an array to %llu entries",
+                           (unsigned long long)ncap);
+    *arr = p;
+    *cap = (uint32_t)ncap;
+    return SABRE_OK;
+}

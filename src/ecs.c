@@ -18,24 +18,6 @@
 
 /* ------------------------------------------------------------ small utils */
 
-static int grow(void **arr, uint32_t *cap, uint32_t need, size_t elem)
-{
-    if (need <= *cap)
-        return SABRE_OK;
-    uint64_t ncap = *cap ? (uint64_t)*cap * 2 : 16;
-    while (ncap < need)
-        ncap *= 2;
-    if (ncap > UINT32_MAX)
-        ncap = UINT32_MAX;
-    void *p = realloc(*arr, (size_t)ncap * elem);
-    if (!p)
-        return sabre__fail(SABRE_ENOMEM, "out of memory growing an array to %llu entries",
-                           (unsigned long long)ncap);
-    *arr = p;
-    *cap = (uint32_t)ncap;
-    return SABRE_OK;
-}
-
 static inline void copy_elem(void *dst, const void *src, uint32_t size)
 {
     switch (size) {
@@ -135,7 +117,7 @@ static int chunk_alloc(sabre_world_t *w, ecs_table_t *t)
     off += bits_bytes * t->ncomps;
     uint64_t total = off;
 
-    if (grow((void **)&t->chunks, &t->chunks_cap, k + 1, sizeof *t->chunks))
+    if (sabre__grow((void **)&t->chunks, &t->chunks_cap, k + 1, sizeof *t->chunks))
         return SABRE_ENOMEM;
     ecs_chunk_t *ch = calloc(1, sizeof *ch);
     void **cols = calloc(t->ncols ? t->ncols : 1, sizeof *cols);
@@ -305,7 +287,7 @@ static int table_get(sabre_world_t *w, const sabre_component_t *comps, uint32_t 
     }
     if (w->ntables >= NO_TABLE - 1)
         return sabre__fail(SABRE_ENOSPC, "too many tables");
-    int rc = grow((void **)&w->tables, &w->tables_cap, w->ntables + 1, sizeof *w->tables);
+    int rc = sabre__grow((void **)&w->tables, &w->tables_cap, w->ntables + 1, sizeof *w->tables);
     if (rc)
         return rc;
     ecs_table_t *t = calloc(1, sizeof *t);
@@ -733,7 +715,7 @@ int sabre_component_define(sabre_world_t *w, const sabre_component_desc_t *d,
     }
     if (layout && layout->ncolumns == 0)
         layout = NULL; /* a struct with padding only is a tag */
-    int rc = grow((void **)&w->comps, &w->comps_cap, w->ncomps + 1, sizeof *w->comps);
+    int rc = sabre__grow((void **)&w->comps, &w->comps_cap, w->ncomps + 1, sizeof *w->comps);
     if (rc) {
         sabre_schema_free(own);
         return rc;
@@ -1329,7 +1311,7 @@ int sabre_query_create(sabre_world_t *w, const sabre_query_desc_t *d, sabre_quer
                 return sabre__fail(SABRE_ENOENT, "query: unknown component id %u in '%s' (the "
                                                  "world has %u)",
                                    lists[l].a[i], lists[l].what, w->ncomps);
-    int rc = grow((void **)&w->queries, &w->queries_cap, w->nqueries + 1, sizeof *w->queries);
+    int rc = sabre__grow((void **)&w->queries, &w->queries_cap, w->nqueries + 1, sizeof *w->queries);
     if (rc)
         return rc;
     sabre_query_t *q = calloc(1, sizeof *q);
@@ -1699,7 +1681,7 @@ int sabre_cmd_new(sabre_world_t *w, sabre_cmd_t **out)
 {
     if (!w || !out)
         return sabre__fail(SABRE_EINVAL, "sabre_cmd_new: NULL argument");
-    int rc = grow((void **)&w->cmds, &w->cmds_cap, w->ncmds + 1, sizeof *w->cmds);
+    int rc = sabre__grow((void **)&w->cmds, &w->cmds_cap, w->ncmds + 1, sizeof *w->cmds);
     if (rc)
         return rc;
     sabre_cmd_t *c = calloc(1, sizeof *c);
@@ -1763,7 +1745,7 @@ static int cmd_push(sabre_cmd_t *c, uint32_t op, sabre_entity_t e, sabre_compone
                                              "command buffer",
                                fn, (unsigned long long)e);
     }
-    int rc = grow((void **)&c->ops, &c->ops_cap, c->nops + 1, sizeof *c->ops);
+    int rc = sabre__grow((void **)&c->ops, &c->ops_cap, c->nops + 1, sizeof *c->ops);
     if (rc)
         return rc;
     uint64_t voff = UINT64_MAX;
@@ -1796,7 +1778,7 @@ int sabre_cmd_create(sabre_cmd_t *c, sabre_entity_t *pending)
         c->npending = 0;
         c->flushed = false;
     }
-    int rc = grow((void **)&c->pending, &c->pending_cap, c->npending + 1, sizeof *c->pending);
+    int rc = sabre__grow((void **)&c->pending, &c->pending_cap, c->npending + 1, sizeof *c->pending);
     if (rc)
         return rc;
     uint32_t k = c->npending++;
@@ -1934,7 +1916,7 @@ int sabre_prefab_create(sabre_world_t *w, const char *name, const sabre_prefab_s
         tid = e->dst;
         vbytes += SABRE_ALIGN_UP((uint64_t)w->comps[c].size, 16);
     }
-    if ((rc = grow((void **)&w->prefabs, &w->prefabs_cap, w->nprefabs + 1, sizeof *w->prefabs)))
+    if ((rc = sabre__grow((void **)&w->prefabs, &w->prefabs_cap, w->nprefabs + 1, sizeof *w->prefabs)))
         return rc;
     sabre_prefab_t *p = calloc(1, sizeof *p);
     if (!p)

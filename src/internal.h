@@ -89,6 +89,11 @@ uint64_t sabre__random_id(void);
  * \u00XX so the output is valid JSON whatever the bytes are.  f is a FILE*. */
 void sabre__json_str(void *f, const char *s, size_t n);
 
+/* Grow a malloc'ed array *arr of *cap elements of `elem` bytes so it holds
+ * at least `need` (capacity doubles, starting at 16).  SABRE_ENOMEM with a
+ * message on failure; *arr is unchanged then. */
+int sabre__grow(void **arr, uint32_t *cap, uint32_t need, size_t elem);
+
 /* "1.5 GiB", "512 B": n bytes in binary units, for messages and tools. */
 void sabre__fmt_bytes(char *dst, size_t cap, uint64_t n);
 

@@ -111,21 +111,6 @@ static const char *const default_stages[] = {"startup", "update", "late", "rende
 
 /* ------------------------------------------------------------- helpers */
 
-static int grow(void **p, uint32_t *cap, uint32_t need, size_t elem)
-{
-    if (need <= *cap)
-        return SABRE_OK;
-    uint32_t n = *cap ? *cap : 8;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*p, (size_t)n * elem);
-    if (!q)
-        return sabre__fail(SABRE_ENOMEM, "scheduler: out of memory");
-    *p = q;
-    *cap = n;
-    return SABRE_OK;
-}
-
 static int check_name(const char *what, const char *name)
 {
     if (!name || !name[0])
@@ -434,7 +419,7 @@ int sabre_sched_add(sabre_sched_t *s, const sabre_system_desc_t *d)
     }
     if (y->offload == SABRE_OFFLOAD_PROCESS && (rc = register_process_job(s, y)))
         goto fail;
-    if ((rc = grow((void **)&s->sys, &s->capsys, s->nsys + 1, sizeof *s->sys)))
+    if ((rc = sabre__grow((void **)&s->sys, &s->capsys, s->nsys + 1, sizeof *s->sys)))
         goto fail;
     s->sys[s->nsys++] = y;
     s->compiled = false;
@@ -487,7 +472,7 @@ int sabre_sched_resource_set(sabre_sched_t *s, const char *name, void *ptr)
             s->res[i].ptr = ptr;
             return SABRE_OK;
         }
-    if ((rc = grow((void **)&s->res, &s->capres, s->nres + 1, sizeof *s->res)))
+    if ((rc = sabre__grow((void **)&s->res, &s->capres, s->nres + 1, sizeof *s->res)))
         return rc;
     sabre__strlcpy(s->res[s->nres].name, name, sizeof(sname_t));
     s->res[s->nres++].ptr = ptr;
@@ -508,7 +493,7 @@ void *sabre_sched_resource_get(const sabre_sched_t *s, const char *name)
 
 static int add_edge(sabre_sched_t *s, edge_t e)
 {
-    int rc = grow((void **)&s->edges, &s->capedges, s->nedges + 1, sizeof *s->edges);
+    int rc = sabre__grow((void **)&s->edges, &s->capedges, s->nedges + 1, sizeof *s->edges);
     if (rc)
         return rc;
     s->edges[s->nedges++] = e;
@@ -887,7 +872,7 @@ static int work_task(void *ctx, unsigned worker)
 static int add_work(sabre_sched_t *s, system_t *y, sabre_snapshot_t *rows, uint64_t begin,
                     uint64_t end)
 {
-    int rc = grow((void **)&s->work, &s->capwork, s->nwork + 1, sizeof *s->work);
+    int rc = sabre__grow((void **)&s->work, &s->capwork, s->nwork + 1, sizeof *s->work);
     if (rc)
         return rc;
     s->work[s->nwork++] = (work_t){.sched = s, .sys = y, .rows = rows, .begin = begin, .end = end};
@@ -922,7 +907,7 @@ static int split(sabre_sched_t *s, system_t *y, sabre_snapshot_t *rows, uint64_t
 
 static int keep_view(sabre_sched_t *s, sabre_snapshot_t *v)
 {
-    int rc = grow((void **)&s->views, &s->capviews, s->nviews + 1, sizeof *s->views);
+    int rc = sabre__grow((void **)&s->views, &s->capviews, s->nviews + 1, sizeof *s->views);
     if (rc) {
         sabre_snapshot_free(v);
         return rc;
@@ -1077,7 +1062,7 @@ static int run_tasks(sabre_sched_t *s)
 {
     if (s->nwork == 0)
         return SABRE_OK;
-    int rc = grow((void **)&s->tasks, &s->captasks, s->nwork, sizeof *s->tasks);
+    int rc = sabre__grow((void **)&s->tasks, &s->captasks, s->nwork, sizeof *s->tasks);
     if (rc)
         return rc;
     sabre_task_t *t = s->tasks;
