@@ -7,7 +7,8 @@
  *      (target <= 10 us; flecs pays about 12.5 us for its two-thread barrier);
  *   3. physics, N entities (default 1M): a plain C loop over bare arrays;
  *      in place on 2 workers (speed-up); snapshot mode (target <= 4x in
- *      place); process mode vs snapshot mode on threads (target <= 1.2x);
+ *      place); process mode (world in the shared region, kernels on its
+ *      tables in worker processes) vs in place on threads (target <= 1.2x);
  *      mailbox K=8 vs K=1 (per-tick overhead).
  * usage: bench_sched [entities] [frames]
  */
@@ -163,9 +164,9 @@ int main(int argc, char **argv)
            ip, p / ip);
     printf("  snapshot, 2 workers                  %8.3f   %.2fx in place (target <= 4)\n", sn,
            sn / ip);
-    printf("  process, 2 worker processes          %8.3f   %.2fx snapshot on threads (target "
-           "<= 1.2)\n",
-           pr, pr / sn);
+    printf("  process, 2 worker processes          %8.3f   %.2fx in place on threads (target "
+           "<= 1.2): kernels run in the processes on the world's tables in the shared region\n",
+           pr, pr / ip);
     printf("  mailbox K=8, 2 workers               %8.3f\n", m8);
     /* m1 = c + R and m8 = c + R/8 for compute c and per-request sync cost R */
     double req_us = (m1 - m8) * 8.0 / 7.0 * 1000.0;

@@ -74,16 +74,21 @@ static inline int phys_run_sched(const phys_opts_t *o, enum phys_mode m, phys_re
     sabre_pool_t *pool = NULL;
     sabre_sched_t *sched = NULL;
     phys_t phys = {0};
-    int rc = sabre_world_create(&(sabre_world_desc_t){.region_size = 0}, &world);
-    if (!rc)
-        rc = phys_setup(&phys, world, o->entities, o->seed);
-    if (!rc && m == M_PROCESS) {
-        /* the snapshots the worker processes map: twice the columns, ids and bits */
-        uint64_t size = o->entities * 48 + (64u << 20);
+    int rc = SABRE_OK;
+    if (m == M_PROCESS) {
+        /* Process mode: the world's tables live in a region the worker
+         * processes map, so their kernels run on the tables themselves (the
+         * process twin of in place).  Room for the table chunks (which
+         * double as they grow) and their changed bits. */
+        uint64_t size = o->entities * 64 + (64u << 20);
         rc = sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD,
                                                         .name = "sabre-demo", .size = size},
                                  &region);
     }
+    if (!rc)
+        rc = sabre_world_create(&(sabre_world_desc_t){.region = region}, &world);
+    if (!rc)
+        rc = phys_setup(&phys, world, o->entities, o->seed);
     if (!rc && m != M_SERIAL)
         rc = sabre_pool_create(&(sabre_pool_desc_t){.threads = o->workers, /* also build/commit */
                                                     .region = region,

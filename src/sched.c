@@ -50,6 +50,11 @@ typedef struct system {
     sabre_snapshot_t *snap;
     uint32_t snap_gen;
     bool proc_registered;
+    bool has_changed;               /* its query has a `changed` filter */
+    bool proc_native;               /* this frame: process mode over the world's tables */
+    struct proc_block *blocks;      /* process mode over the world's tables: the chunks */
+    uint32_t nblocks, capblocks;
+    uint64_t block_rows;            /* size of their row space */
     /* plan */
     uint32_t level;
     uint32_t pos;                   /* position in the stage's linear order */
@@ -195,6 +200,7 @@ static void free_system(system_t *y)
     free(y->wres);
     free(y->args);
     free(y->snap_comps);
+    free(y->blocks);
     sabre_query_destroy(y->query);
     sabre_cmd_free(y->cmd);
     sabre_snapshot_free(y->snap);
@@ -368,6 +374,7 @@ int sabre_sched_add(sabre_sched_t *s, const sabre_system_desc_t *d)
     }
     if ((rc = check_offload(s, y, y->offload, d->query)))
         goto fail;
+    y->has_changed = d->query && d->query->nchanged;
 
     /* The kernel's rows: its query, or every component it reads or writes;
      * its snapshot: those components that carry data. */
@@ -988,23 +995,55 @@ built:
                  range_rows(s, y, sabre_snapshot_rows(y->snap)));
 }
 
-/* What a worker process receives for one process-offloaded system. */
+/* What a worker process receives for one process-offloaded system.  Two
+ * shapes: a snapshot in the shared region (snap), or - when the world's
+ * tables live in that region - a table of chunk blocks placed one after the
+ * other in one row space, each starting at a multiple of 64 so the pool's
+ * 64-aligned ranges stay 64-aligned inside every chunk.  User args follow
+ * the blocks. */
+typedef struct proc_block {
+    char name[SABRE_NAME_MAX];  /* the chunk's region object */
+    uint64_t start;             /* first row of the block in the row space */
+    uint32_t first, count;      /* rows [first, first + count) of the chunk */
+} proc_block_t;
+
 typedef struct proc_args {
-    sabre_sched_t *sched;      /* valid in the child: it is a fork of this process */
+    sabre_sched_t *sched;       /* valid in the child: it is a fork of this process */
     uint32_t sys;
     uint32_t nsys;
     uint64_t frame;
     double dt, time;
-    char snap[SABRE_NAME_MAX];
-    unsigned char args[];
+    char snap[SABRE_NAME_MAX];  /* "" for the native shape */
+    uint32_t nblocks;
+    uint32_t reserved;
+    unsigned char data[];       /* proc_block_t[nblocks], then the user args */
 } proc_args_t;
+
+_Static_assert(sizeof(proc_args_t) % 16 == 0, "blocks and user args stay aligned");
+_Static_assert(sizeof(proc_block_t) % 16 == 0, "user args stay aligned");
+
+/* Runs the kernel over rows [begin, end) of `rows` in a worker process. */
+static int proc_kernel(const sabre_proc_job_t *job, const proc_args_t *a, const system_t *y,
+                       sabre_snapshot_t *rows, uint64_t begin, uint64_t end)
+{
+    size_t skip = sizeof *a + (size_t)a->nblocks * sizeof(proc_block_t);
+    sabre_kernel_ctx_t c = {.rows = rows, .begin = begin, .end = end, .dt = a->dt,
+                            .time = a->time, .frame = a->frame, .args = (const char *)a + skip,
+                            .args_len = job->args_len - skip, .worker = job->worker,
+                            .in_process = true};
+    int rc = begin < end ? y->kernel(&c) : SABRE_OK;
+    if (rc && !sabre_last_error()[0])
+        sabre__fail(rc, "kernel of system '%s' returned %s", y->name, sabre_status_name(rc));
+    return rc;
+}
 
 static int proc_job(const sabre_proc_job_t *job)
 {
     const proc_args_t *a = job->args;
-    if (job->args_len < sizeof *a)
-        return sabre__fail(SABRE_EINVAL, "process job: %zu argument bytes, want at least %zu",
-                           job->args_len, sizeof *a);
+    if (job->args_len < sizeof *a ||
+        (job->args_len - sizeof *a) / sizeof(proc_block_t) < a->nblocks)
+        return sabre__fail(SABRE_EINVAL, "process job: %zu argument bytes are too few",
+                           job->args_len);
     const sabre_sched_t *s = a->sched;
     if (a->sys >= s->nsys || s->nsys != a->nsys)
         return sabre__fail(SABRE_ESTATE,
@@ -1012,45 +1051,93 @@ static int proc_job(const sabre_proc_job_t *job)
                            "started before the system was registered)",
                            a->sys);
     const system_t *y = s->sys[a->sys];
-    sabre_snapshot_t *snap;
-    int rc = sabre_snapshot_open(job->region, a->snap, &snap);
-    if (rc)
+    int rc = SABRE_OK;
+    if (a->snap[0]) {
+        sabre_snapshot_t *snap;
+        if ((rc = sabre_snapshot_open(job->region, a->snap, &snap)))
+            return rc;
+        rc = proc_kernel(job, a, y, snap, job->begin,
+                         SABRE_MIN((uint64_t)job->end, sabre_snapshot_rows(snap)));
+        sabre_snapshot_free(snap);
         return rc;
-    uint64_t rows = sabre_snapshot_rows(snap);
-    sabre_kernel_ctx_t c = {.rows = snap, .begin = job->begin,
-                            .end = SABRE_MIN((uint64_t)job->end, rows), .dt = a->dt,
-                            .time = a->time, .frame = a->frame, .args = a->args,
-                            .args_len = job->args_len - sizeof *a, .worker = job->worker,
-                            .in_process = true};
-    rc = c.begin < c.end ? y->kernel(&c) : SABRE_OK;
-    if (rc && !sabre_last_error()[0])
-        sabre__fail(rc, "kernel of system '%s' returned %s", y->name, sabre_status_name(rc));
-    sabre_snapshot_free(snap);
+    }
+    const proc_block_t *blk = (const proc_block_t *)a->data;
+    for (uint32_t i = 0; i < a->nblocks && rc == SABRE_OK; i++) {
+        uint64_t lo = SABRE_MAX((uint64_t)job->begin, blk[i].start);
+        uint64_t hi = SABRE_MIN((uint64_t)job->end, blk[i].start + blk[i].count);
+        if (lo >= hi)
+            continue;
+        sabre_snapshot_t *view;
+        char name[SABRE_NAME_MAX];
+        sabre__strlcpy(name, blk[i].name, sizeof name);
+        if ((rc = sabre_snapshot_open_view(job->region, name, blk[i].first, blk[i].count, &view)))
+            break;
+        rc = proc_kernel(job, a, y, view, lo - blk[i].start, hi - blk[i].start);
+        sabre_snapshot_free(view);
+    }
     return rc;
+}
+
+/* Process mode over the world's own tables: possible when they live in the
+ * pool's region and the query has no `changed` filter (blocks are whole
+ * chunks).  Records the blocks; false if they do not fit one request. */
+static bool prepare_process_native(sabre_sched_t *s, system_t *y)
+{
+    y->nblocks = 0;
+    y->block_rows = 0;
+    if (y->has_changed || sabre_world_region(s->world) != sabre_pool_region(s->pool))
+        return false;
+    size_t room = (SABRE_POOL_ARGS_MAX - sizeof(proc_args_t) - y->args_len) / sizeof(proc_block_t);
+    sabre_iter_t it;
+    sabre_query_iter(y->query, &it);
+    while (sabre_iter_next(&it)) {
+        sabre_chunk_info_t info;
+        if (y->nblocks >= room ||
+            sabre__grow((void **)&y->blocks, &y->capblocks, y->nblocks + 1, sizeof *y->blocks) ||
+            sabre_table_chunk(s->world, it.table, it.chunk, &info))
+            return false;
+        proc_block_t *b = &y->blocks[y->nblocks++];
+        memset(b, 0, sizeof *b);
+        sabre__strlcpy(b->name, info.object.name, sizeof b->name);
+        b->start = SABRE_ALIGN_UP(y->block_rows, (uint64_t)SABRE_POOL_ROW_ALIGN);
+        b->first = it.offset;
+        b->count = it.count;
+        y->block_rows = b->start + it.count;
+    }
+    y->st.rows += sabre_query_count(y->query);
+    y->st.ranges += y->nblocks;
+    return true;
 }
 
 static int run_process(sabre_sched_t *s, system_t *y)
 {
-    uint64_t rows = sabre_snapshot_rows(y->snap);
+    uint64_t rows = y->proc_native ? y->block_rows : sabre_snapshot_rows(y->snap);
     if (rows == 0)
         return SABRE_OK;
-    sabre_object_t obj;
-    int rc = sabre_snapshot_object(y->snap, &obj);
-    if (rc)
-        return rc;
-    size_t len = sizeof(proc_args_t) + y->args_len;
+    uint32_t nblocks = y->proc_native ? y->nblocks : 0;
+    size_t len = sizeof(proc_args_t) + nblocks * sizeof(proc_block_t) + y->args_len;
     proc_args_t *a = calloc(1, len);
     if (!a)
         return sabre__fail(SABRE_ENOMEM, "scheduler: out of memory");
     *a = (proc_args_t){.sched = s, .sys = y->index, .nsys = s->nsys, .frame = s->frame,
-                       .dt = s->dt, .time = s->time};
-    sabre__strlcpy(a->snap, obj.name, sizeof a->snap);
+                       .dt = s->dt, .time = s->time, .nblocks = nblocks};
+    if (!y->proc_native) {
+        sabre_object_t obj;
+        int rc = sabre_snapshot_object(y->snap, &obj);
+        if (rc) {
+            free(a);
+            return rc;
+        }
+        sabre__strlcpy(a->snap, obj.name, sizeof a->snap);
+    }
+    if (nblocks)
+        memcpy(a->data, y->blocks, nblocks * sizeof(proc_block_t));
     if (y->args_len)
-        memcpy(a->args, y->args, y->args_len);
+        memcpy(a->data + nblocks * sizeof(proc_block_t), y->args, y->args_len);
     char name[SABRE_POOL_JOB_NAME_MAX];
     job_name(y, name, sizeof name);
     uint64_t t0 = sabre__now_ns();
-    rc = sabre_pool_process_for(s->pool, name, a, len, rows);
+    int rc = sabre_pool_process_for(s->pool, name, a, len, rows);
     note_time(y, t0, sabre__now_ns());
     free(a);
     if (rc)
@@ -1097,6 +1184,7 @@ static int run_batch(sabre_sched_t *s, const batch_t *b)
         atomic_store_explicit(&y->t_last, 0, memory_order_relaxed);
         y->ran = false;
         y->prepared = false;
+        y->proc_native = false;
     }
     for (uint32_t k = 0; k < b->count && rc == SABRE_OK; k++) {
         system_t *y = s->sys[s->order[b->first + k]];
@@ -1106,11 +1194,13 @@ static int run_batch(sabre_sched_t *s, const batch_t *b)
         }
         y->ran = true;
         y->st.runs++;
+        y->proc_native = y->kernel && y->offload == SABRE_OFFLOAD_PROCESS &&
+                         prepare_process_native(s, y);
         if (y->run)
             rc = add_work(s, y, NULL, 0, 0);
         else if (y->offload == SABRE_OFFLOAD_INPLACE)
             rc = prepare_inplace(s, y);
-        else
+        else if (!y->proc_native)
             rc = prepare_snapshot(s, y);
         if (rc)
             note_failure(y, rc);
@@ -1135,7 +1225,7 @@ static int run_batch(sabre_sched_t *s, const batch_t *b)
     for (uint32_t k = 0; k < b->count; k++) {
         system_t *y = s->sys[s->order[b->first + k]];
         if (!y->prepared || !y->kernel || y->offload == SABRE_OFFLOAD_INPLACE ||
-            atomic_load_explicit(&y->status, memory_order_relaxed) != SABRE_OK)
+            y->proc_native || atomic_load_explicit(&y->status, memory_order_relaxed) != SABRE_OK)
             continue;
         sabre_commit_stats_t cs;
         int crc = sabre_snapshot_commit(s->world, y->snap, &cs);

@@ -1283,6 +1283,48 @@ int sabre_snapshot_open(sabre_region_t *region, const char *name, sabre_snapshot
     return SABRE_OK;
 }
 
+int sabre_snapshot_open_view(sabre_region_t *region, const char *name, uint32_t first,
+                             uint32_t count, sabre_snapshot_t **out)
+{
+    if (!region || !name || !out)
+        return sabre__fail(SABRE_EINVAL, "sabre_snapshot_open_view: NULL argument");
+    *out = NULL;
+    sabre_object_t obj;
+    int rc = sabre_region_find(region, name, NULL, &obj);
+    if (rc)
+        return rc;
+    if (obj.kind != SABRE_OBJ_TABLE)
+        return sabre__fail(SABRE_EINVAL, "object '%s' is a %s, not a table chunk", name,
+                           sabre_object_kind_name(obj.kind));
+    sabre_snapshot_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return sabre__fail(SABRE_ENOMEM, "out of memory");
+    sabre__strlcpy(s->name, name, sizeof s->name);
+    if ((rc = attach(s, obj.ptr, obj.size, SABRE_COLSET_CHUNK_MAGIC))) {
+        free(s);
+        return rc;
+    }
+    /* attach() read the chunk's row count (acquire) */
+    if (first > s->rows || count > s->rows - first) {
+        uint64_t have = s->rows;
+        sabre_snapshot_free(s);
+        return sabre__fail(SABRE_ERANGE, "sabre_snapshot_open_view: rows [%u, %llu) outside the "
+                                         "%llu rows of chunk '%s'",
+                           first, (unsigned long long)first + count, (unsigned long long)have,
+                           name);
+    }
+    s->mode = SABRE_SNAP_NATIVE;
+    s->view_first = first;
+    s->rows = count;
+    s->ents += first;
+    s->region = region;
+    s->own_region = false;
+    s->world = NULL;
+    s->opened = true;
+    *out = s;
+    return SABRE_OK;
+}
+
 /* --------------------------------------------------------- transfer mode */
 
 int sabre_snapshot_transfer(sabre_snapshot_t *s, sabre_snapshot_t **moved)

@@ -24,16 +24,21 @@ typedef struct run {
     phys_t phys;
 } run_t;
 
-static void run_open(run_t *r, sabre_offload_t mode, unsigned threads, unsigned processes)
+/* shared_world: the world's tables live in the pool's region, so process
+ * mode runs the kernels in the worker processes on the tables themselves. */
+static void run_open_ex(run_t *r, sabre_offload_t mode, unsigned threads, unsigned processes,
+                        bool shared_world)
 {
     memset(r, 0, sizeof *r);
-    CHECK_OK(sabre_world_create(&(sabre_world_desc_t){.chunk_rows = 4096}, &r->world));
+    if (processes)
+        CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD,
+                                                            .size = 64u << 20},
+                                     &r->region));
+    CHECK_OK(sabre_world_create(&(sabre_world_desc_t){.chunk_rows = 4096,
+                                                      .region = shared_world ? r->region : NULL},
+                                &r->world));
     CHECK_OK(phys_setup(&r->phys, r->world, N, 7));
     if (threads || processes) {
-        if (processes)
-            CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD,
-                                                                .size = 64u << 20},
-                                         &r->region));
         CHECK_OK(sabre_pool_create(&(sabre_pool_desc_t){.threads = threads ? threads : 1,
                                                         .region = r->region,
                                                         .processes = processes,
@@ -43,6 +48,23 @@ static void run_open(run_t *r, sabre_offload_t mode, unsigned threads, unsigned 
     CHECK_OK(sabre_sched_create(&(sabre_sched_desc_t){.world = r->world, .pool = r->pool},
                                 &r->sched));
     CHECK_OK(phys_register(&r->phys, r->sched, mode));
+}
+
+static void run_open(run_t *r, sabre_offload_t mode, unsigned threads, unsigned processes)
+{
+    run_open_ex(r, mode, threads, processes, false);
+}
+
+/* Objects in the region whose name starts with `prefix`. */
+static unsigned count_objects(sabre_region_t *region, const char *prefix)
+{
+    unsigned n = 0;
+    for (uint32_t i = 0; i < sabre_region_count(region); i++) {
+        sabre_object_t o;
+        CHECK_OK(sabre_region_object_at(region, i, &o));
+        n += strncmp(o.name, prefix, strlen(prefix)) == 0;
+    }
+    return n;
 }
 
 static void run_close(run_t *r)
@@ -132,6 +154,23 @@ int main(void)
     CHECK(ref.phys.stats.energy > 0);
     run_close(&ref);
 
+    /* process mode over the world's own tables: same results, no snapshot
+     * objects and nothing to commit */
+    {
+        run_t r;
+        run_open_ex(&r, SABRE_OFFLOAD_PROCESS, 2, 2, true);
+        phys_stats_t got = run_frames(&r, FRAMES);
+        CHECK(got.checksum == want.checksum);
+        sabre_system_stats_t st;
+        CHECK_OK(sabre_sched_stats(r.sched, "integrate", &st));
+        CHECK_EQ(st.rows, (uint64_t)N * FRAMES);
+        CHECK_EQ(st.committed, 0);
+        CHECK_EQ(count_objects(r.region, "sched."), 0);
+        CHECK(count_objects(r.region, "ecs.") > 1); /* the tables are there */
+        check_changed(&r);
+        run_close(&r);
+    }
+
     /* the state after exactly one integrate step */
     phys_stats_t after_one;
     {
@@ -195,13 +234,14 @@ int main(void)
         run_close(&r);
     }
 
-    /* a worker process killed mid-frame: that frame fails, the next succeeds */
-    {
+    /* a worker process killed mid-frame: that frame fails, the next succeeds
+     * (snapshot shape, then the world's own tables) */
+    for (int shared = 0; shared <= 1; shared++) {
         run_t r;
         memset(&r, 0, sizeof r);
-        CHECK_OK(sabre_world_create(NULL, &r.world));
-        CHECK_OK(phys_setup(&r.phys, r.world, N, 7));
         CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD, .size = 64u << 20}, &r.region));
+        CHECK_OK(sabre_world_create(&(sabre_world_desc_t){.region = shared ? r.region : NULL}, &r.world));
+        CHECK_OK(phys_setup(&r.phys, r.world, N, 7));
         CHECK_OK(sabre_pool_create(&(sabre_pool_desc_t){.threads = 1, .region = r.region, .processes = 2,
                                                         .process_timeout_ns = 20000000000ull}, &r.pool));
         CHECK_OK(sabre_sched_create(&(sabre_sched_desc_t){.world = r.world, .pool = r.pool}, &r.sched));

@@ -20,9 +20,13 @@
  *                               built, the kernel runs on it, and the rows
  *                               it marked changed are committed for the
  *                               components the system writes.
- *       SABRE_OFFLOAD_PROCESS   as SNAPSHOT, but the snapshot lives in the
- *                               pool's shared region and the kernel runs in
- *                               the pool's worker processes.
+ *       SABRE_OFFLOAD_PROCESS   the kernel runs in the pool's worker
+ *                               processes.  When the world's tables live in
+ *                               the pool's shared region (the world was
+ *                               created on it), the processes work on the
+ *                               tables themselves, like INPLACE (no copy, no
+ *                               commit); otherwise as SNAPSHOT, with the
+ *                               snapshot in the pool's shared region.
  *     All modes give the same results.  In every mode the kernel sees its
  *     rows as a sabre_snapshot_t (sabre/snapshot.h): columns by component
  *     and name, entity ids, changed words; it must mark the rows it changes

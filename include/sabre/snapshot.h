@@ -249,6 +249,19 @@ int sabre_snapshot_reattach(sabre_snapshot_t *snap, int sock);
 int sabre_snapshot_view(sabre_world_t *world, uint32_t table, uint32_t chunk, uint32_t first,
                         uint32_t count, sabre_snapshot_t **out);
 
+/*
+ * The same native view, opened by a process that maps the world's region
+ * but has no world handle (a worker process): rows [first, first + count)
+ * of the table chunk object `name` (kind SABRE_OBJ_TABLE; its name is in
+ * sabre_table_chunk()'s object).  The chunk's header is validated like a
+ * snapshot's (SABRE_ECORRUPT on any inconsistency); SABRE_ERANGE if the
+ * rows are not inside the chunk's current rows.  The owner must make no
+ * structural change to that table while the view is used.  Free with
+ * sabre_snapshot_free (the region is borrowed).
+ */
+int sabre_snapshot_open_view(sabre_region_t *region, const char *name, uint32_t first,
+                             uint32_t count, sabre_snapshot_t **out);
+
 #ifdef __cplusplus
 }
 #endif
