@@ -1088,6 +1088,7 @@ static bool prepare_process_native(sabre_sched_t *s, system_t *y)
     if (y->has_changed || sabre_world_region(s->world) != sabre_pool_region(s->pool))
         return false;
     size_t room = (SABRE_POOL_ARGS_MAX - sizeof(proc_args_t) - y->args_len) / sizeof(proc_block_t);
+    uint64_t rows = 0;
     sabre_iter_t it;
     sabre_query_iter(y->query, &it);
     while (sabre_iter_next(&it)) {
@@ -1103,8 +1104,9 @@ static bool prepare_process_native(sabre_sched_t *s, system_t *y)
         b->first = it.offset;
         b->count = it.count;
         y->block_rows = b->start + it.count;
+        rows += it.count;
     }
-    y->st.rows += sabre_query_count(y->query);
+    y->st.rows += rows;
     y->st.ranges += y->nblocks;
     return true;
 }
