@@ -1087,6 +1087,8 @@ static bool prepare_process_native(sabre_sched_t *s, system_t *y)
     y->block_rows = 0;
     if (y->has_changed || sabre_world_region(s->world) != sabre_pool_region(s->pool))
         return false;
+    if (sizeof(proc_args_t) + y->args_len > SABRE_POOL_ARGS_MAX)
+        return false; /* the snapshot shape reports the size problem */
     size_t room = (SABRE_POOL_ARGS_MAX - sizeof(proc_args_t) - y->args_len) / sizeof(proc_block_t);
     uint64_t rows = 0;
     sabre_iter_t it;
