@@ -1255,23 +1255,28 @@ int sabre_snapshot_object(const sabre_snapshot_t *s, sabre_object_t *out)
     return sabre__fail(SABRE_ENOENT, "snapshot '%s': object not found in its region", s->name);
 }
 
-int sabre_snapshot_open(sabre_region_t *region, const char *name, sabre_snapshot_t **out)
+/* A handle on object `name` of `region` (a process that maps the region but
+ * has no world): the object must be of `kind`, its column set must carry
+ * `magic` and validate. */
+static int open_in_region(sabre_region_t *region, const char *name, uint32_t kind,
+                          uint64_t magic, const char *what, sabre_snapshot_t **out)
 {
     if (!region || !name || !out)
-        return sabre__fail(SABRE_EINVAL, "sabre_snapshot_open: NULL argument");
+        return sabre__fail(SABRE_EINVAL, "%s: NULL argument", what);
     *out = NULL;
     sabre_object_t obj;
     int rc = sabre_region_find(region, name, NULL, &obj);
     if (rc)
         return rc;
-    if (obj.kind != SABRE_OBJ_SNAPSHOT)
-        return sabre__fail(SABRE_EINVAL, "object '%s' is a %s, not a snapshot", name,
-                           sabre_object_kind_name(obj.kind));
+    if (obj.kind != kind)
+        return sabre__fail(SABRE_EINVAL, "object '%s' is a %s, not a %s", name,
+                           sabre_object_kind_name(obj.kind),
+                           kind == SABRE_OBJ_TABLE ? "table chunk" : "snapshot");
     sabre_snapshot_t *s = calloc(1, sizeof *s);
     if (!s)
         return sabre__fail(SABRE_ENOMEM, "out of memory");
     sabre__strlcpy(s->name, name, sizeof s->name);
-    if ((rc = attach(s, obj.ptr, obj.size, SABRE_COLSET_SNAP_MAGIC))) {
+    if ((rc = attach(s, obj.ptr, obj.size, magic))) {
         free(s);
         return rc;
     }
@@ -1283,27 +1288,33 @@ int sabre_snapshot_open(sabre_region_t *region, const char *name, sabre_snapshot
     return SABRE_OK;
 }
 
+/* Narrow an attached chunk handle to the native view of rows
+ * [first, first + count) (the caller checked the range). */
+static void narrow_to_view(sabre_snapshot_t *s, uint32_t first, uint32_t count)
+{
+    s->mode = SABRE_SNAP_NATIVE;
+    s->view_first = first;
+    s->rows = count;
+    s->ents += first;
+}
+
+int sabre_snapshot_open(sabre_region_t *region, const char *name, sabre_snapshot_t **out)
+{
+    return open_in_region(region, name, SABRE_OBJ_SNAPSHOT, SABRE_COLSET_SNAP_MAGIC,
+                          "sabre_snapshot_open", out);
+}
+
 int sabre_snapshot_open_view(sabre_region_t *region, const char *name, uint32_t first,
                              uint32_t count, sabre_snapshot_t **out)
 {
-    if (!region || !name || !out)
+    if (!out)
         return sabre__fail(SABRE_EINVAL, "sabre_snapshot_open_view: NULL argument");
     *out = NULL;
-    sabre_object_t obj;
-    int rc = sabre_region_find(region, name, NULL, &obj);
+    sabre_snapshot_t *s;
+    int rc = open_in_region(region, name, SABRE_OBJ_TABLE, SABRE_COLSET_CHUNK_MAGIC,
+                            "sabre_snapshot_open_view", &s);
     if (rc)
         return rc;
-    if (obj.kind != SABRE_OBJ_TABLE)
-        return sabre__fail(SABRE_EINVAL, "object '%s' is a %s, not a table chunk", name,
-                           sabre_object_kind_name(obj.kind));
-    sabre_snapshot_t *s = calloc(1, sizeof *s);
-    if (!s)
-        return sabre__fail(SABRE_ENOMEM, "out of memory");
-    sabre__strlcpy(s->name, name, sizeof s->name);
-    if ((rc = attach(s, obj.ptr, obj.size, SABRE_COLSET_CHUNK_MAGIC))) {
-        free(s);
-        return rc;
-    }
     /* attach() read the chunk's row count (acquire) */
     if (first > s->rows || count > s->rows - first) {
         uint64_t have = s->rows;
@@ -1313,14 +1324,7 @@ int sabre_snapshot_open_view(sabre_region_t *region, const char *name, uint32_t 
                            first, (unsigned long long)first + count, (unsigned long long)have,
                            name);
     }
-    s->mode = SABRE_SNAP_NATIVE;
-    s->view_first = first;
-    s->rows = count;
-    s->ents += first;
-    s->region = region;
-    s->own_region = false;
-    s->world = NULL;
-    s->opened = true;
+    narrow_to_view(s, first, count);
     *out = s;
     return SABRE_OK;
 }
@@ -1535,10 +1539,7 @@ int sabre_snapshot_view(sabre_world_t *w, uint32_t table, uint32_t chunk, uint32
         free(s);
         return rc;
     }
-    s->mode = SABRE_SNAP_NATIVE;
-    s->view_first = first;
-    s->rows = count;
-    s->ents += first;
+    narrow_to_view(s, first, count);
     s->region = w->region;
     s->own_region = false;
     link_snap(w, s);
