@@ -239,6 +239,27 @@ static void trial(int t, sabre_region_t *reg)
     sabre_ring_close(ring);
 }
 
+/* A producer process commits `committed` chunks, claims `claimed` more and
+ * dies with SIGKILL before committing them; the caller reaps it. */
+static void die_holding_claim(sabre_ring_t *ring, uint32_t committed, uint32_t claimed)
+{
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        sabre_ring_producer_t *p = NULL;
+        sabre_ring_claim_t cl;
+        if (sabre_ring_producer_open(ring, &p) ||
+            (committed && (sabre_ring_claim(p, committed, 0, &cl) || sabre_ring_commit(p, &cl))) ||
+            sabre_ring_claim(p, claimed, 0, &cl))
+            _exit(2);
+        raise(SIGKILL);
+        _exit(3);
+    }
+    int stt = 0;
+    CHECK(waitpid(pid, &stt, 0) == pid);
+    CHECK(WIFSIGNALED(stt));
+}
+
 /* Deterministic: a producer claims and dies; a live producer keeps
  * committing behind it (MPSC: head-of-line).  The consumer gets every live
  * chunk, and the dead claim is counted as abandoned. */
@@ -256,19 +277,7 @@ static void dead_claim(sabre_ring_shape_t shape, sabre_region_t *reg)
     CHECK_OK(sabre_ring_create(reg, &d, &ring));
     sabre_ring_consumer_t *c = NULL;
     CHECK_OK(sabre_ring_consumer_open(ring, &c));
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        sabre_ring_producer_t *p = NULL;
-        sabre_ring_claim_t cl;
-        if (sabre_ring_producer_open(ring, &p) || sabre_ring_claim(p, 3, 0, &cl))
-            _exit(2);
-        raise(SIGKILL);
-        _exit(3);
-    }
-    int stt = 0;
-    CHECK(waitpid(pid, &stt, 0) == pid);
-    CHECK(WIFSIGNALED(stt));
+    die_holding_claim(ring, 0, 3);
     sabre_ring_producer_t *p = NULL;
     CHECK_OK(sabre_ring_producer_open(ring, &p));
     for (int i = 0; i < 4; i++) {
@@ -321,20 +330,7 @@ static void takeover(bool consumer_first, sabre_region_t *reg)
     CHECK_OK(sabre_ring_create(reg, &d, &ring));
     sabre_ring_consumer_t *c = NULL;
     CHECK_OK(sabre_ring_consumer_open(ring, &c));
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        sabre_ring_producer_t *p = NULL;
-        sabre_ring_claim_t cl;
-        if (sabre_ring_producer_open(ring, &p) || sabre_ring_claim(p, 2, 0, &cl) ||
-            sabre_ring_commit(p, &cl) || sabre_ring_claim(p, 3, 0, &cl))
-            _exit(2);
-        raise(SIGKILL); /* 2 committed, 3 claimed */
-        _exit(3);
-    }
-    int stt = 0;
-    CHECK(waitpid(pid, &stt, 0) == pid);
-    CHECK(WIFSIGNALED(stt));
+    die_holding_claim(ring, 2, 3); /* 2 committed, 3 claimed */
     sabre_ring_stats_t st;
     sabre_ring_batch_t b;
     uint64_t got = 0, next = 0;
