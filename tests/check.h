@@ -8,6 +8,9 @@
  * CHECK_STR_CONTAINS(s, sub)
  * check_scale(n)         n scaled by $SABRE_TEST_SCALE percent (default 100,
  *                        min 1): sanitizer runs use it to shrink stress loops
+ * check_xorshift(&state)  next value of a deterministic xorshift64* generator
+ * check_sb_t, check_sb_add(&sb, fmt, ...)
+ *                        a growing NUL-terminated string (free sb.p when done)
  * check_slurp(p, buf, n)  reads file p into buf (NUL-terminated, at most n-1 bytes;
  *                        empty if the file cannot be read)
  * check_done()           prints "N checks passed, 0 failed" and returns 0
@@ -17,6 +20,7 @@
 #define SABRE_TEST_CHECK_H
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +86,37 @@ static inline unsigned long check_scale(unsigned long n)
     unsigned long pct = s ? strtoul(s, NULL, 10) : 100;
     unsigned long r = n * pct / 100;
     return r ? r : 1;
+}
+
+static inline uint64_t check_xorshift(uint64_t *state)
+{
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    return *state * 0x2545f4914f6cdd1dull;
+}
+
+typedef struct check_sb {
+    char *p;
+    size_t len, cap;
+} check_sb_t;
+
+static inline void check_sb_add(check_sb_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static inline void check_sb_add(check_sb_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (b->p && b->len + (size_t)n < b->cap) {
+            b->len += (size_t)n;
+            return;
+        }
+        b->cap = (b->cap + (size_t)n + 1) * 2;
+        b->p = realloc(b->p, b->cap);
+        CHECK(b->p != NULL);
+    }
 }
 
 static inline void check_slurp(const char *path, char *buf, size_t cap)

@@ -105,31 +105,6 @@ static void check_table(void)
     }
 }
 
-/* Appends to a growing buffer. */
-struct sb {
-    char *p;
-    size_t len, cap;
-};
-
-static void sb_add(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void sb_add(struct sb *b, const char *fmt, ...)
-{
-    va_list ap;
-    for (;;) {
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (b->p && b->len + (size_t)n < b->cap) {
-            b->len += (size_t)n;
-            return;
-        }
-        b->cap = (b->cap + (size_t)n + 1) * 2;
-        b->p = realloc(b->p, b->cap);
-        CHECK(b->p != NULL);
-    }
-}
-
 static int compile_err(const char *text, size_t len, sabre_schema_error_t *e)
 {
     sabre_schema_t *s = NULL;
@@ -141,38 +116,38 @@ static int compile_err(const char *text, size_t len, sabre_schema_error_t *e)
 static void check_limits(void)
 {
     sabre_schema_error_t e;
-    struct sb b = {0};
+    check_sb_t b = {0};
 
     /* identifiers: 63 bytes fine, 64 an error */
     char id[80];
     memset(id, 'q', 64);
     id[63] = '\0';
-    sb_add(&b, "struct %s { %s: u8; }", id, id);
+    check_sb_add(&b, "struct %s { %s: u8; }", id, id);
     CHECK_OK(compile_err(b.p, b.len, &e));
     b.len = 0;
     id[63] = 'q';
     id[64] = '\0';
-    sb_add(&b, "struct A { %s: u8; }", id);
+    check_sb_add(&b, "struct A { %s: u8; }", id);
     CHECK_ERR(compile_err(b.p, b.len, &e), SABRE_ESCHEMA);
     CHECK_EQ(e.line, 1);
     CHECK_EQ(e.column, 12);
     CHECK_STR_CONTAINS(e.message, "is too long (64 bytes, at most 63)");
     b.len = 0;
-    sb_add(&b, "struct %s%s%s { a: u8; }", id, id, id);
+    check_sb_add(&b, "struct %s%s%s { a: u8; }", id, id, id);
     CHECK_ERR(compile_err(b.p, b.len, &e), SABRE_ESCHEMA);
     CHECK_EQ(e.column, 8);
 
     /* nesting depth: 64 levels fine, 65 an error at the type */
     b.len = 0;
-    sb_add(&b, "struct S0 { a: u8; }\n");
+    check_sb_add(&b, "struct S0 { a: u8; }\n");
     for (int i = 1; i < 64; i++)
-        sb_add(&b, "struct S%d { a: S%d; }\n", i, i - 1);
+        check_sb_add(&b, "struct S%d { a: S%d; }\n", i, i - 1);
     sabre_schema_t *s = NULL;
     CHECK_OK(sabre_schema_compile(b.p, b.len, &s, &e));
     CHECK_STR_CONTAINS(sabre_schema_root(s)->columns[0].name, "a_a_a_a_a");
     CHECK_EQ(strlen(sabre_schema_root(s)->columns[0].name), 64 * 2 - 1);
     sabre_schema_free(s);
-    sb_add(&b, "struct S64 { a: S63; }\n");
+    check_sb_add(&b, "struct S64 { a: S63; }\n");
     CHECK_ERR(compile_err(b.p, b.len, &e), SABRE_ESCHEMA);
     CHECK_EQ(e.line, 65);
     CHECK_EQ(e.column, 17);
@@ -182,11 +157,11 @@ static void check_limits(void)
     b.len = 0;
     memset(id, 'n', 63);
     id[63] = '\0';
-    sb_add(&b, "struct A { %s: u8; }\nstruct B { %s: A; }\nstruct C { %s: B; }\n", id, id, id);
+    check_sb_add(&b, "struct A { %s: u8; }\nstruct B { %s: A; }\nstruct C { %s: B; }\n", id, id, id);
     CHECK_OK(compile_err(b.p, b.len, &e));   /* 191 bytes */
-    sb_add(&b, "struct D { %s: C; }\n", id); /* 255 */
+    check_sb_add(&b, "struct D { %s: C; }\n", id); /* 255 */
     CHECK_OK(compile_err(b.p, b.len, &e));
-    sb_add(&b, "struct E { x: D[2]; }\n"); /* 259 */
+    check_sb_add(&b, "struct E { x: D[2]; }\n"); /* 259 */
     CHECK_ERR(compile_err(b.p, b.len, &e), SABRE_ESCHEMA);
     CHECK_EQ(e.line, 5);
     CHECK_EQ(e.column, 12);
@@ -195,9 +170,9 @@ static void check_limits(void)
     /* number of structs */
     b.len = 0;
     for (int i = 0; i < 1024; i++)
-        sb_add(&b, "struct S%d{a:u8;}\n", i);
+        check_sb_add(&b, "struct S%d{a:u8;}\n", i);
     CHECK_OK(compile_err(b.p, b.len, &e));
-    sb_add(&b, "struct S1024{a:u8;}\n");
+    check_sb_add(&b, "struct S1024{a:u8;}\n");
     CHECK_ERR(compile_err(b.p, b.len, &e), SABRE_ESCHEMA);
     CHECK_EQ(e.line, 1025);
     CHECK_EQ(e.column, 8);
@@ -205,15 +180,15 @@ static void check_limits(void)
 
     /* fields per struct (padding counts) */
     b.len = 0;
-    sb_add(&b, "struct A {\n");
+    check_sb_add(&b, "struct A {\n");
     for (int i = 0; i < 4095; i++)
-        sb_add(&b, "f%d: u8;\n", i);
-    sb_add(&b, "_: pad[1];\n");
+        check_sb_add(&b, "f%d: u8;\n", i);
+    check_sb_add(&b, "_: pad[1];\n");
     size_t keep = b.len;
-    sb_add(&b, "}\n");
+    check_sb_add(&b, "}\n");
     CHECK_OK(compile_err(b.p, b.len, &e));
     b.len = keep;
-    sb_add(&b, "last: u8; }\n");
+    check_sb_add(&b, "last: u8; }\n");
     CHECK_ERR(compile_err(b.p, b.len, &e), SABRE_ESCHEMA);
     CHECK_EQ(e.line, 4098);
     CHECK_EQ(e.column, 1);
@@ -221,11 +196,11 @@ static void check_limits(void)
 
     /* columns in the whole schema */
     b.len = 0;
-    sb_add(&b, "struct A { a: u8[65536]; }\n");
+    check_sb_add(&b, "struct A { a: u8[65536]; }\n");
     for (int i = 1; i < 16; i++)
-        sb_add(&b, "struct B%d { a: A; }\n", i);
+        check_sb_add(&b, "struct B%d { a: A; }\n", i);
     CHECK_OK(compile_err(b.p, b.len, &e)); /* exactly 2^20 */
-    sb_add(&b, "struct Z { a: u8; }\n");
+    check_sb_add(&b, "struct Z { a: u8; }\n");
     CHECK_ERR(compile_err(b.p, b.len, &e), SABRE_ESCHEMA);
     CHECK_EQ(e.line, 17);
     CHECK_EQ(e.column, 8);
@@ -233,21 +208,21 @@ static void check_limits(void)
 
     /* names plus canonical texts: a big struct used by a chain of others */
     b.len = 0;
-    sb_add(&b, "struct A {\n");
+    check_sb_add(&b, "struct A {\n");
     for (int i = 0; i < 4096; i++)
-        sb_add(&b, "%.58s%05d: u8;\n", id, i);
-    sb_add(&b, "}\n");
+        check_sb_add(&b, "%.58s%05d: u8;\n", id, i);
+    check_sb_add(&b, "}\n");
     for (int i = 0; i < 200; i++)
-        sb_add(&b, "struct B%d { a: A; }\n", i);
+        check_sb_add(&b, "struct B%d { a: A; }\n", i);
     CHECK_ERR(compile_err(b.p, b.len, &e), SABRE_ESCHEMA);
     CHECK_STR_CONTAINS(e.message, "schema too large");
     CHECK_EQ(e.column, 8);
 
     /* text size */
     b.len = 0;
-    sb_add(&b, "struct A { a: u8; }");
+    check_sb_add(&b, "struct A { a: u8; }");
     while (b.len <= SABRE_SCHEMA_MAX_TEXT)
-        sb_add(&b, "%1000s", "");
+        check_sb_add(&b, "%1000s", "");
     CHECK_ERR(compile_err(b.p, b.len, &e), SABRE_ESCHEMA);
     CHECK_EQ(e.line, 0);
     CHECK_STR_CONTAINS(e.message, "at most 1048576");
@@ -261,13 +236,7 @@ static void check_limits(void)
 
 /* Tiny deterministic PRNG (xorshift64*). */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1dull;
-}
+static uint64_t rnd(void) { return check_xorshift(&rng_state); }
 
 static void check_position(const char *text, size_t len, const sabre_schema_error_t *e)
 {

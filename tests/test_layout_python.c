@@ -16,88 +16,59 @@
 static const char *src_dir;
 
 static uint64_t rng_state = 0x853c49e6748fea9bull;
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1dull;
-}
-
-struct sb {
-    char *p;
-    size_t len, cap;
-};
-
-static void sb_add(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_add(struct sb *b, const char *fmt, ...)
-{
-    va_list ap;
-    for (;;) {
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (b->p && b->len + (size_t)n < b->cap) {
-            b->len += (size_t)n;
-            return;
-        }
-        b->cap = (b->cap + (size_t)n + 1) * 2;
-        b->p = realloc(b->p, b->cap);
-        CHECK(b->p != NULL);
-    }
-}
+static uint64_t rnd(void) { return check_xorshift(&rng_state); }
 
 static char *read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
-    struct sb b = {0};
+    check_sb_t b = {0};
     char chunk[4096];
     size_t n;
-    sb_add(&b, "%s", "");
+    check_sb_add(&b, "%s", "");
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        sb_add(&b, "%.*s", (int)n, chunk);
+        check_sb_add(&b, "%.*s", (int)n, chunk);
     fclose(f);
     *len = b.len;
     return b.p;
 }
 
 /* A random schema: scalars, arrays, pads and earlier structs as fields. */
-static void random_schema(struct sb *b)
+static void random_schema(check_sb_t *b)
 {
     static const char *const types[] = {"f32", "f64", "i8",  "u8",  "i16", "u16",
                                         "i32", "u32", "i64", "u64", "bool"};
     uint32_t ns = 1 + (uint32_t)(rnd() % 5);
     for (uint32_t s = 0; s < ns; s++) {
-        sb_add(b, "struct T%u {", s);
+        check_sb_add(b, "struct T%u {", s);
         uint32_t nf = 1 + (uint32_t)(rnd() % 6);
         for (uint32_t f = 0; f < nf; f++) {
             uint32_t k = (uint32_t)(rnd() % 8);
             if (k == 0)
-                sb_add(b, " _: pad[%u];", 1 + (unsigned)(rnd() % 9));
+                check_sb_add(b, " _: pad[%u];", 1 + (unsigned)(rnd() % 9));
             else if (k <= 2 && s > 0)
-                sb_add(b, " s%u: T%u", f, (unsigned)(rnd() % s));
+                check_sb_add(b, " s%u: T%u", f, (unsigned)(rnd() % s));
             else
-                sb_add(b, " v%u: %s", f, types[rnd() % 11]);
+                check_sb_add(b, " v%u: %s", f, types[rnd() % 11]);
             if (k != 0)
-                sb_add(b, rnd() % 3 == 0 ? "[%u];" : ";", 1 + (unsigned)(rnd() % 4));
+                check_sb_add(b, rnd() % 3 == 0 ? "[%u];" : ";", 1 + (unsigned)(rnd() % 4));
         }
-        sb_add(b, " }\n");
+        check_sb_add(b, " }\n");
     }
 }
 
 /* What the C code says the Python script must print for one layout. */
-static void expect_layout(struct sb *want, const sabre_layout_t *l)
+static void expect_layout(check_sb_t *want, const sabre_layout_t *l)
 {
-    sb_add(want, "0x%016llx\nstruct %s size %u align %u\n", (unsigned long long)l->hash, l->name,
+    check_sb_add(want, "0x%016llx\nstruct %s size %u align %u\n", (unsigned long long)l->hash, l->name,
            l->size, l->align);
     for (uint32_t c = 0; c < l->ncolumns; c++)
-        sb_add(want, "%u %s %s\n", l->columns[c].offset, sabre_scalar_name(l->columns[c].type),
+        check_sb_add(want, "%u %s %s\n", l->columns[c].offset, sabre_scalar_name(l->columns[c].type),
                l->columns[c].name);
 }
 
-static void add_schema(struct sb *texts, struct sb *want, const char *text, size_t len,
+static void add_schema(check_sb_t *texts, check_sb_t *want, const char *text, size_t len,
                        unsigned *nlayouts)
 {
     sabre_schema_t *s = NULL;
@@ -108,7 +79,7 @@ static void add_schema(struct sb *texts, struct sb *want, const char *text, size
     CHECK_OK(rc);
     for (uint32_t i = 0; i < sabre_schema_count(s); i++) {
         const sabre_layout_t *l = sabre_schema_at(s, i);
-        sb_add(texts, "%s\n", l->canonical);
+        check_sb_add(texts, "%s\n", l->canonical);
         expect_layout(want, l);
         (*nlayouts)++;
     }
@@ -120,12 +91,12 @@ static char *run(const char *cmd, int *status)
 {
     FILE *p = popen(cmd, "r");
     CHECK(p != NULL);
-    struct sb out = {0};
+    check_sb_t out = {0};
     char chunk[4096];
     size_t n;
-    sb_add(&out, "%s", "");
+    check_sb_add(&out, "%s", "");
     while ((n = fread(chunk, 1, sizeof chunk, p)) > 0)
-        sb_add(&out, "%.*s", (int)n, chunk);
+        check_sb_add(&out, "%.*s", (int)n, chunk);
     int st = pclose(p);
     *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
     return out.p;
@@ -133,7 +104,7 @@ static char *run(const char *cmd, int *status)
 
 static void check_against_python(void)
 {
-    struct sb texts = {0}, want = {0};
+    check_sb_t texts = {0}, want = {0};
     unsigned nlayouts = 0;
     const char *fixed[] = {
         "struct Pos { x: f32; y: f32; }\n"
@@ -164,7 +135,7 @@ static void check_against_python(void)
     }
     unsigned long rounds = check_scale(300);
     for (unsigned long r = 0; r < rounds; r++) {
-        struct sb sch = {0};
+        check_sb_t sch = {0};
         random_schema(&sch);
         add_schema(&texts, &want, sch.p, sch.len, &nlayouts);
         free(sch.p);
