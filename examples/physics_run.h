@@ -189,32 +189,30 @@ static inline int phys_run_mailbox(const phys_opts_t *o, phys_result_t *res)
         rc = sabre_query_create(world, &(sabre_query_desc_t){.all = comps, .nall = 2}, &q);
     uint64_t total = rc ? 0 : sabre_query_count(q);
     uint64_t share = SABRE_ALIGN_UP((total + o->workers - 1) / o->workers, (uint64_t)64);
+    /* A worker gets at most one item per block (chunk) of the query. */
+    uint32_t cap = 0;
+    sabre_iter_t it;
+    if (!rc)
+        for (sabre_query_iter(q, &it); sabre_iter_next(&it);)
+            cap++;
     for (unsigned w = 0; !rc && w < o->workers; w++) {
         ws[w] = (phys_mb_worker_t){.mb = mb, .index = w, .args = &phys.args};
-        /* at most one item per chunk per worker */
-        uint32_t cap = sabre_world_table_count(world) * 64 + 64;
-        ws[w].views = calloc(cap, sizeof *ws[w].views);
-        ws[w].begin = calloc(cap, sizeof *ws[w].begin);
-        ws[w].end = calloc(cap, sizeof *ws[w].end);
+        ws[w].views = calloc(cap ? cap : 1, sizeof *ws[w].views);
+        ws[w].begin = calloc(cap ? cap : 1, sizeof *ws[w].begin);
+        ws[w].end = calloc(cap ? cap : 1, sizeof *ws[w].end);
         if (!ws[w].views || !ws[w].begin || !ws[w].end)
             rc = SABRE_ENOMEM;
     }
-    sabre_iter_t it;
+    if (!rc && !(views = calloc(cap ? cap : 1, sizeof *views)))
+        rc = SABRE_ENOMEM;
     uint64_t row = 0;
     if (!rc)
         sabre_query_iter(q, &it);
-    while (!rc && sabre_iter_next(&it)) {
+    while (!rc && nviews < cap && sabre_iter_next(&it)) {
         sabre_snapshot_t *v;
         rc = sabre_snapshot_view(world, it.table, it.chunk, it.offset, it.count, &v);
         if (rc)
             break;
-        sabre_snapshot_t **nv = realloc(views, (nviews + 1) * sizeof *views);
-        if (!nv) {
-            sabre_snapshot_free(v);
-            rc = SABRE_ENOMEM;
-            break;
-        }
-        views = nv;
         views[nviews++] = v;
         for (uint64_t b = 0; b < it.count;) {
             unsigned w = (unsigned)SABRE_MIN((row + b) / share, (uint64_t)o->workers - 1);
