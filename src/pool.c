@@ -6,13 +6,13 @@
  */
 #include <errno.h>
 #include <stddef.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -26,8 +26,10 @@
 #define DEFAULT_SPIN_NS         50000ull
 #define DEFAULT_PROC_TIMEOUT_NS 30000000000ull
 #define MSG_MAX                 512
-#define REQ_MAGIC               0x51455250u /* "PREQ" */
-#define REP_MAGIC               0x50455250u /* "PREP" */
+#define PROC_SPIN_MAX_NS        20000ull    /* the parent spins at most this before sleeping */
+#define PROC_SLICE_NS           5000000ull  /* it looks for dead children this often */
+#define PROC_MIN_ROWS           4096u
+#define CHILD_SLICE_NS          100000000ull /* an idle child looks for its parent this often */
 
 enum job_kind { JOB_RANGE = 1, JOB_TASKS = 2 };
 
@@ -58,11 +60,9 @@ struct worker_arg {
 
 struct proc {
     _Atomic int pid; /* 0 = not running; written by the owner thread only */
-    int sock;        /* parent end of the socketpair, -1 if none */
     uint32_t gen;    /* registry generation the child was forked with */
     int status;      /* result of the current call */
     bool outstanding;
-    size_t begin, end;
     char msg[MSG_MAX];
 };
 
@@ -71,26 +71,42 @@ struct reg {
     sabre_proc_job_fn fn;
 };
 
-struct req_hdr {
-    uint32_t magic;
-    uint32_t name_len;
-    uint64_t seq;
-    uint64_t begin, end;
-    uint64_t args_len;
-    uint32_t worker;
-    uint32_t pad;
-};
-
-struct rep_hdr {
-    uint32_t magic;
+/*
+ * Worker processes are driven through memory shared with them (an anonymous
+ * MAP_SHARED mapping made before any fork): one doorbell per child and one
+ * answer counter, each spun on, then slept on with a futex - the same
+ * protocol as the worker threads' doorbells, across processes.  A request
+ * costs a store (and a FUTEX_WAKE only when the child sleeps); the socket
+ * is used once per child, to pass the region's fd.  Every word a child
+ * writes is checked before it is believed (docs/scheduling.md 1.7).
+ */
+struct pslot {
+    /* parent -> child */
+    _Alignas(SABRE_FALSE_SHARING) _Atomic uint32_t req; /* call number, 0 = none yet */
+    _Atomic uint32_t child_sleeping;                    /* Dekker flag of the child */
+    uint32_t stop;                                      /* exit instead of running */
+    /* child -> parent */
+    _Alignas(SABRE_FALSE_SHARING) _Atomic uint32_t ack; /* call number answered */
     int32_t status;
-    uint64_t seq;
+    uint64_t begin, end; /* the range the child runs or ran last (for messages) */
     uint32_t msg_len;
-    uint32_t pad;
+    char msg[MSG_MAX];
 };
 
-#define REQ_MAX (sizeof(struct req_hdr) + SABRE_POOL_JOB_NAME_MAX + SABRE_POOL_ARGS_MAX)
-#define REP_MAX (sizeof(struct rep_hdr) + MSG_MAX)
+struct pshared {
+    _Alignas(SABRE_FALSE_SHARING) _Atomic uint32_t done; /* answers so far (wraps) */
+    _Atomic uint32_t parent_sleeping;                    /* Dekker flag of the parent */
+    /* the call: written by the parent before any doorbell rings */
+    _Alignas(SABRE_FALSE_SHARING) uint32_t name_len;
+    char name[SABRE_POOL_JOB_NAME_MAX];
+    uint64_t args_len;
+    uint64_t n, chunk, nchunks; /* rows [0,n) in nchunks ranges of `chunk` rows */
+    /* children claim ranges here (fetch_add) and stop claiming once one fails */
+    _Alignas(SABRE_FALSE_SHARING) _Atomic uint64_t next;
+    _Atomic uint32_t failed;
+    _Alignas(SABRE_FALSE_SHARING) unsigned char args[SABRE_POOL_ARGS_MAX];
+    struct pslot slot[]; /* one per worker process */
+};
 
 struct sabre_pool {
     unsigned nthreads; /* threads that run jobs (caller included) */
@@ -126,9 +142,10 @@ struct sabre_pool {
     struct reg *reg;
     size_t nreg, capreg;
     uint32_t reg_gen;
-    uint64_t proc_seq;
+    uint32_t proc_call; /* last call number rung (never 0) */
     pid_t parent_pid;
-    unsigned char *reqbuf;
+    struct pshared *shm; /* shared with the children */
+    size_t shm_len;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -470,25 +487,69 @@ static const struct reg *find_reg(const struct reg *reg, size_t nreg, const char
     return NULL;
 }
 
-static void send_reply(int sock, uint64_t seq, int status, const char *msg)
+/* The child: wait for the next call on its doorbell (spin, then futex
+ * sleep; Dekker pair with ring_child).  An idle child wakes every
+ * CHILD_SLICE_NS to see whether its parent is still there. */
+static uint32_t child_wait(const sabre_pool_t *pool, struct pslot *sl, uint32_t seen)
 {
-    unsigned char buf[REP_MAX];
-    struct rep_hdr h = {.magic = REP_MAGIC, .status = status, .seq = seq};
-    size_t len = msg ? strnlen(msg, MSG_MAX - 1) : 0;
-    h.msg_len = (uint32_t)len;
-    memcpy(buf, &h, sizeof h);
-    if (len)
-        memcpy(buf + sizeof h, msg, len);
-    while (send(sock, buf, sizeof h + len, MSG_NOSIGNAL) < 0 && errno == EINTR)
-        ;
+    uint64_t start = sabre__now_ns();
+    uint64_t spin = SABRE_MIN(pool->spin_ns, CHILD_SLICE_NS); /* then look for the parent */
+    unsigned spins = 0;
+    bool slept = false;
+    for (;;) {
+        uint32_t r = atomic_load_explicit(&sl->req, memory_order_acquire);
+        if (r != seen)
+            return r;
+        if (slept || sabre__spin_expired(spin, start, &spins)) {
+            atomic_store_explicit(&sl->child_sleeping, 1, memory_order_seq_cst);
+            if (atomic_load_explicit(&sl->req, memory_order_seq_cst) == seen)
+                sabre__futex_wait(&sl->req, seen, CHILD_SLICE_NS);
+            atomic_store_explicit(&sl->child_sleeping, 0, memory_order_relaxed);
+            if (getppid() != pool->parent_pid)
+                _exit(0); /* orphaned: nobody will ever call again */
+            slept = true;
+            continue;
+        }
+        sabre__cpu_relax();
+    }
 }
 
-/* The child: attach to the region through the fd, then serve requests
- * until the parent closes the socket (or exits: that closes it too).
+/* The child's share of a call: claim ranges until none are left or a
+ * child has failed. */
+static int child_run(struct pshared *sh, struct pslot *sl, const struct reg *r,
+                     sabre_region_t *region, unsigned index, const char *name)
+{
+    sabre_proc_job_t job = {
+        .region = region,
+        .args = sh->args, /* the parent does not touch them until every child answered */
+        .args_len = (size_t)SABRE_MIN(sh->args_len, (uint64_t)SABRE_POOL_ARGS_MAX),
+        .worker = index,
+        .name = name,
+    };
+    while (!atomic_load_explicit(&sh->failed, memory_order_relaxed)) {
+        uint64_t c = atomic_fetch_add_explicit(&sh->next, 1, memory_order_relaxed);
+        if (c >= sh->nchunks)
+            return SABRE_OK;
+        sl->begin = c * sh->chunk;
+        sl->end = SABRE_MIN(sl->begin + sh->chunk, sh->n);
+        job.begin = (size_t)sl->begin;
+        job.end = (size_t)sl->end;
+        sabre_clear_error();
+        int st = r->fn(&job);
+        if (st) {
+            atomic_store_explicit(&sh->failed, 1, memory_order_relaxed);
+            return st;
+        }
+    }
+    return SABRE_OK;
+}
+
+/* The child: attach to the region through the fd received on `sock`, then
+ * serve calls rung on its doorbell until told to stop (or orphaned).
  * Never returns.  PR_SET_PDEATHSIG fires when the *thread* that forked
  * exits, so it is only armed when the main thread forked (its exit ends
- * the process); otherwise an idle child learns of the parent's death from
- * the socket's EOF. */
+ * the process); otherwise an idle child notices the parent's death within
+ * CHILD_SLICE_NS. */
 static void child_main(sabre_pool_t *pool, unsigned index, int sock, bool deathsig)
     __attribute__((noreturn));
 static void child_main(sabre_pool_t *pool, unsigned index, int sock, bool deathsig)
@@ -498,76 +559,54 @@ static void child_main(sabre_pool_t *pool, unsigned index, int sock, bool deaths
         if (getppid() != pool->parent_pid)
             _exit(0); /* the parent died before the line above took effect */
     }
-    for (unsigned i = 0; i < pool->nproc; i++)
-        if (pool->procs[i].sock >= 0)
-            close(pool->procs[i].sock);
-
     int fd = -1;
     sabre_region_t *region = NULL;
     if (sabre_fd_recv(sock, &fd, NULL, 0, NULL) != SABRE_OK || fd < 0)
         _exit(2);
+    close(sock);
     int rc = sabre_region_open_fd(fd, 0, &region);
     close(fd);
-    unsigned char *buf = malloc(REQ_MAX);
-    /* Jobs cast their argument bytes to structs: hand them a copy aligned
-     * like malloc memory, not the unaligned tail of the request. */
-    unsigned char *args = aligned_alloc(_Alignof(max_align_t),
-                                        SABRE_ALIGN_UP((size_t)SABRE_POOL_ARGS_MAX,
-                                                       _Alignof(max_align_t)));
-    if (!buf || !args)
-        _exit(3);
+    struct pshared *sh = pool->shm;
+    struct pslot *sl = &sh->slot[index];
+    uint32_t seen = 0; /* the parent zeroed the slot before forking */
     for (;;) {
-        ssize_t m = recv(sock, buf, REQ_MAX, 0);
-        if (m < 0 && errno == EINTR)
-            continue;
-        if (m <= 0)
-            break;
-        struct req_hdr h;
-        if ((size_t)m < sizeof h)
-            break;
-        memcpy(&h, buf, sizeof h);
-        if (h.magic != REQ_MAGIC || h.name_len == 0 || h.name_len >= SABRE_POOL_JOB_NAME_MAX ||
-            h.args_len > SABRE_POOL_ARGS_MAX || (size_t)m != sizeof h + h.name_len + h.args_len)
+        seen = child_wait(pool, sl, seen);
+        if (sl->stop)
             break;
         char name[SABRE_POOL_JOB_NAME_MAX];
-        memcpy(name, buf + sizeof h, h.name_len);
-        name[h.name_len] = '\0';
+        uint32_t nl = SABRE_MIN(sh->name_len, (uint32_t)SABRE_POOL_JOB_NAME_MAX - 1);
+        memcpy(name, sh->name, nl);
+        name[nl] = '\0';
         int st;
+        sabre_clear_error();
         if (rc != SABRE_OK) {
             st = rc; /* the attach failed: every job reports why */
         } else {
             const struct reg *r = find_reg(pool->reg, pool->nreg, name);
-            sabre_clear_error();
-            if (!r) {
+            if (!r)
                 st = sabre__fail(SABRE_ENOENT, "worker process %d has no job '%s'", (int)getpid(),
                                  name);
-            } else {
-                memcpy(args, buf + sizeof h + h.name_len, h.args_len);
-                sabre_proc_job_t job = {
-                    .region = region,
-                    .args = args,
-                    .args_len = (size_t)h.args_len,
-                    .begin = (size_t)h.begin,
-                    .end = (size_t)h.end,
-                    .worker = index,
-                    .name = name,
-                };
-                st = r->fn(&job);
-            }
+            else
+                st = child_run(sh, sl, r, region, index, name);
         }
-        send_reply(sock, h.seq, st, st ? sabre_last_error() : NULL);
+        const char *msg = st ? sabre_last_error() : "";
+        size_t len = strnlen(msg, MSG_MAX - 1);
+        memcpy(sl->msg, msg, len);
+        sl->msg[len] = '\0';
+        sl->msg_len = (uint32_t)len;
+        sl->status = st;
+        /* release: status and message before the answer */
+        atomic_store_explicit(&sl->ack, seen, memory_order_release);
+        atomic_fetch_add_explicit(&sh->done, 1, memory_order_seq_cst);
+        if (atomic_load_explicit(&sh->parent_sleeping, memory_order_seq_cst))
+            sabre__futex_wake(&sh->done, 1);
     }
     sabre_region_close(region);
-    free(buf);
-    free(args);
     _exit(0);
 }
 
 static void close_proc(sabre_pool_t *pool, struct proc *p)
 {
-    if (p->sock >= 0)
-        close(p->sock);
-    p->sock = -1;
     if (atomic_load_explicit(&p->pid, memory_order_relaxed) > 0)
         atomic_fetch_sub_explicit(&pool->alive, 1, memory_order_relaxed);
     atomic_store_explicit(&p->pid, 0, memory_order_relaxed);
@@ -618,22 +657,45 @@ static void describe_exit(int ws, char *buf, size_t cap)
         snprintf(buf, cap, "stopped (wait status 0x%x)", ws);
 }
 
-/* The child of p is gone or broken: reap it and record SABRE_EPEER. */
-static void proc_died(sabre_pool_t *pool, struct proc *p, const char *job)
+/* Child p's call ends with SABRE_EPEER and `how` it ended. */
+static void proc_lost(sabre_pool_t *pool, struct proc *p, pid_t pid, const char *job,
+                      const char *how)
 {
-    pid_t pid = atomic_load_explicit(&p->pid, memory_order_relaxed);
-    int ws = -1;
-    if (!reap_within(pid, 2000, &ws))
-        ws = kill_proc(pool, p);
+    /* the child is gone (reaped): its last range no longer moves */
+    const struct pslot *sl = &pool->shm->slot[p - pool->procs];
+    if (sl->end > sl->begin)
+        snprintf(p->msg, sizeof p->msg, "worker process %d (job '%s', rows [%llu,%llu)) %s",
+                 (int)pid, job, (unsigned long long)sl->begin, (unsigned long long)sl->end, how);
     else
-        close_proc(pool, p);
-    char how[128];
-    describe_exit(ws, how, sizeof how);
-    snprintf(p->msg, sizeof p->msg, "worker process %d (job '%s', rows [%zu,%zu)) %s", (int)pid,
-             job, p->begin, p->end, how);
+        snprintf(p->msg, sizeof p->msg, "worker process %d (job '%s', no rows yet) %s", (int)pid,
+                 job, how);
     p->status = SABRE_EPEER;
     p->outstanding = false;
     atomic_fetch_add_explicit(&pool->deaths, 1, memory_order_relaxed);
+}
+
+/* If child p has exited, reap it and end its call with SABRE_EPEER. */
+static void check_exited(sabre_pool_t *pool, struct proc *p, const char *job)
+{
+    pid_t pid = atomic_load_explicit(&p->pid, memory_order_relaxed);
+    int ws;
+    pid_t w = waitpid(pid, &ws, WNOHANG);
+    if (w != pid && !(w < 0 && errno == ECHILD))
+        return;
+    close_proc(pool, p);
+    char how[128];
+    describe_exit(w == pid ? ws : -1, how, sizeof how);
+    proc_lost(pool, p, pid, job, how);
+}
+
+/* Zero child i's slot: the child starts from call number 0. */
+static void reset_slot(sabre_pool_t *pool, unsigned i)
+{
+    struct pslot *sl = &pool->shm->slot[i];
+    atomic_store_explicit(&sl->req, 0, memory_order_relaxed);
+    atomic_store_explicit(&sl->ack, 0, memory_order_relaxed);
+    atomic_store_explicit(&sl->child_sleeping, 0, memory_order_relaxed);
+    sl->stop = 0;
 }
 
 static int spawn(sabre_pool_t *pool, unsigned i)
@@ -643,6 +705,7 @@ static int spawn(sabre_pool_t *pool, unsigned i)
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
         return sabre__fail_errno(errno, "pool '%s': socketpair for worker process %u", pool->name,
                                  i);
+    reset_slot(pool, i);
     bool from_main_thread = syscall(SYS_gettid) == getpid();
     pid_t pid = fork();
     if (pid < 0) {
@@ -656,7 +719,6 @@ static int spawn(sabre_pool_t *pool, unsigned i)
         child_main(pool, i, sv[1], from_main_thread);
     }
     close(sv[1]);
-    p->sock = sv[0];
     p->gen = pool->reg_gen;
     atomic_store_explicit(&p->pid, pid, memory_order_relaxed);
     atomic_fetch_add_explicit(&pool->alive, 1, memory_order_relaxed);
@@ -664,7 +726,8 @@ static int spawn(sabre_pool_t *pool, unsigned i)
     /* No message bytes: sabre_fd_send frames a message as a length prefix
      * that sabre_fd_recv reads separately, which a SEQPACKET socket would
      * truncate; the bare descriptor is one 4-byte packet. */
-    int rc = sabre_fd_send(p->sock, sabre_region_fd(pool->region), NULL, 0);
+    int rc = sabre_fd_send(sv[0], sabre_region_fd(pool->region), NULL, 0);
+    close(sv[0]);
     if (rc != SABRE_OK) {
         kill_proc(pool, p);
         return rc;
@@ -692,73 +755,105 @@ static int ensure_child(sabre_pool_t *pool, unsigned i)
     return SABRE_OK;
 }
 
-static void send_request(sabre_pool_t *pool, unsigned i, const char *name, const void *args,
-                         size_t args_len)
+/* Ring child i's doorbell with `call` (Dekker pair with child_wait: we
+ * store req then load child_sleeping, both seq_cst). */
+static void ring_child(sabre_pool_t *pool, unsigned i, uint32_t call)
 {
-    struct proc *p = &pool->procs[i];
-    size_t name_len = strlen(name);
-    struct req_hdr h = {
-        .magic = REQ_MAGIC,
-        .name_len = (uint32_t)name_len,
-        .seq = pool->proc_seq,
-        .begin = p->begin,
-        .end = p->end,
-        .args_len = args_len,
-        .worker = i,
-    };
-    memcpy(pool->reqbuf, &h, sizeof h);
-    memcpy(pool->reqbuf + sizeof h, name, name_len);
-    if (args_len)
-        memcpy(pool->reqbuf + sizeof h + name_len, args, args_len);
-    ssize_t w;
-    while ((w = send(p->sock, pool->reqbuf, sizeof h + name_len + args_len, MSG_NOSIGNAL)) < 0 &&
-           errno == EINTR)
-        ;
-    p->status = SABRE_OK;
-    p->msg[0] = '\0';
-    p->outstanding = true;
-    if (w < 0)
-        proc_died(pool, p, name);
+    struct pslot *sl = &pool->shm->slot[i];
+    atomic_store_explicit(&sl->req, call, memory_order_seq_cst);
+    if (atomic_load_explicit(&sl->child_sleeping, memory_order_seq_cst)) {
+        sabre__futex_wake(&sl->req, 1);
+        atomic_fetch_add_explicit(&pool->futex_wakes, 1, memory_order_relaxed);
+    }
 }
 
-/* Read child i's reply (poll said it is readable or hung up). */
-static void read_reply(sabre_pool_t *pool, unsigned i, const char *name)
+static uint32_t next_call(sabre_pool_t *pool)
+{
+    if (++pool->proc_call == 0)
+        pool->proc_call = 1; /* 0 means "no call yet" in a fresh slot */
+    return pool->proc_call;
+}
+
+/* Take child i's answer to `call` if it has come.  The child's words are
+ * checked, never trusted: an answer that does not make sense kills it. */
+static void take_answer(sabre_pool_t *pool, unsigned i, uint32_t call, const char *name)
 {
     struct proc *p = &pool->procs[i];
-    unsigned char buf[REP_MAX];
-    ssize_t m;
-    while ((m = recv(p->sock, buf, sizeof buf, MSG_DONTWAIT)) < 0 && errno == EINTR)
-        ;
-    if (m < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    struct pslot *sl = &pool->shm->slot[i];
+    uint32_t ack = atomic_load_explicit(&sl->ack, memory_order_acquire);
+    if (ack != call)
         return;
-    struct rep_hdr h;
-    if (m < (ssize_t)sizeof h) {
-        proc_died(pool, p, name);
+    int32_t st = sl->status;
+    uint32_t len = sl->msg_len;
+    p->outstanding = false;
+    p->status = st == 0 ? 0 : sabre__is_status(st) ? st : SABRE_EJOB;
+    if (st == 0)
         return;
-    }
-    memcpy(&h, buf, sizeof h);
-    if (h.magic != REP_MAGIC || h.seq != pool->proc_seq || h.msg_len >= MSG_MAX ||
-        (size_t)m != sizeof h + h.msg_len) {
+    if (len >= MSG_MAX) {
         pid_t pid = atomic_load_explicit(&p->pid, memory_order_relaxed);
         kill_proc(pool, p);
+        proc_lost(pool, p, pid, name, "sent a malformed answer and was killed");
+    } else if (len) {
+        snprintf(p->msg, sizeof p->msg, "%.*s", (int)len, sl->msg);
+    } else {
         snprintf(p->msg, sizeof p->msg,
-                 "worker process %d (job '%s') sent a malformed reply; it was killed", (int)pid,
-                 name);
-        p->status = SABRE_EPEER;
-        p->outstanding = false;
-        atomic_fetch_add_explicit(&pool->deaths, 1, memory_order_relaxed);
-        return;
+                 "job '%s' returned %d in worker process %d (rows [%llu,%llu))", name, (int)st,
+                 atomic_load_explicit(&p->pid, memory_order_relaxed),
+                 (unsigned long long)sl->begin, (unsigned long long)sl->end);
     }
-    p->outstanding = false;
-    p->status = h.status == 0 ? 0 : sabre__is_status(h.status) ? h.status : SABRE_EJOB;
-    if (h.status != 0) {
-        if (h.msg_len)
-            snprintf(p->msg, sizeof p->msg, "%.*s", (int)h.msg_len, (const char *)buf + sizeof h);
-        else
-            snprintf(p->msg, sizeof p->msg,
-                     "job '%s' returned %d in worker process %d (rows [%zu,%zu))", name,
-                     (int)h.status, atomic_load_explicit(&p->pid, memory_order_relaxed), p->begin,
-                     p->end);
+}
+
+/* Wait for the answers of children [0, k) to `call`: spin briefly, then
+ * sleep on the answer counter (Dekker pair with child_main), looking for
+ * dead children every PROC_SLICE_NS and killing silent ones at the
+ * deadline. */
+static void collect(sabre_pool_t *pool, unsigned k, uint32_t call, const char *name)
+{
+    struct pshared *sh = pool->shm;
+    uint64_t start = sabre__now_ns(), deadline = start + pool->proc_timeout_ns;
+    uint64_t spin = SABRE_MIN(pool->spin_ns, PROC_SPIN_MAX_NS);
+    unsigned spins = 0;
+    for (;;) {
+        uint32_t d = atomic_load_explicit(&sh->done, memory_order_acquire);
+        unsigned left = 0;
+        for (unsigned i = 0; i < k; i++)
+            if (pool->procs[i].outstanding) {
+                take_answer(pool, i, call, name);
+                left += pool->procs[i].outstanding;
+            }
+        if (left == 0)
+            return;
+        if (!sabre__spin_expired(spin, start, &spins)) {
+            sabre__cpu_relax();
+            continue;
+        }
+        uint64_t now = sabre__now_ns();
+        if (now >= deadline) {
+            for (unsigned i = 0; i < k; i++) {
+                struct proc *p = &pool->procs[i];
+                if (!p->outstanding)
+                    continue;
+                pid_t pid = atomic_load_explicit(&p->pid, memory_order_relaxed);
+                kill_proc(pool, p);
+                char how[96];
+                snprintf(how, sizeof how, "did not answer within %llu ms and was killed",
+                         (unsigned long long)(pool->proc_timeout_ns / 1000000));
+                proc_lost(pool, p, pid, name, how);
+            }
+            return;
+        }
+        atomic_store_explicit(&sh->parent_sleeping, 1, memory_order_seq_cst);
+        int w = SABRE_OK;
+        if (atomic_load_explicit(&sh->done, memory_order_seq_cst) == d)
+            w = sabre__futex_wait(&sh->done, d, SABRE_MIN(deadline - now, PROC_SLICE_NS));
+        atomic_store_explicit(&sh->parent_sleeping, 0, memory_order_relaxed);
+        if (w == SABRE_ETIMEDOUT)
+            for (unsigned i = 0; i < k; i++)
+                if (pool->procs[i].outstanding) {
+                    take_answer(pool, i, call, name); /* it may have answered, then exited */
+                    if (pool->procs[i].outstanding)
+                        check_exited(pool, &pool->procs[i], name);
+                }
     }
 }
 
@@ -811,9 +906,14 @@ int sabre_pool_process_for(sabre_pool_t *pool, const char *name, const void *arg
     if (!acquire_busy(pool))
         return busy_error(pool, "sabre_pool_process_for called");
 
-    size_t per = n / pool->nproc + (n % pool->nproc != 0);
-    size_t chunk = SABRE_ALIGN_UP(per, (size_t)SABRE_POOL_ROW_ALIGN);
-    unsigned k = (unsigned)(n / chunk + (n % chunk != 0));
+    /* About four ranges per process, claimed as they go (a process slowed
+     * down by a neighbour takes fewer), each at least PROC_MIN_ROWS rows so
+     * that a small call wakes one process, not all of them. */
+    size_t parts = (size_t)pool->nproc * 4;
+    size_t chunk = SABRE_MAX(n / parts + (n % parts != 0), (size_t)PROC_MIN_ROWS);
+    chunk = SABRE_ALIGN_UP(chunk, (size_t)SABRE_POOL_ROW_ALIGN);
+    size_t nchunks = n / chunk + (n % chunk != 0);
+    unsigned k = (unsigned)SABRE_MIN(nchunks, (size_t)pool->nproc);
     int rc = SABRE_OK;
     for (unsigned i = 0; i < k && rc == SABRE_OK; i++)
         rc = ensure_child(pool, i);
@@ -822,86 +922,34 @@ int sabre_pool_process_for(sabre_pool_t *pool, const char *name, const void *arg
         return rc;
     }
 
-    pool->proc_seq++;
+    /* Every child of the last call has answered or is gone: the call area
+     * is ours to rewrite. */
+    struct pshared *sh = pool->shm;
+    size_t name_len = strlen(name);
+    sh->name_len = (uint32_t)name_len;
+    memcpy(sh->name, name, name_len + 1);
+    sh->args_len = args_len;
+    if (args_len)
+        memcpy(sh->args, args, args_len);
+    sh->n = n;
+    sh->chunk = chunk;
+    sh->nchunks = nchunks;
+    atomic_store_explicit(&sh->next, 0, memory_order_relaxed);
+    atomic_store_explicit(&sh->failed, 0, memory_order_relaxed);
+    uint32_t call = next_call(pool);
     for (unsigned i = 0; i < k; i++) {
         struct proc *p = &pool->procs[i];
-        p->begin = (size_t)i * chunk;
-        p->end = SABRE_MIN(p->begin + chunk, n);
-        send_request(pool, i, name, args, args_len);
+        p->status = SABRE_OK;
+        p->msg[0] = '\0';
+        p->outstanding = true;
+        sh->slot[i].begin = sh->slot[i].end = 0;
+        ring_child(pool, i, call); /* seq_cst store: releases the call */
     }
-
-    uint64_t deadline = sabre__now_ns() + pool->proc_timeout_ns;
-    struct pollfd pfd[SABRE_POOL_MAX_PROCESSES];
-    unsigned idx[SABRE_POOL_MAX_PROCESSES];
-    for (;;) {
-        unsigned np = 0;
-        for (unsigned i = 0; i < k; i++)
-            if (pool->procs[i].outstanding) {
-                pfd[np] = (struct pollfd){.fd = pool->procs[i].sock, .events = POLLIN};
-                idx[np++] = i;
-            }
-        if (np == 0)
-            break;
-        uint64_t now = sabre__now_ns();
-        if (now >= deadline) {
-            for (unsigned j = 0; j < np; j++) {
-                struct proc *p = &pool->procs[idx[j]];
-                pid_t pid = atomic_load_explicit(&p->pid, memory_order_relaxed);
-                kill_proc(pool, p);
-                snprintf(p->msg, sizeof p->msg,
-                         "worker process %d (job '%s', rows [%zu,%zu)) did not answer within "
-                         "%llu ms and was killed",
-                         (int)pid, name, p->begin, p->end,
-                         (unsigned long long)(pool->proc_timeout_ns / 1000000));
-                p->status = SABRE_EPEER;
-                p->outstanding = false;
-                atomic_fetch_add_explicit(&pool->deaths, 1, memory_order_relaxed);
-            }
-            break;
-        }
-        /* Bounded slices: a child that dies without closing its socket
-         * (it cannot, but a grandchild might hold it) is still noticed. */
-        int slice = (int)SABRE_MIN((deadline - now) / 1000000 + 1, 100ull);
-        int r = poll(pfd, np, slice);
-        if (r < 0 && errno != EINTR) {
-            rc = sabre__fail_errno(errno, "pool '%s': poll on worker processes", pool->name);
-            break;
-        }
-        for (unsigned j = 0; j < np; j++) {
-            struct proc *p = &pool->procs[idx[j]];
-            if (r > 0 && (pfd[j].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)))
-                read_reply(pool, idx[j], name);
-            else if (p->outstanding) {
-                int ws;
-                pid_t pid = atomic_load_explicit(&p->pid, memory_order_relaxed);
-                pid_t w = waitpid(pid, &ws, WNOHANG);
-                if (w == pid || (w < 0 && errno == ECHILD)) {
-                    /* exited while something else holds its socket */
-                    close_proc(pool, p);
-                    char how[128];
-                    describe_exit(w == pid ? ws : -1, how, sizeof how);
-                    snprintf(p->msg, sizeof p->msg,
-                             "worker process %d (job '%s', rows [%zu,%zu)) %s", (int)pid, name,
-                             p->begin, p->end, how);
-                    p->status = SABRE_EPEER;
-                    p->outstanding = false;
-                    atomic_fetch_add_explicit(&pool->deaths, 1, memory_order_relaxed);
-                }
-            }
-        }
-    }
-    if (rc == SABRE_OK)
-        for (unsigned i = 0; i < k; i++)
-            if (pool->procs[i].status != SABRE_OK) {
-                rc = sabre__fail(pool->procs[i].status, "%s", pool->procs[i].msg);
-                break;
-            }
-    /* A poll failure leaves children mid-job: kill them so that the next
-     * call starts from a clean protocol state. */
+    collect(pool, k, call, name);
     for (unsigned i = 0; i < k; i++)
-        if (pool->procs[i].outstanding) {
-            kill_proc(pool, &pool->procs[i]);
-            pool->procs[i].outstanding = false;
+        if (pool->procs[i].status != SABRE_OK) {
+            rc = sabre__fail(pool->procs[i].status, "%s", pool->procs[i].msg);
+            break;
         }
     release_busy(pool);
     return rc;
@@ -934,13 +982,15 @@ static void stop_processes(sabre_pool_t *pool)
 {
     if (!pool->procs)
         return;
-    /* Closing the socket tells a child to exit; give them 1 s together. */
+    /* Ring every child with `stop`; give them 1 s together to exit. */
     pid_t pids[SABRE_POOL_MAX_PROCESSES];
+    uint32_t call = next_call(pool);
     for (unsigned i = 0; i < pool->nproc; i++) {
         pids[i] = atomic_load_explicit(&pool->procs[i].pid, memory_order_relaxed);
-        if (pool->procs[i].sock >= 0)
-            close(pool->procs[i].sock);
-        pool->procs[i].sock = -1;
+        if (pids[i] > 0) {
+            pool->shm->slot[i].stop = 1;
+            ring_child(pool, i, call);
+        }
     }
     uint64_t deadline = sabre__now_ns() + 1000000000ull;
     for (unsigned i = 0; i < pool->nproc; i++) {
@@ -966,7 +1016,8 @@ static void free_pool(sabre_pool_t *pool)
     free(pool->slots);
     free(pool->procs);
     free(pool->reg);
-    free(pool->reqbuf);
+    if (pool->shm)
+        munmap(pool->shm, pool->shm_len);
     free(pool);
 }
 
@@ -1015,13 +1066,22 @@ int sabre_pool_create(const sabre_pool_desc_t *desc, sabre_pool_t **out)
 
     if (pool->nproc) {
         pool->procs = calloc(pool->nproc, sizeof *pool->procs);
-        pool->reqbuf = malloc(REQ_MAX);
-        if (!pool->procs || !pool->reqbuf) {
+        if (!pool->procs) {
             free_pool(pool);
             return sabre__fail(SABRE_ENOMEM, "pool '%s': out of memory", name);
         }
-        for (unsigned i = 0; i < pool->nproc; i++)
-            pool->procs[i].sock = -1;
+        /* Shared with every child forked later: the doorbells and answers. */
+        pool->shm_len = sizeof(struct pshared) + pool->nproc * sizeof(struct pslot);
+        void *m = mmap(NULL, pool->shm_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                       -1, 0);
+        if (m == MAP_FAILED) {
+            int e = errno;
+            pool->shm = NULL;
+            free_pool(pool);
+            return sabre__fail_errno(e, "pool '%s': mapping %zu bytes shared with its worker "
+                                        "processes", name, pool->shm_len);
+        }
+        pool->shm = m;
     }
     if (pool->nworkers) {
         pool->tids = calloc(pool->nworkers, sizeof *pool->tids);

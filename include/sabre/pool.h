@@ -30,13 +30,17 @@
  *
  * Worker processes.  Jobs registered by name (sabre_pool_register) run in
  * forked child processes attached to desc.region (its fd is passed over a
- * unix socket; the child opens it with sabre_region_open_fd).  A child that
- * dies or stops answering is reported as SABRE_EPEER for that call, killed
- * and reaped, and replaced by a fresh child on the next call.  Children
- * exit when their socket closes: at sabre_pool_destroy or when the parent
- * process exits.  Jobs run in the child's copy of the parent's memory as it
- * was at fork time; only the region is shared.  A child has no worker
- * threads: a process job must not call into the parent's pools.
+ * unix socket once; the child opens it with sabre_region_open_fd).  Calls
+ * and answers go through memory shared with the children (a doorbell per
+ * child, spun on and then slept on with a futex, like the worker threads'),
+ * so a call to children that are spinning costs no system call.  A child
+ * that dies or stops answering is reported as SABRE_EPEER for that call,
+ * killed and reaped, and replaced by a fresh child on the next call.
+ * Children exit at sabre_pool_destroy, or by themselves when the parent
+ * process is gone.  Jobs run in the child's copy of the parent's memory as
+ * it was at fork time; only the region (and the job's argument bytes) are
+ * shared.  A child has no worker threads: a process job must not call into
+ * the parent's pools.
  *
  * Thread-safety.  One fork-join at a time per pool: sabre_pool_for,
  * sabre_pool_submit/wait and sabre_pool_process_for must not be called on
@@ -106,7 +110,8 @@ typedef struct sabre_executor {
 } sabre_executor_t;
 
 /* A job of a worker process: rows [begin, end) of data in `region` (the
- * child's own handle, attached through the fd), with the caller's bytes. */
+ * child's own handle, attached through the fd), with the caller's bytes
+ * (read-only: they are shared by the processes of the call). */
 typedef struct sabre_proc_job {
     sabre_region_t *region;
     const void *args;         /* aligned for any type (max_align_t) */
@@ -146,7 +151,7 @@ typedef struct sabre_pool_desc {
  */
 int sabre_pool_create(const sabre_pool_desc_t *desc, sabre_pool_t **out);
 
-/* Stop and join every thread, close the sockets, reap every child (killing
+/* Stop and join every thread, tell every child to exit and reap it (killing
  * it if it does not exit within 1 s).  NULL is ignored.  Not concurrent
  * with other calls on the pool. */
 void sabre_pool_destroy(sabre_pool_t *pool);
@@ -194,12 +199,16 @@ int sabre_pool_register(sabre_pool_t *pool, const char *name, sabre_proc_job_fn 
 
 /*
  * Run the registered job `name` in the worker processes over [0, n): the
- * rows are split into one 64-aligned range per process (fewer if n is
- * small), each process gets (name, args, range) and answers with a status.
- * Returns when every process has answered or has been found dead.
+ * rows are cut into 64-aligned ranges (about four per process, at least
+ * 4,096 rows each, so a small call runs in one process) that the processes
+ * claim as they go; the job is called once per range, in some process,
+ * and every row is covered exactly once.  After a job fails, no process
+ * claims another range.  Returns when every process that was called has
+ * answered or has been found dead; the job's writes to the region are then
+ * visible to the caller.
  * Errors: SABRE_ENOENT (job not registered), SABRE_EINVAL (no processes,
  * args too large), SABRE_ESTATE (busy), SABRE_EPEER (a child died, e.g.
- * "worker process 1234 (job 'integrate', rows [0,512)) was killed by
+ * "worker process 1234 (job 'integrate', rows [0,4096)) was killed by
  * signal 9 (Killed)", or did not answer within the timeout and was
  * killed); the job's own status with the child's message; SABRE_EIO
  * (fork or socket failure).  A dead child is replaced on the next call.
