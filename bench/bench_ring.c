@@ -82,7 +82,8 @@ static void pin(int cpu)
 /* ---- the bare SPSC loop: head/tail on their own lines, batch publish ----------- */
 
 /* stride: bytes between records (REC = the payload only; 128 = the bytes a
- * ring chunk occupies: its 64-byte header plus the 64-byte payload). */
+ * chunk occupied in ring ABI 2: a 64-byte header plus the 64-byte payload;
+ * ABI 3 writes a 16-byte header per chunk beside the payload array). */
 struct bare {
     _Alignas(128) _Atomic uint64_t head;
     _Alignas(128) _Atomic uint64_t tail;
@@ -162,10 +163,9 @@ static int produce(sabre_ring_t *ring, uint64_t n)
         sabre_ring_claim_t cl;
         if ((rc = sabre_ring_claim(p, BATCH, UINT64_MAX, &cl)))
             return rc;
-        sabre_chunk_t *ch[BATCH];
-        sabre_ring_claim_chunks(p, &cl, ch);
-        for (uint32_t i = 0; i < BATCH; i++)
-            write_rec((uint64_t *)((uint8_t *)ch[i] + fld.offset), done + i);
+        uint8_t *q = cl.data + fld.offset; /* base + stride */
+        for (uint32_t i = 0; i < cl.count; i++, q += cl.stride)
+            write_rec((uint64_t *)q, done + i);
         if ((rc = sabre_ring_commit(p, &cl)))
             return rc;
     }
@@ -208,7 +208,7 @@ static double ring_rate(sabre_ring_shape_t shape, int np, bool processes, uint64
     if ((rc = sabre_ring_consumer_open(ring, &c)))
         die("consumer", rc);
     pthread_t th[8];
-    pid_t pids[8];
+    pid_t pids[8] = {0};
     struct prod_arg a = {.ring = ring, .n = n_per, .pin = np == 1};
     pin(np == 1 ? 0 : -1);
     uint64_t t0 = now_ns();
@@ -231,10 +231,9 @@ static double ring_rate(sabre_ring_shape_t shape, int np, bool processes, uint64
         sabre_ring_batch_t b;
         if ((rc = sabre_ring_consume(c, BATCH, 10000000000ull, &b)))
             die("consume", rc);
-        sabre_chunk_t *ch[BATCH];
-        sabre_ring_batch_chunks(c, &b, ch);
-        for (uint32_t i = 0; i < b.count; i++)
-            sum += read_rec((const uint64_t *)((uint8_t *)ch[i] + off));
+        const uint8_t *q = b.data + off; /* base + stride */
+        for (uint32_t i = 0; i < b.count; i++, q += b.stride)
+            sum += read_rec((const uint64_t *)q);
         got += b.count;
         sabre_ring_release(c, &b);
     }
@@ -312,7 +311,7 @@ static void measure(uint64_t n, bool pinned)
                              : "threads placed by the kernel scheduler");
     printf("bare SPSC loop, 64-byte records:         %7.1f M records/s\n", b / 1e6);
     printf("bare SPSC loop, 128-byte stride:         %7.1f M records/s (the bytes a chunk "
-           "occupies: 64-byte header + payload)\n",
+           "occupied in ring ABI 2: 64-byte header + payload)\n",
            b2 / 1e6);
     printf("lanes, 1 producer (thread):  %7.1f M records/s = %.0f%% of bare 64-byte (target >= "
            "80%%) %s; %.0f%% of bare 128-byte stride\n",

@@ -4,8 +4,9 @@
  * Input: byte 0 picks the object (even: weights, odd: ring); the rest
  * overwrites the start of that object (header, tables, records, chunk
  * states).  Opening must fail cleanly or give a handle whose every call -
- * info, readers, adopt, publish, stats, producers, claim, consume, release,
- * the `sabre inspect` describers - stays in bounds and returns.
+ * info, readers, adopt, publish, stats, producers, claim (with padding at
+ * the lane end), chunk headers, consume, release, the `sabre inspect`
+ * describers - stays in bounds and returns.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -67,13 +68,21 @@ static void poke_ring(sabre_region_t *reg, FILE *sink)
     }
     sabre_ring_producer_t *p = NULL;
     if (sabre_ring_producer_open(ring, &p) == SABRE_OK) {
-        sabre_ring_claim_t cl;
-        if (sabre_ring_claim(p, 1, 0, &cl) == SABRE_OK) {
+        for (uint32_t n = 1; n <= 3; n += 2) { /* a claim of 3 may pad at the lane end */
+            sabre_ring_claim_t cl;
+            if (sabre_ring_claim(p, n, 0, &cl) != SABRE_OK)
+                continue;
             sabre_chunk_t *c = sabre_ring_claim_chunk(p, &cl, 0);
             uint8_t *a = sabre_chunk_array(ring, c, 0);
             sabre_ring_field_t f;
             if (a && sabre_ring_field_at(ring, 0, &f) == SABRE_OK && f.size)
                 memset(a, 0x5a, f.size);
+            for (uint32_t i = 0; i < cl.count; i++) { /* base + stride */
+                memset(cl.data + i * cl.stride, 0x33, cl.stride);
+                cl.chunks[i].valid_steps = 1;
+            }
+            sabre_chunk_header_t h;
+            sabre_ring_chunk_header(ring, c, &h);
             sabre_ring_commit(p, &cl);
         }
         sabre_ring_producer_close(p);
@@ -84,8 +93,13 @@ static void poke_ring(sabre_region_t *reg, FILE *sink)
             sabre_ring_batch_t b;
             if (sabre_ring_consume(c, 4, 0, &b) != SABRE_OK)
                 break;
-            for (uint32_t i = 0; i < b.count; i++)
-                (void)((volatile sabre_chunk_t *)sabre_ring_batch_chunk(c, &b, i))->sequence;
+            for (uint32_t i = 0; i < b.count; i++) {
+                const sabre_chunk_t *ch = sabre_ring_batch_chunk(c, &b, i);
+                (void)((const volatile sabre_chunk_t *)ch)->sequence;
+                (void)((const volatile uint8_t *)b.data)[i * b.stride + b.stride - 1];
+                sabre_chunk_header_t h;
+                sabre_ring_chunk_header(ring, ch, &h);
+            }
             sabre_ring_release(c, &b);
         }
         sabre_ring_consumer_close(c);

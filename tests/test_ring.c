@@ -30,14 +30,17 @@ static inline uint64_t mix(uint64_t a, uint64_t b)
     return x ^ (x >> 31);
 }
 
-/* Raw 64-byte payload: producer, sequence, 6 check words. */
-static void fill_payload(const sabre_ring_t *ring, sabre_chunk_t *c)
+/* Raw 64-byte payload: producer, sequence, the writer's own tag (records
+ * are reused after a close: it names the producer of the test), 5 check
+ * words over all three. */
+static void fill_payload(const sabre_ring_t *ring, sabre_chunk_t *c, uint64_t tag)
 {
     uint64_t *w = sabre_chunk_array(ring, c, 0);
     w[0] = c->producer;
     w[1] = c->sequence;
-    for (int i = 2; i < 8; i++)
-        w[i] = mix(c->producer * 1000003ull + c->sequence, (uint64_t)i);
+    w[2] = tag;
+    for (int i = 3; i < 8; i++)
+        w[i] = mix(c->producer * 1000003ull + c->sequence + (tag << 40), (uint64_t)i);
 }
 
 static bool payload_ok(const sabre_ring_t *ring, const sabre_chunk_t *c)
@@ -45,10 +48,23 @@ static bool payload_ok(const sabre_ring_t *ring, const sabre_chunk_t *c)
     const uint64_t *w = sabre_chunk_array(ring, c, 0);
     if (w[0] != c->producer || w[1] != c->sequence)
         return false;
-    for (int i = 2; i < 8; i++)
-        if (w[i] != mix(c->producer * 1000003ull + c->sequence, (uint64_t)i))
+    for (int i = 3; i < 8; i++)
+        if (w[i] != mix(c->producer * 1000003ull + c->sequence + (w[2] << 40), (uint64_t)i))
             return false;
     return true;
+}
+
+static uint64_t payload_tag(const sabre_ring_t *ring, const sabre_chunk_t *c)
+{
+    return ((const uint64_t *)sabre_chunk_array(ring, c, 0))[2];
+}
+
+/* The claim's policy version of a chunk, through the public accessor. */
+static uint64_t version_of(const sabre_ring_t *ring, const sabre_chunk_t *c)
+{
+    sabre_chunk_header_t h;
+    CHECK_OK(sabre_ring_chunk_header(ring, c, &h));
+    return h.policy_version;
 }
 
 /* ---- layout of chunks, basic lifecycle, refusals -------------------------------- */
@@ -70,7 +86,7 @@ static void test_basic(void)
     CHECK_OK(sabre_ring_field_find(ring, "obs", &f));
     CHECK_EQ(f.elem_size, 16);
     CHECK_EQ(f.size, 8 * 4 * 16);
-    CHECK_EQ(f.offset, 64);
+    CHECK_EQ(f.offset, 0); /* from the chunk's payload */
     CHECK_OK(sabre_ring_field_find(ring, "act", &f));
     CHECK_EQ(f.offset % 64, 0);
     CHECK_EQ(f.size, 8 * 4 * 4);
@@ -96,9 +112,13 @@ static void test_basic(void)
         CHECK(ch != NULL);
         CHECK_EQ(ch->sequence, i);
         CHECK_EQ(ch->valid_steps, 8);
-        CHECK_EQ(ch->policy_version, 5);
+        CHECK_EQ(version_of(ring, ch), 5);
         float *obs = sabre_chunk_array(ring, ch, 0);
         int32_t *act = sabre_chunk_array(ring, ch, 1);
+        /* base + stride reach the same arrays */
+        CHECK(ch == &cl.chunks[i]);
+        CHECK((uint8_t *)obs == cl.data + i * cl.stride);
+        CHECK_EQ(cl.stride, sabre_ring_chunk_stride(ring));
         for (int t = 0; t < 8; t++)
             for (int e = 0; e < 4; e++) {
                 for (int k = 0; k < 4; k++)
@@ -120,8 +140,24 @@ static void test_basic(void)
         CHECK_EQ(ch->producer, sabre_ring_producer_id(p));
         CHECK(obs[(7 * 4 + 3) * 4 + 2] == (float)(i * 1000 + 700 + 30 + 2));
         CHECK_EQ(act[5], i * 100 + 5);
-        CHECK_EQ(ch->layout_hash, step->hash);
+        sabre_chunk_header_t hd;
+        CHECK_OK(sabre_ring_chunk_header(ring, ch, &hd));
+        CHECK_EQ(hd.layout_hash, step->hash);
+        CHECK_EQ(hd.policy_version, 5);
+        CHECK_EQ(hd.sequence, i);
+        CHECK_EQ(hd.producer, sabre_ring_producer_id(p));
+        CHECK_EQ(hd.valid_steps, 8);
+        CHECK(hd.commit_ns != 0);
+        CHECK_EQ(hd.lane, sabre_ring_producer_id(p));
+        CHECK_EQ(hd.claim_rest, 1 - i);
+        CHECK((const uint8_t *)act == b.data + i * b.stride + f.offset); /* f: "act" */
     }
+    /* not a chunk of the ring: refused, no array */
+    sabre_chunk_t fake = {0};
+    sabre_chunk_header_t hd;
+    CHECK_ERR(sabre_ring_chunk_header(ring, &fake, &hd), SABRE_EINVAL);
+    CHECK(sabre_chunk_array(ring, &fake, 0) == NULL);
+    CHECK(sabre_chunk_array(ring, (sabre_chunk_t *)((uint8_t *)b.chunks + 8), 0) == NULL);
     sabre_ring_batch_t bogus = b;
     bogus.first += 2; /* not consumed yet: refused */
     CHECK_ERR(sabre_ring_release(c, &bogus), SABRE_EINVAL);
@@ -168,6 +204,11 @@ static void test_basic(void)
     *major = 9;
     CHECK_ERR(sabre_ring_open(reg, "roll", step, 0, 0, &r2), SABRE_EVERSION);
     CHECK_STR_CONTAINS(sabre_last_error(), "9.0");
+    /* a ring written by ABI 2 (64-byte headers inline): refused, naming both */
+    *major = 2;
+    CHECK_ERR(sabre_ring_open(reg, "roll", step, 0, 0, &r2), SABRE_EVERSION);
+    CHECK_STR_CONTAINS(sabre_last_error(), "ABI version 2.0");
+    CHECK_STR_CONTAINS(sabre_last_error(), "reads 3.x");
     *major = SABRE_RING_ABI_MAJOR;
     uint32_t *capw = (uint32_t *)((uint8_t *)o.ptr + 16);
     *capw = 3;
@@ -185,7 +226,7 @@ static void test_basic(void)
     sabre_region_close(reg);
 }
 
-/* ---- cursor lanes: split chunks, exact lag per claim, release order ----------------- */
+/* ---- cursor lanes: contiguous payloads, exact lag per claim, release order --------- */
 
 static void test_cursor_lanes(void)
 {
@@ -200,11 +241,11 @@ static void test_cursor_lanes(void)
                                .record_size = 48};
         sabre_ring_t *ring = NULL;
         CHECK_OK(sabre_ring_create(reg, &d, &ring));
-        /* one-line payloads: contiguous, after the lane's 8 headers */
+        /* one-line payloads: contiguous, headers in their own array */
         sabre_ring_field_t f;
         CHECK_OK(sabre_ring_field_at(ring, 0, &f));
         CHECK_EQ(sabre_ring_chunk_stride(ring), 64);
-        CHECK_EQ(f.offset, 8 * 64);
+        CHECK_EQ(f.offset, 0);
         CHECK_EQ(f.size, 48);
         sabre_ring_producer_t *p = NULL;
         sabre_ring_consumer_t *c = NULL;
@@ -219,20 +260,23 @@ static void test_cursor_lanes(void)
             sabre_ring_producer_set_version(p, vers[k]);
             sabre_ring_claim_t cl;
             CHECK_OK(sabre_ring_claim(p, sizes[k], 0, &cl));
-            sabre_chunk_t *ch[4];
-            CHECK_EQ(sabre_ring_claim_chunks(p, &cl, ch), sizes[k]);
+            sabre_chunk_t *ch = cl.chunks;
+            CHECK_EQ(cl.count, sizes[k]);
+            CHECK_EQ(cl.stride, 64);
             for (uint32_t i = 0; i < sizes[k]; i++) {
-                CHECK(ch[i] == sabre_ring_claim_chunk(p, &cl, i));
-                CHECK_EQ(ch[i]->sequence, seq + i);
-                CHECK_EQ(ch[i]->policy_version, vers[k]);
-                CHECK_EQ(ch[i]->valid_steps, 1);
-                CHECK_EQ(ch[i]->commit_ns, 0);
-                CHECK_EQ(ch[i]->user[0], 0);
-                ch[i]->user[0] = 77; /* cleared by the next claim of the slot */
-                uint8_t *a = sabre_chunk_array(ring, ch[i], 0);
-                CHECK(a == (uint8_t *)ch[i] + f.offset);
+                CHECK(&ch[i] == sabre_ring_claim_chunk(p, &cl, i));
+                CHECK_EQ(ch[i].sequence, seq + i);
+                CHECK_EQ(ch[i].valid_steps, 1);
+                CHECK_EQ(ch[i].producer, sabre_ring_producer_id(p));
+                sabre_chunk_header_t hd;
+                CHECK_OK(sabre_ring_chunk_header(ring, &ch[i], &hd));
+                CHECK_EQ(hd.policy_version, vers[k]);
+                CHECK_EQ(hd.commit_ns, 0);
+                CHECK_EQ(hd.claim_rest, sizes[k] - 1 - i);
+                uint8_t *a = sabre_chunk_array(ring, &ch[i], 0);
+                CHECK(a == cl.data + i * cl.stride + f.offset);
                 if (i) /* payloads are contiguous */
-                    CHECK(a == (uint8_t *)sabre_chunk_array(ring, ch[i - 1], 0) + 64);
+                    CHECK(a == (uint8_t *)sabre_chunk_array(ring, &ch[i - 1], 0) + 64);
                 memset(a, (int)(seq + i), 48);
             }
             seq += sizes[k];
@@ -241,9 +285,11 @@ static void test_cursor_lanes(void)
             if (k == 0)
                 CHECK_ERR(sabre_ring_consume(c, 4, 0, &nb), SABRE_EAGAIN);
             CHECK_OK(sabre_ring_commit(p, &cl));
-            CHECK(ch[0]->commit_ns != 0); /* the commit's first chunk */
-            if (sizes[k] > 1)
-                CHECK_EQ(ch[1]->commit_ns, 0);
+            sabre_chunk_header_t h0, hl;
+            CHECK_OK(sabre_ring_chunk_header(ring, &ch[0], &h0));
+            CHECK_OK(sabre_ring_chunk_header(ring, &ch[sizes[k] - 1], &hl));
+            CHECK(h0.commit_ns != 0); /* one commit time for the whole claim */
+            CHECK_EQ(h0.commit_ns, hl.commit_ns);
         }
         /* batches of 2 start inside claims: the statistics stay exact */
         sabre_ring_batch_t b[3];
@@ -257,6 +303,8 @@ static void test_cursor_lanes(void)
                 CHECK_EQ(ch->sequence, 2 * (uint64_t)k + i);
                 CHECK_EQ(a[0], (uint8_t)ch->sequence);
                 CHECK_EQ(a[47], (uint8_t)ch->sequence);
+                /* the version of each chunk's own claim, batches spanning claims */
+                CHECK_EQ(version_of(ring, ch), ch->sequence < 3 ? 1 : ch->sequence < 5 ? 4 : 10);
             }
         }
         sabre_ring_stats_t st;
@@ -287,7 +335,6 @@ static void test_cursor_lanes(void)
         CHECK_OK(sabre_ring_claim(p, 6, 0, &cl));
         CHECK_EQ(cl.first, 8);
         sabre_chunk_t *ch0 = sabre_ring_claim_chunk(p, &cl, 0);
-        CHECK_EQ(ch0->user[0], 0);
         CHECK_EQ(ch0->sequence, 8);
         /* abort: never visible, the positions are claimed again */
         CHECK_OK(sabre_ring_abort(p, &cl));
@@ -304,10 +351,16 @@ static void test_cursor_lanes(void)
             sabre_ring_consumer_set_version(c, 20);
             CHECK_OK(sabre_ring_consume(c, k ? 8 : 1, 0, &bb));
             CHECK_EQ(bb.first, 6 + (uint64_t)k);
-            CHECK_EQ(bb.count, k ? 2 : 1);
-            CHECK_EQ(sabre_ring_batch_chunk(c, &bb, bb.count - 1)->sequence, k ? 14 : 6);
+            CHECK_EQ(bb.count, 1); /* k = 1: 7 alone, the batch stops at the lane end */
+            CHECK_EQ(sabre_ring_batch_chunk(c, &bb, 0)->sequence, 6 + (uint64_t)k);
             CHECK_OK(sabre_ring_release(c, &bb));
         }
+        CHECK_OK(sabre_ring_consume(c, 8, 0, &bb));
+        CHECK_EQ(bb.first, 8);
+        CHECK_EQ(bb.count, 1);
+        CHECK_EQ(bb.chunks[0].sequence, 14); /* aborted ones are numbered */
+        CHECK_EQ(version_of(ring, &bb.chunks[0]), 10);
+        CHECK_OK(sabre_ring_release(c, &bb));
         CHECK_ERR(sabre_ring_consume(c, 8, 0, &bb), SABRE_EAGAIN);
         CHECK_OK(sabre_ring_stats(ring, &st));
         CHECK_EQ(st.produced, 9);
@@ -322,6 +375,137 @@ static void test_cursor_lanes(void)
         sabre_ring_producer_close(p);
         sabre_ring_close(ring);
     }
+    sabre_region_close(reg);
+}
+
+/* ---- the wrap: padding before a claim, batches split at the lane end ----------- */
+
+/* Claim n chunks, stamp each with its sequence (payload word 0, through
+ * base + stride) and a valid_steps of its own, commit. */
+static sabre_ring_claim_t put(sabre_ring_t *ring, sabre_ring_producer_t *p, uint32_t n,
+                              uint64_t version)
+{
+    sabre_ring_producer_set_version(p, version);
+    sabre_ring_claim_t cl;
+    CHECK_OK(sabre_ring_claim(p, n, 0, &cl));
+    CHECK_EQ(cl.count, n);
+    CHECK((cl.first & 7) + n <= 8); /* never across the end of the lane (capacity 8) */
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t *w = (uint64_t *)(cl.data + i * cl.stride);
+        w[0] = cl.chunks[i].sequence;
+        w[1] = version;
+        cl.chunks[i].valid_steps = (uint32_t)(cl.chunks[i].sequence % 4) + 1;
+    }
+    CHECK_OK(sabre_ring_commit(p, &cl));
+    return cl;
+}
+
+/* Take one batch of up to max; check every chunk against what put() wrote
+ * and return the count.  *next: the sequence expected next. */
+static uint32_t take_check(sabre_ring_t *ring, sabre_ring_consumer_t *c, uint32_t max,
+                           uint64_t *next, sabre_ring_batch_t *out)
+{
+    sabre_ring_batch_t b;
+    CHECK_OK(sabre_ring_consume(c, max, 0, &b));
+    CHECK((b.first & 7) + b.count <= 8); /* never across the end of the lane */
+    for (uint32_t i = 0; i < b.count; i++) {
+        const sabre_chunk_t *ch = &b.chunks[i];
+        const uint64_t *w = (const uint64_t *)(b.data + i * b.stride);
+        CHECK(ch == sabre_ring_batch_chunk(c, &b, i));
+        CHECK((const uint8_t *)w == (uint8_t *)sabre_chunk_array(ring, ch, 0));
+        CHECK_EQ(ch->sequence, *next);
+        CHECK_EQ(w[0], ch->sequence);
+        CHECK_EQ(ch->valid_steps, ch->sequence % 4 + 1); /* set per chunk by the producer */
+        sabre_chunk_header_t h;
+        CHECK_OK(sabre_ring_chunk_header(ring, ch, &h));
+        CHECK_EQ(h.policy_version, w[1]); /* per chunk, across claims */
+        CHECK_EQ(h.valid_steps, ch->valid_steps);
+        (*next)++;
+    }
+    if (out)
+        *out = b;
+    else
+        CHECK_OK(sabre_ring_release(c, &b));
+    return b.count;
+}
+
+static void test_wrap(sabre_ring_shape_t shape, sabre_ring_policy_t pol)
+{
+    sabre_region_t *reg = make_region(4 << 20);
+    sabre_ring_desc_t d = {.name = "wrap",
+                           .shape = shape,
+                           .policy = pol,
+                           .capacity = 8,
+                           .producers = 2,
+                           .steps = 4,
+                           .record_size = 64,
+                           .spin_ns = 1000};
+    sabre_ring_t *ring = NULL;
+    CHECK_OK(sabre_ring_create(reg, &d, &ring));
+    sabre_ring_producer_t *p = NULL;
+    sabre_ring_consumer_t *c = NULL;
+    CHECK_OK(sabre_ring_producer_open(ring, &p));
+    CHECK_OK(sabre_ring_consumer_open(ring, &c));
+    sabre_ring_consumer_set_version(c, 10);
+    uint64_t next = 0;
+    put(ring, p, 3, 1); /* 0..2 */
+    put(ring, p, 3, 2); /* 3..5 */
+    CHECK_EQ(take_check(ring, c, 8, &next, NULL), 6);
+    /* 3 more at 6 would cross the end: 6..7 are padding, the claim is 8..10 */
+    sabre_ring_claim_t cl = put(ring, p, 3, 3);
+    CHECK_EQ(cl.first, 8);
+    CHECK(cl.chunks == sabre_ring_claim_chunk(p, &cl, 0));
+    sabre_chunk_header_t hh;
+    if (shape == SABRE_RING_LANES && pol != SABRE_RING_OVERWRITE_OLDEST) {
+        /* cursor lanes: slot 6 holds the padding mark, not a chunk */
+        CHECK_ERR(sabre_ring_chunk_header(ring, cl.chunks + 6, &hh), SABRE_EINVAL);
+        CHECK_STR_CONTAINS(sabre_last_error(), "padding");
+        /* a claim_rest running past the lane is refused, not followed */
+        uint16_t keep = cl.chunks[2].claim_rest;
+        cl.chunks[2].claim_rest = 0x7fff;
+        CHECK_ERR(sabre_ring_chunk_header(ring, &cl.chunks[2], &hh), SABRE_ECORRUPT);
+        cl.chunks[2].claim_rest = keep;
+    }
+    CHECK_OK(sabre_ring_chunk_header(ring, &cl.chunks[2], &hh));
+    CHECK_EQ(hh.policy_version, 3);
+    CHECK_EQ(hh.claim_rest, 0);
+    CHECK_EQ(take_check(ring, c, 8, &next, NULL), 3); /* padding skipped */
+    /* 11..14 and 15 and 16..17: a batch stops at the end of the lane */
+    put(ring, p, 4, 4);
+    put(ring, p, 1, 5);
+    sabre_ring_batch_t held;
+    CHECK_EQ(take_check(ring, c, 2, &next, &held), 2); /* 11..12, held */
+    put(ring, p, 2, 6);                                /* 16..17: slots 0, 1 */
+    CHECK_EQ(take_check(ring, c, 8, &next, NULL), 3);  /* 13..15, up to the end */
+    CHECK_EQ(take_check(ring, c, 8, &next, NULL), 2);  /* 16..17 */
+    CHECK_OK(sabre_ring_release(c, &held));
+    /* a claim of the whole capacity from slot 2: padding 18..23, then 24..31
+     * once the consumer has skipped the padding */
+    if (pol != SABRE_RING_OVERWRITE_OLDEST) {
+        sabre_ring_claim_t big;
+        int rc = sabre_ring_claim(p, 8, 0, &big);
+        CHECK(rc == (pol == SABRE_RING_BLOCK ? SABRE_ETIMEDOUT : SABRE_EFULL));
+        sabre_ring_batch_t nb;
+        CHECK_ERR(sabre_ring_consume(c, 8, 0, &nb), SABRE_EAGAIN); /* padding only */
+    } /* overwrite: the claim takes the padding's slots back at once */
+    put(ring, p, 8, 7);
+    CHECK_EQ(take_check(ring, c, 8, &next, NULL), 8);
+    sabre_ring_stats_t st;
+    CHECK_OK(sabre_ring_stats(ring, &st));
+    CHECK_EQ(st.produced, 24);
+    CHECK_EQ(st.consumed, 24);
+    CHECK_EQ(st.dropped, pol == SABRE_RING_DROP_NEWEST ? 8 : 0);
+    CHECK_EQ(st.overwritten, 0);
+    CHECK_EQ(st.aborted, 0);
+    CHECK_EQ(st.abandoned, 0);
+    CHECK_EQ(st.held, 0);
+    /* lag: versions 1 x3, 2 x3, 3 x3, 4 x4, 5 x1, 6 x2, 7 x8 against 10 */
+    CHECK_EQ(st.lag_count, 24);
+    CHECK_EQ(st.lag_min, 3);
+    CHECK_EQ(st.lag_max, 9);
+    sabre_ring_consumer_close(c);
+    sabre_ring_producer_close(p);
+    sabre_ring_close(ring);
     sabre_region_close(reg);
 }
 
@@ -350,7 +534,7 @@ static void test_policies(sabre_ring_shape_t shape)
             sabre_ring_claim_t cl;
             int rc = sabre_ring_claim(p, 1, 0, &cl);
             if (rc == SABRE_OK) {
-                fill_payload(ring, sabre_ring_claim_chunk(p, &cl, 0));
+                fill_payload(ring, sabre_ring_claim_chunk(p, &cl, 0), 0);
                 CHECK_OK(sabre_ring_commit(p, &cl));
                 ok++;
             } else {
@@ -388,16 +572,27 @@ static void test_policies(sabre_ring_shape_t shape)
             for (int i = 0; i < 8; i++) {
                 sabre_ring_claim_t cl;
                 CHECK_OK(sabre_ring_claim(p, 1, 0, &cl));
-                fill_payload(ring, sabre_ring_claim_chunk(p, &cl, 0));
+                fill_payload(ring, sabre_ring_claim_chunk(p, &cl, 0), 0);
                 CHECK_OK(sabre_ring_commit(p, &cl));
             }
+            /* positions 20..27: two batches, split at the end of the lane */
+            sabre_ring_batch_t b2;
             CHECK_OK(sabre_ring_consume(c, 8, 0, &b));
-            CHECK_EQ(b.count, 8);
+            CHECK_OK(sabre_ring_consume(c, 8, 0, &b2));
+            CHECK_EQ(b.count, 4);
+            CHECK_EQ(b2.count, 4);
+            CHECK_EQ(b2.first, b.first + 4);
             sabre_ring_claim_t cl;
+            uint64_t dropped = st.dropped;
             CHECK_ERR(sabre_ring_claim(p, 1, 0, &cl), SABRE_EFULL);
-            for (uint32_t i = 0; i < b.count; i++)
+            CHECK_OK(sabre_ring_stats(ring, &st));
+            CHECK_EQ(st.dropped, dropped + 1);
+            for (uint32_t i = 0; i < b.count; i++) {
                 CHECK(payload_ok(ring, sabre_ring_batch_chunk(c, &b, i)));
+                CHECK(payload_ok(ring, sabre_ring_batch_chunk(c, &b2, i)));
+            }
             CHECK_OK(sabre_ring_release(c, &b));
+            CHECK_OK(sabre_ring_release(c, &b2));
             CHECK_OK(sabre_ring_claim(p, 1, 0, &cl));
             CHECK_OK(sabre_ring_commit(p, &cl));
         }
@@ -447,11 +642,8 @@ static int run_producer(struct prod_args *a)
         }
         if (rc != SABRE_OK)
             return 3;
-        for (uint32_t i = 0; i < cl.count; i++) {
-            sabre_chunk_t *c = sabre_ring_claim_chunk(p, &cl, i);
-            fill_payload(a->ring, c);
-            c->user[0] = a->index; /* records are reused after a close: name the producer */
-        }
+        for (uint32_t i = 0; i < cl.count; i++)
+            fill_payload(a->ring, &cl.chunks[i], a->index);
         if (sabre_ring_commit(p, &cl) != SABRE_OK)
             return 4;
         committed += n;
@@ -528,8 +720,8 @@ static void many(sabre_ring_shape_t shape, sabre_ring_policy_t pol, bool process
                 else
                     CHECK_EQ(ch->sequence, next_seq[ch->producer]);
                 next_seq[ch->producer] = ch->sequence + 1;
-                CHECK(ch->user[0] < NPROD);
-                got[ch->user[0]]++;
+                CHECK(payload_tag(ring, ch) < NPROD);
+                got[payload_tag(ring, ch)]++;
             }
             /* sometimes hold a batch across the next consume */
             CHECK_OK(sabre_ring_release(c, &b));
@@ -636,6 +828,9 @@ int main(void)
 {
     test_basic();
     test_cursor_lanes();
+    for (int shape = 0; shape < 2; shape++)
+        for (int pol = 0; pol < 3; pol++)
+            test_wrap((sabre_ring_shape_t)shape, (sabre_ring_policy_t)pol);
     test_policies(SABRE_RING_LANES);
     test_policies(SABRE_RING_MPSC);
     test_block_wakeup();

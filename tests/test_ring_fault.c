@@ -75,11 +75,13 @@ static int child(sabre_ring_t *ring, struct shared *sh, int i, enum plan plan, u
         for (uint32_t k = 0; k < n; k++) {
             sabre_chunk_t *c = sabre_ring_claim_chunk(p, &cl, k);
             uint64_t *w = sabre_chunk_array(ring, c, 0);
+            if (w != (uint64_t *)(cl.data + k * cl.stride)) /* base + stride agree */
+                return 5;
             w[0] = c->producer;
             w[1] = c->sequence;
-            for (int j = 2; j < 8; j++)
-                w[j] = mix(c->sequence, (uint64_t)j + c->producer);
-            c->user[0] = (uint64_t)i; /* records are reused after a close: name the child */
+            w[2] = (uint64_t)i; /* records are reused after a close: name the child */
+            for (int j = 3; j < 8; j++)
+                w[j] = mix(c->sequence + (w[2] << 40), (uint64_t)j + c->producer);
         }
         if (done >= die_at)
             raise(SIGKILL); /* claimed, never committed */
@@ -154,13 +156,13 @@ static void trial(int t, sabre_region_t *reg)
                 CHECK(ch->producer < NPROD);
                 CHECK_EQ(w[0], ch->producer);
                 CHECK_EQ(w[1], ch->sequence);
-                for (int j = 2; j < 8; j++)
-                    CHECK_EQ(w[j], mix(ch->sequence, (uint64_t)j + ch->producer));
+                for (int j = 3; j < 8; j++)
+                    CHECK_EQ(w[j], mix(ch->sequence + (w[2] << 40), (uint64_t)j + ch->producer));
                 /* exactly once, in order: drop mode refuses before numbering */
                 CHECK_EQ(ch->sequence, next_seq[ch->producer]);
                 next_seq[ch->producer]++;
-                CHECK(ch->user[0] < NPROD);
-                got[ch->user[0]]++;
+                CHECK(w[2] < NPROD);
+                got[w[2]]++;
             }
             CHECK_OK(sabre_ring_release(c, &b));
             quiet_since = 0;

@@ -133,14 +133,9 @@ int sabre_tool_describe_ring(const sabre_region_t *r, const sabre_object_t *o, F
         return rc;
     }
     uint32_t lanes = s.shape == SABRE_RING_LANES ? s.nproducers : 1;
-    /* bytes a chunk occupies: its header plus its (64-byte aligned) arrays,
-     * whether the payload follows the header or sits in the lane's payload array */
-    uint64_t chunk_bytes = 64;
-    for (uint32_t i = 0; i < s.nfields; i++) {
-        sabre_ring_field_t f;
-        if (sabre_ring_field_at(ring, i, &f) == SABRE_OK)
-            chunk_bytes += (f.size + 63) / 64 * 64;
-    }
+    /* bytes a chunk occupies: its 16-byte header, its 32-byte slot record
+     * and its payload (the 64-byte aligned arrays, chunk_stride bytes) */
+    uint64_t chunk_bytes = 16 + 32 + s.chunk_stride;
     if (json) {
         fprintf(out,
                 "{\"shape\":\"%s\",\"policy\":\"%s\",\"lanes\":%u,\"capacity\":%u,"

@@ -3,16 +3,20 @@
  * records from N producers to one consumer, across threads and processes.
  *
  * A ring lives in a region (kind SABRE_OBJ_RING).  Its records are *chunks*
- * (one rollout window of T steps x E envs): a 64-byte header
- * (sabre_chunk_t: sequence, producer id, policy version, valid steps,
- * layout hash) followed by one array per top-level field of the step
- * layout, each [T][E] elements of the field (a field `obs: f32[4]` gives
- * obs[T][E][4] f32), each 64-byte aligned.  Without a layout, the payload
- * is `record_size` raw bytes.  A payload of at most 64 bytes (outside
- * SABRE_RING_OVERWRITE_OLDEST) is not stored behind its header but in a
- * separate array of payloads, so records are contiguous; always reach the
- * arrays through sabre_chunk_array or a field's `offset` (both work for
- * either placement), never by assuming `chunk + 64`.
+ * (one rollout window of T steps x E envs).  A chunk is a 16-byte header
+ * (sabre_chunk_t: sequence, valid steps, producer id) in the ring's array of
+ * headers, and a payload in the ring's array of payloads: one array per
+ * top-level field of the step layout, each [T][E] elements of the field (a
+ * field `obs: f32[4]` gives obs[T][E][4] f32), each 64-byte aligned.
+ * Without a layout, the payload is `record_size` raw bytes.  The facts a
+ * whole claim shares (policy version, commit time) are stored once per
+ * claim, the layout hash once per ring; sabre_ring_chunk_header gives all
+ * of them for any chunk.  Chunk i of a claim or a batch is
+ *     header   claim.chunks[i]
+ *     field f  claim.data + i * claim.stride + field.offset
+ * (the same for a batch), or sabre_ring_claim_chunk / sabre_ring_batch_chunk
+ * and sabre_chunk_array one chunk at a time.  A claim or a batch never
+ * crosses the end of its lane's slot array (see sabre_ring_claim).
  *
  * Lifecycle: claim -> write in place -> commit -> consume in place ->
  * release.  Claims and consumes work on batches of up to
@@ -20,8 +24,8 @@
  * LANES rings with DROP_NEWEST or BLOCK use cursors only: a commit publishes
  * the lane's head once, a release its released end once, and a claim is
  * invisible to the consumer until committed.  MPSC and OVERWRITE_OLDEST
- * rings give every chunk a state word (docs/abi.md) so a
- * claimed-but-uncommitted chunk is visible as such.
+ * rings give every chunk a state word in a per-slot record (docs/abi.md)
+ * so a claimed-but-uncommitted chunk is visible as such.
  *
  * Shapes:
  *   SABRE_RING_LANES  one SPSC lane per producer (the DrillSergeantHQ v1),
@@ -44,8 +48,9 @@
  *                     overwritten: if the oldest is held, the claim fails
  *                     with SABRE_EFULL (counted dropped); in the rare race
  *                     where the consumer takes a chunk between the claim's
- *                     check and its reservation, that one chunk is written
- *                     to a private scratch buffer and counted dropped.
+ *                     check and its reservation, the claim is given up
+ *                     the same way (SABRE_EFULL, its chunks counted
+ *                     dropped, the chunks it took back counted overwritten).
  * Empty ring: consume blocks up to its timeout (SABRE_ETIMEDOUT) or, with
  * timeout 0, returns SABRE_EAGAIN.  It never returns an empty batch.
  *
@@ -81,7 +86,7 @@
 extern "C" {
 #endif
 
-#define SABRE_RING_ABI_MAJOR     2
+#define SABRE_RING_ABI_MAJOR     3
 #define SABRE_RING_ABI_MINOR     0
 #define SABRE_RING_MAGIC         0x47525253u /* "SRRG" little-endian */
 #define SABRE_RING_BATCH_MAX     256
@@ -113,19 +118,29 @@ typedef struct sabre_ring_desc {
                                      sleeping on a futex, 0 = 100 us */
 } sabre_ring_desc_t;
 
-/* The chunk header, at the start of every chunk (64 bytes). */
+/* The chunk header (16 bytes; headers of consecutive positions are
+ * consecutive).  A producer may rewrite valid_steps until it commits. */
 typedef struct sabre_chunk {
-    _Atomic uint64_t state;  /* protocol word (docs/abi.md): never write it */
-    uint64_t sequence;       /* the producer's own chunk counter: 0, 1, 2, ... */
-    uint32_t producer;       /* producer index */
-    uint32_t valid_steps;    /* steps filled, <= T (set to T at claim) */
-    uint64_t policy_version; /* weights version that produced it (set at claim from
-                                sabre_ring_producer_set_version) */
-    uint64_t layout_hash;    /* the ring's layout hash */
-    uint64_t commit_ns;      /* CLOCK_MONOTONIC at commit, in the first chunk of each
-                                commit (the commit's other chunks hold 0) */
-    uint64_t user[2];        /* free for the application */
+    uint64_t sequence;    /* the producer record's own chunk counter: 0, 1, 2, ... */
+    uint32_t valid_steps; /* steps filled, <= T (set to T at claim) */
+    uint16_t producer;    /* producer index */
+    uint16_t claim_rest;  /* protocol (docs/abi.md): chunks after this one in its
+                             claim, or the padding mark; never write it */
 } sabre_chunk_t;
+
+/* Everything the ring records about one chunk (sabre_ring_chunk_header). */
+typedef struct sabre_chunk_header {
+    uint64_t sequence;
+    uint32_t producer;
+    uint32_t valid_steps;
+    uint64_t policy_version; /* weights version of the producer at claim
+                                (sabre_ring_producer_set_version) */
+    uint64_t layout_hash;    /* the ring's layout hash */
+    uint64_t commit_ns;      /* CLOCK_MONOTONIC at the commit of the chunk's claim,
+                                0 before it */
+    uint32_t lane;           /* lane (LANES: = producer record) holding the chunk */
+    uint32_t claim_rest;     /* chunks after this one in its claim */
+} sabre_chunk_header_t;
 
 typedef struct sabre_ring sabre_ring_t;
 typedef struct sabre_ring_producer sabre_ring_producer_t;
@@ -156,7 +171,7 @@ typedef struct sabre_ring_field {
     uint32_t index;
     char name[48];
     uint32_t elem_size; /* bytes per [t][e] element */
-    uint64_t offset;    /* from the chunk start (the header), for either payload placement */
+    uint64_t offset;    /* from the start of the chunk's payload (64-byte multiple) */
     uint64_t size;      /* T * E * elem_size */
 } sabre_ring_field_t;
 
@@ -164,10 +179,24 @@ uint32_t sabre_ring_field_count(const sabre_ring_t *ring);
 int sabre_ring_field_at(const sabre_ring_t *ring, uint32_t i, sabre_ring_field_t *out);
 /* SABRE_ENOENT if no field has that name. */
 int sabre_ring_field_find(const sabre_ring_t *ring, const char *name, sabre_ring_field_t *out);
-/* Pointer to array `field` of `chunk` (NULL if field is out of range). */
+/* Pointer to array `field` of the chunk whose header is `chunk` (a header
+ * of this ring: from a claim, a batch or the accessors).  NULL if `chunk`
+ * is not a header of this ring or `field` is out of range. */
 void *sabre_chunk_array(const sabre_ring_t *ring, const sabre_chunk_t *chunk, uint32_t field);
-/* Bytes from a chunk's start to the start of the next one. */
+/* Bytes from a chunk's payload to the next position's payload (the
+ * `stride` of claims and batches; a multiple of 64). */
 uint64_t sabre_ring_chunk_stride(const sabre_ring_t *ring);
+/*
+ * All five facts of a chunk (sequence, producer, policy version, valid
+ * steps, layout hash) plus its commit time, for a chunk the caller holds:
+ * claimed by this producer and not yet committed or aborted, or in a batch
+ * the consumer has not released (or, for inspection, any chunk: its fields
+ * may then be changing).  SABRE_EINVAL if `chunk` is not a chunk header of
+ * this ring (or, in cursor lanes, marks padding), SABRE_ECORRUPT if its
+ * claim_rest points past its lane.
+ */
+int sabre_ring_chunk_header(const sabre_ring_t *ring, const sabre_chunk_t *chunk,
+                            sabre_chunk_header_t *out);
 
 /* ---- producers ----------------------------------------------------------- */
 
@@ -185,29 +214,36 @@ uint32_t sabre_ring_producer_id(const sabre_ring_producer_t *p);
 void sabre_ring_producer_set_version(sabre_ring_producer_t *p, uint64_t policy_version);
 
 typedef struct sabre_ring_claim {
-    uint64_t first; /* position of the first chunk */
-    uint32_t count; /* chunks claimed */
-    uint32_t lane;
-    uint64_t scratch[SABRE_RING_BATCH_MAX / 64]; /* internal: chunks written to scratch */
+    uint64_t first;        /* position of the first chunk */
+    uint32_t count;        /* chunks claimed */
+    uint32_t lane;         /* lane (MPSC: 0) */
+    uint64_t stride;       /* bytes from one chunk's payload to the next */
+    sabre_chunk_t *chunks; /* chunks[0 .. count-1]: the headers */
+    uint8_t *data;         /* payload of chunk 0; chunk i's at data + i * stride */
 } sabre_ring_claim_t;
 
 /*
- * Claim n (1..SABRE_RING_BATCH_MAX, <= capacity) chunks, all or nothing.
- * Their headers are filled (sequence, producer, valid_steps = T,
- * policy_version, layout_hash); write the arrays, then commit.  Full ring:
- * see the policy above (SABRE_EFULL, or SABRE_ETIMEDOUT after timeout_ns
- * in BLOCK mode; timeout_ns is ignored otherwise, UINT64_MAX = forever).
- * SABRE_ESTATE if a claim is already outstanding.
+ * Claim n (1..SABRE_RING_BATCH_MAX, <= capacity) chunks, all or nothing,
+ * at consecutive positions of one lane that do not cross the end of its
+ * slot array.  A claim that would cross it starts at the lane's first slot
+ * instead: the positions up to the end become padding, which the consumer
+ * skips and no counter counts (the producer waits for room, or is refused,
+ * for the padding first, then for the claim).  A lane whose claims all have
+ * one size that divides the capacity never pads.
+ * Headers are filled (sequence, producer, valid_steps = T), the claim's
+ * policy version is the producer's current one; write the arrays (and
+ * valid_steps if fewer steps are valid), then commit.  Full ring: see the
+ * policy above (SABRE_EFULL, or SABRE_ETIMEDOUT after timeout_ns in BLOCK
+ * mode; timeout_ns is ignored otherwise, UINT64_MAX = forever).  In
+ * OVERWRITE_OLDEST, a claim that loses the race for a slot to the consumer
+ * is given up (its positions skipped, the n chunks counted dropped) and
+ * fails with SABRE_EFULL.  SABRE_ESTATE if a claim is already outstanding.
  */
 int sabre_ring_claim(sabre_ring_producer_t *p, uint32_t n, uint64_t timeout_ns,
                      sabre_ring_claim_t *claim);
-/* Chunk i (0 <= i < claim->count) of a claim. */
+/* Header of chunk i (0 <= i < claim->count) of a claim (NULL if out of range). */
 sabre_chunk_t *sabre_ring_claim_chunk(sabre_ring_producer_t *p, const sabre_ring_claim_t *claim,
                                       uint32_t i);
-/* All chunks of a claim at once: out[0 .. count-1] (out holds count pointers).
- * Returns the count. */
-uint32_t sabre_ring_claim_chunks(sabre_ring_producer_t *p, const sabre_ring_claim_t *claim,
-                                 sabre_chunk_t **out);
 /* Publish every chunk of the claim (release order) and wake a sleeping
  * consumer.  SABRE_ESTATE without an outstanding claim. */
 int sabre_ring_commit(sabre_ring_producer_t *p, sabre_ring_claim_t *claim);
@@ -224,33 +260,37 @@ int sabre_ring_consumer_open(sabre_ring_t *ring, sabre_ring_consumer_t **out);
 void sabre_ring_consumer_close(sabre_ring_consumer_t *c);
 
 typedef struct sabre_ring_batch {
-    uint64_t first; /* position of the first chunk */
-    uint32_t count; /* >= 1 */
-    uint32_t lane;  /* lane the chunks come from (0 for MPSC) */
+    uint64_t first;        /* position of the first chunk */
+    uint32_t count;        /* >= 1 */
+    uint32_t lane;         /* lane the chunks come from (0 for MPSC) */
+    uint64_t stride;       /* bytes from one chunk's payload to the next */
+    sabre_chunk_t *chunks; /* chunks[0 .. count-1]: the headers */
+    uint8_t *data;         /* payload of chunk 0; chunk i's at data + i * stride */
 } sabre_ring_batch_t;
 
 /*
  * Take up to `max` committed chunks (1..SABRE_RING_BATCH_MAX) in order from
  * one lane (LANES: the next non-empty lane round-robin) to read in place.
- * Skips abandoned, aborted and overwritten positions.  Blocks up to
- * timeout_ns (UINT64_MAX = forever) while empty, reclaiming chunks of dead
- * producers as it waits.  Returns SABRE_OK with count >= 1, SABRE_EAGAIN
- * (timeout 0 and nothing available) or SABRE_ETIMEDOUT.  The consumer may
- * hold several batches; release each when done.
+ * A batch stops at the end of the lane's slot array (the next consume
+ * continues at its start), so it may hold fewer than are available.
+ * Skips abandoned, aborted, padding and overwritten positions.  Chunks of
+ * claims with different policy versions may share a batch: read each
+ * chunk's with sabre_ring_chunk_header; the lag statistics count each
+ * chunk with its own claim's version.  Blocks up to timeout_ns
+ * (UINT64_MAX = forever) while empty, reclaiming chunks of dead producers
+ * as it waits.  Returns SABRE_OK with count >= 1, SABRE_EAGAIN (timeout 0
+ * and nothing available) or SABRE_ETIMEDOUT.  The consumer may hold
+ * several batches; release each when done.
  */
 int sabre_ring_consume(sabre_ring_consumer_t *c, uint32_t max, uint64_t timeout_ns,
                        sabre_ring_batch_t *batch);
-/* Chunk i of a batch. */
+/* Header of chunk i of a batch (NULL if out of range). */
 sabre_chunk_t *sabre_ring_batch_chunk(sabre_ring_consumer_t *c, const sabre_ring_batch_t *batch,
                                       uint32_t i);
-/* All chunks of a batch at once: out[0 .. count-1]; returns the count. */
-uint32_t sabre_ring_batch_chunks(sabre_ring_consumer_t *c, const sabre_ring_batch_t *batch,
-                                 sabre_chunk_t **out);
 /* Give a consumed batch's slots back to the producers. */
 int sabre_ring_release(sabre_ring_consumer_t *c, const sabre_ring_batch_t *batch);
 /* Current policy version, for the lag statistics (lag = current - the
- * chunk's policy_version as stamped at claim; cursor lanes read it once per
- * claim, so rewriting a chunk's policy_version does not change them). */
+ * policy version of the chunk's claim, taken when the chunk is consumed). */
 void sabre_ring_consumer_set_version(sabre_ring_consumer_t *c, uint64_t policy_version);
 
 /* ---- observation ------------------------------------------------------------ */
@@ -283,7 +323,8 @@ typedef struct sabre_ring_stats {
 typedef struct sabre_ring_producer_info {
     bool active, alive;
     int32_t pid;
-    uint64_t heartbeat_ns; /* CLOCK_MONOTONIC of the last claim/commit */
+    uint64_t heartbeat_ns; /* CLOCK_MONOTONIC of the last open, commit, abort or
+                              wait for room (claims do not read the clock) */
     uint64_t produced, dropped, overwritten, aborted, wait_ns;
     uint64_t claim_first; /* current claim (count 0 = none) */
     uint32_t claim_count;
