@@ -1,6 +1,8 @@
 /*
  * bench_pool - fork-join dispatch cost of sabre_pool_for on empty jobs,
- * mailbox round trips (threads vs processes), and the speed-up of a
+ * worker-process calls (sabre_pool_process_for) on empty jobs against the
+ * thread fork-join, mailbox round trips (threads vs processes), and the
+ * speed-up of a
  * memory-bound loop over 1M rows.  Every figure is the median of several
  * runs, with its baseline measured in the same run.
  *
@@ -91,6 +93,53 @@ static double fork_join_ns(unsigned threads, uint64_t spin_ns, size_t chunks, un
     sabre_pool_destroy(pool);
     *mean = bench_median(v, RUNS);
     return bench_median(all_med, RUNS);
+}
+
+/* ---- worker-process calls -------------------------------------------------- */
+
+static int empty_proc_job(const sabre_proc_job_t *job)
+{
+    (void)job;
+    return 0;
+}
+
+/* Median over runs of the median single sabre_pool_process_for latency of
+ * an empty job over `rows` rows (4,096 rows go to one process, 16,384 to
+ * both), children spinning between calls or (spin_ns = 1) asleep. */
+static double process_call_ns(size_t rows, uint64_t spin_ns, unsigned long iters)
+{
+    sabre_region_t *region;
+    sabre_pool_t *pool;
+    if (sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD, .size = 1 << 20},
+                            &region) ||
+        sabre_pool_create(&(sabre_pool_desc_t){.threads = 1, .region = region, .processes = 2,
+                                               .spin_ns = spin_ns},
+                          &pool) ||
+        sabre_pool_register(pool, "empty", empty_proc_job)) {
+        fprintf(stderr, "process pool: %s\n", sabre_last_error());
+        exit(1);
+    }
+    double v[RUNS];
+    double *lat = malloc(iters * sizeof *lat);
+    for (unsigned long i = 0; i < iters / 10 + 1; i++) /* fork, warm up */
+        sabre_pool_process_for(pool, "empty", NULL, 0, rows);
+    for (int r = 0; r < RUNS; r++) {
+        uint64_t prev = sabre__now_ns();
+        for (unsigned long i = 0; i < iters; i++) {
+            if (sabre_pool_process_for(pool, "empty", NULL, 0, rows) != SABRE_OK) {
+                fprintf(stderr, "process call: %s\n", sabre_last_error());
+                exit(1);
+            }
+            uint64_t now = sabre__now_ns();
+            lat[i] = (double)(now - prev);
+            prev = now;
+        }
+        v[r] = bench_median(lat, (int)iters);
+    }
+    free(lat);
+    sabre_pool_destroy(pool);
+    sabre_region_close(region);
+    return bench_median(v, RUNS);
 }
 
 /* ---- mailbox round trips -------------------------------------------------- */
@@ -313,6 +362,18 @@ int main(int argc, char **argv)
     printf("  3 threads (caller + 2 workers)       %9.1f ns (%9.1f)  %7.1fx baseline%s\n", fj3, m3,
            fj3 / direct, cpus < 3 ? "  [more threads than CPUs]" : "");
     printf("\n");
+
+    double pc1 = process_call_ns(4096, 0, scaled(20000));
+    double pc2 = process_call_ns(4 * 4096, 0, scaled(20000));
+    double pc2s = process_call_ns(4 * 4096, 1, scaled(2000));
+    printf("worker-process call (sabre_pool_process_for), empty job, median latency per call\n");
+    printf("  1 process (4,096 rows)               %9.1f ns   %7.2fx the 2-thread fork-join\n",
+           pc1, pc1 / fj2);
+    printf("  2 processes (16,384 rows)            %9.1f ns   %7.2fx the 2-thread fork-join\n",
+           pc2, pc2 / fj2);
+    printf("  2 processes, asleep each call        %9.1f ns   %7.2fx the 2-thread fork-join, "
+           "worker asleep\n\n",
+           pc2s, pc2s / fj2s);
 
     double pp = pingpong_ns(scaled(20000));
     double mt = mailbox_ns(false, 0);
