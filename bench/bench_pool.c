@@ -95,12 +95,53 @@ static double fork_join_ns(unsigned threads, uint64_t spin_ns, size_t chunks, un
     return bench_median(all_med, RUNS);
 }
 
+/* ---- one latency loop for every "median per call" figure ------------------ */
+
+/* One call of the operation being timed: SABRE_OK or a status. */
+typedef int (*call_fn)(void *ctx);
+
+/* Median over RUNS of the median single-call latency of `iters` calls of
+ * fn, after iters/10 + 1 warm-up calls; `what` names it in a failure. */
+static double median_call_ns(call_fn fn, void *ctx, unsigned long iters, const char *what)
+{
+    double v[RUNS];
+    double *lat = malloc(iters * sizeof *lat);
+    for (unsigned long i = 0; i < iters / 10 + 1; i++)
+        fn(ctx);
+    for (int r = 0; r < RUNS; r++) {
+        uint64_t prev = sabre__now_ns();
+        for (unsigned long i = 0; i < iters; i++) {
+            if (fn(ctx) != SABRE_OK) {
+                fprintf(stderr, "%s: %s\n", what, sabre_last_error());
+                exit(1);
+            }
+            uint64_t now = sabre__now_ns();
+            lat[i] = (double)(now - prev);
+            prev = now;
+        }
+        v[r] = bench_median(lat, (int)iters);
+    }
+    free(lat);
+    return bench_median(v, RUNS);
+}
+
 /* ---- worker-process calls -------------------------------------------------- */
 
 static int empty_proc_job(const sabre_proc_job_t *job)
 {
     (void)job;
     return 0;
+}
+
+struct proc_call {
+    sabre_pool_t *pool;
+    size_t rows;
+};
+
+static int one_process_call(void *ctx)
+{
+    struct proc_call *pc = ctx;
+    return sabre_pool_process_for(pc->pool, "empty", NULL, 0, pc->rows);
 }
 
 /* Median over runs of the median single sabre_pool_process_for latency of
@@ -112,34 +153,19 @@ static double process_call_ns(size_t rows, uint64_t spin_ns, unsigned long iters
     sabre_pool_t *pool;
     if (sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD, .size = 1 << 20},
                             &region) ||
-        sabre_pool_create(&(sabre_pool_desc_t){.threads = 1, .region = region, .processes = 2,
-                                               .spin_ns = spin_ns},
-                          &pool) ||
+        sabre_pool_create(
+            &(sabre_pool_desc_t){
+                .threads = 1, .region = region, .processes = 2, .spin_ns = spin_ns},
+            &pool) ||
         sabre_pool_register(pool, "empty", empty_proc_job)) {
         fprintf(stderr, "process pool: %s\n", sabre_last_error());
         exit(1);
     }
-    double v[RUNS];
-    double *lat = malloc(iters * sizeof *lat);
-    for (unsigned long i = 0; i < iters / 10 + 1; i++) /* fork, warm up */
-        sabre_pool_process_for(pool, "empty", NULL, 0, rows);
-    for (int r = 0; r < RUNS; r++) {
-        uint64_t prev = sabre__now_ns();
-        for (unsigned long i = 0; i < iters; i++) {
-            if (sabre_pool_process_for(pool, "empty", NULL, 0, rows) != SABRE_OK) {
-                fprintf(stderr, "process call: %s\n", sabre_last_error());
-                exit(1);
-            }
-            uint64_t now = sabre__now_ns();
-            lat[i] = (double)(now - prev);
-            prev = now;
-        }
-        v[r] = bench_median(lat, (int)iters);
-    }
-    free(lat);
+    struct proc_call pc = {pool, rows};
+    double ns = median_call_ns(one_process_call, &pc, iters, "process call"); /* forks first */
     sabre_pool_destroy(pool);
     sabre_region_close(region);
-    return bench_median(v, RUNS);
+    return ns;
 }
 
 /* ---- mailbox round trips -------------------------------------------------- */
@@ -170,32 +196,19 @@ static void *mb_thread(void *arg)
 }
 
 /* Median over runs of the median single round trip (request 1 tick, wait). */
+static int one_round_trip(void *ctx)
+{
+    sabre_mailbox_t *mb = ctx;
+    sabre_mailbox_request(mb, 0, 1);
+    return sabre_mailbox_wait(mb, 0, 10000000000ull);
+}
+
 static double round_trips_ns(sabre_mailbox_t *mb, unsigned long iters)
 {
-    double v[RUNS];
-    double *lat = malloc(iters * sizeof *lat);
-    for (unsigned long i = 0; i < iters / 10; i++) {
-        sabre_mailbox_request(mb, 0, 1);
-        sabre_mailbox_wait(mb, 0, UINT64_MAX);
-    }
-    for (int r = 0; r < RUNS; r++) {
-        uint64_t prev = sabre__now_ns();
-        for (unsigned long i = 0; i < iters; i++) {
-            sabre_mailbox_request(mb, 0, 1);
-            if (sabre_mailbox_wait(mb, 0, 10000000000ull) != SABRE_OK) {
-                fprintf(stderr, "mailbox: %s\n", sabre_last_error());
-                exit(1);
-            }
-            uint64_t now = sabre__now_ns();
-            lat[i] = (double)(now - prev);
-            prev = now;
-        }
-        v[r] = bench_median(lat, (int)iters);
-    }
-    free(lat);
+    double ns = median_call_ns(one_round_trip, mb, iters, "mailbox");
     sabre_mailbox_stop(mb, 0);
     sabre_mailbox_wait(mb, 0, 10000000000ull);
-    return bench_median(v, RUNS);
+    return ns;
 }
 
 static double mailbox_ns(bool processes, uint64_t spin_ns)
@@ -367,10 +380,10 @@ int main(int argc, char **argv)
     double pc2 = process_call_ns(4 * 4096, 0, scaled(20000));
     double pc2s = process_call_ns(4 * 4096, 1, scaled(2000));
     printf("worker-process call (sabre_pool_process_for), empty job, median latency per call\n");
-    printf("  1 process (4,096 rows)               %9.1f ns   %7.2fx the 2-thread fork-join\n",
-           pc1, pc1 / fj2);
-    printf("  2 processes (16,384 rows)            %9.1f ns   %7.2fx the 2-thread fork-join\n",
-           pc2, pc2 / fj2);
+    printf("  1 process (4,096 rows)               %9.1f ns   %7.2fx the 2-thread fork-join\n", pc1,
+           pc1 / fj2);
+    printf("  2 processes (16,384 rows)            %9.1f ns   %7.2fx the 2-thread fork-join\n", pc2,
+           pc2 / fj2);
     printf("  2 processes, asleep each call        %9.1f ns   %7.2fx the 2-thread fork-join, "
            "worker asleep\n\n",
            pc2s, pc2s / fj2s);
