@@ -1076,10 +1076,13 @@ int sabre_pool_create(const sabre_pool_desc_t *desc, sabre_pool_t **out)
                        -1, 0);
         if (m == MAP_FAILED) {
             int e = errno;
+            size_t len = pool->shm_len; /* read before the pool is freed */
             pool->shm = NULL;
             free_pool(pool);
-            return sabre__fail_errno(e, "pool '%s': mapping %zu bytes shared with its worker "
-                                        "processes", name, pool->shm_len);
+            return sabre__fail_errno(e,
+                                     "pool '%s': mapping %zu bytes shared with its worker "
+                                     "processes",
+                                     name, len);
         }
         pool->shm = m;
     }

@@ -1298,11 +1298,11 @@ int sabre_ring_consumer_open(sabre_ring_t *r, sabre_ring_consumer_t **out)
     c->self = self;
     c->tail = arr;
     c->stuck_pos = arr + r->g.nlanes;
-    c->stuck_since = arr + 2 * r->g.nlanes;
-    c->head = arr + 3 * r->g.nlanes;
-    c->freed = arr + 4 * r->g.nlanes;
-    c->run_end = arr + 5 * r->g.nlanes;
-    c->run_ver = arr + 6 * r->g.nlanes;
+    c->stuck_since = arr + (size_t)2 * r->g.nlanes;
+    c->head = arr + (size_t)3 * r->g.nlanes;
+    c->freed = arr + (size_t)4 * r->g.nlanes;
+    c->run_end = arr + (size_t)5 * r->g.nlanes;
+    c->run_ver = arr + (size_t)6 * r->g.nlanes;
     for (uint32_t l = 0; l < r->g.nlanes; l++) {
         c->tail[l] = atomic_load(&r->lanes[l].tail);
         c->head[l] = c->freed[l] = c->tail[l];
