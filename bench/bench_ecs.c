@@ -24,7 +24,9 @@
 #include "ecs_internal.h"
 #include "sabre/snapshot.h"
 
-typedef struct { float x, y; } vec2;
+typedef struct {
+    float x, y;
+} vec2;
 
 static double now(void)
 {
@@ -34,13 +36,13 @@ static double now(void)
 }
 
 #define RUNS 7
-#define DIE(expr)                                                                            \
-    do {                                                                                     \
-        int rc_ = (expr);                                                                    \
-        if (rc_) {                                                                           \
-            fprintf(stderr, "%s: %s (%s)\n", #expr, sabre_status_name(rc_), sabre_last_error()); \
-            exit(1);                                                                         \
-        }                                                                                    \
+#define DIE(expr)                                                                                  \
+    do {                                                                                           \
+        int rc_ = (expr);                                                                          \
+        if (rc_) {                                                                                 \
+            fprintf(stderr, "%s: %s (%s)\n", #expr, sabre_status_name(rc_), sabre_last_error());   \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 static volatile float sink;
@@ -104,15 +106,20 @@ static void bench_size(size_t n)
     uint64_t rsz = (uint64_t)n * 64 + (256u << 20);
     DIE(sabre_world_create(&(sabre_world_desc_t){.region_size = rsz}, &w));
     sabre_component_t P, V;
-    DIE(sabre_component_define(w, &(sabre_component_desc_t){.name = "Pos", .schema = "struct Pos { x: f32; y: f32; }"}, &P));
-    DIE(sabre_component_define(w, &(sabre_component_desc_t){.name = "Vel", .schema = "struct Vel { x: f32; y: f32; }"}, &V));
+    DIE(sabre_component_define(
+        w, &(sabre_component_desc_t){.name = "Pos", .schema = "struct Pos { x: f32; y: f32; }"},
+        &P));
+    DIE(sabre_component_define(
+        w, &(sabre_component_desc_t){.name = "Vel", .schema = "struct Vel { x: f32; y: f32; }"},
+        &V));
     sabre_prefab_t *pf;
     vec2 vel = {1.0f, 0.5f};
     sabre_prefab_step_t steps[2] = {{.comp = P}, {.comp = V, .value = &vel}};
     DIE(sabre_prefab_create(w, "mover", steps, 2, &pf));
     DIE(sabre_prefab_spawn(w, pf, n, NULL, 0, NULL));
     sabre_query_t *q;
-    DIE(sabre_query_create(w, &(sabre_query_desc_t){.all = (sabre_component_t[]){P, V}, .nall = 2}, &q));
+    DIE(sabre_query_create(w, &(sabre_query_desc_t){.all = (sabre_component_t[]){P, V}, .nall = 2},
+                           &q));
 
     /* 1. iteration */
     /* Bare arrays get the same transparent-huge-page advice as the world's
@@ -141,7 +148,8 @@ static void bench_size(size_t n)
     }
     sink = px[n - 1];
     double mp = bench_median(tp, RUNS), mq = bench_median(tq, RUNS);
-    printf("iterate pos += vel*dt: plain loop %.3f ms (%.2f ns/ent), query API %.3f ms (%.2f ns/ent): ratio %.2fx (target <= 1.5x)\n",
+    printf("iterate pos += vel*dt: plain loop %.3f ms (%.2f ns/ent), query API %.3f ms (%.2f "
+           "ns/ent): ratio %.2fx (target <= 1.5x)\n",
            mp * 1e3, mp * 1e9 / (double)n, mq * 1e3, mq * 1e9 / (double)n, mq / mp);
 
     /* 2. snapshot build + commit, every row changed */
@@ -151,7 +159,8 @@ static void bench_size(size_t n)
     DIE(sabre_snapshot_build(w, &(sabre_snapshot_desc_t){.comps = sc, .ncomps = 2}, q, &s));
     double first_build = now() - tb0;
     size_t out_bytes = n * 24, back_bytes = n * 8;
-    char *src = malloc(out_bytes), *dst = malloc(out_bytes), *src2 = malloc(back_bytes), *dst2 = malloc(back_bytes);
+    char *src = malloc(out_bytes), *dst = malloc(out_bytes), *src2 = malloc(back_bytes),
+         *dst2 = malloc(back_bytes);
     memset(src, 1, out_bytes);
     memset(dst, 2, out_bytes);
     memset(src2, 3, back_bytes);
@@ -170,7 +179,8 @@ static void bench_size(size_t n)
         DIE(sabre_snapshot_commit(w, s, &st));
         double t4 = now();
         if (st.rows_written != n) {
-            fprintf(stderr, "commit wrote %llu of %zu rows\n", (unsigned long long)st.rows_written, n);
+            fprintf(stderr, "commit wrote %llu of %zu rows\n", (unsigned long long)st.rows_written,
+                    n);
             exit(1);
         }
         if (r > 0) {
@@ -183,8 +193,10 @@ static void bench_size(size_t n)
     sink = (float)dst[n] + (float)dst2[n];
     double mm = bench_median(tm, RUNS), ms = bench_median(ts, RUNS);
     double mcommit = bench_median(tcommit, RUNS);
-    printf("snapshot rebuild+commit (all rows changed): memcpy %.3f ms, snapshot %.3f ms (build %.3f, commit %.3f): ratio %.2fx (target <= 4x); first build with page faults %.3f ms\n",
-           mm * 1e3, ms * 1e3, bench_median(tbuild, RUNS) * 1e3, mcommit * 1e3, ms / mm, first_build * 1e3);
+    printf("snapshot rebuild+commit (all rows changed): memcpy %.3f ms, snapshot %.3f ms (build "
+           "%.3f, commit %.3f): ratio %.2fx (target <= 4x); first build with page faults %.3f ms\n",
+           mm * 1e3, ms * 1e3, bench_median(tbuild, RUNS) * 1e3, mcommit * 1e3, ms / mm,
+           first_build * 1e3);
     /* The same commit through the slow path (a lookup per changed row). */
     double tslow[RUNS];
     sabre__snapshot_force_slow(s, true);
@@ -217,7 +229,8 @@ static void bench_size(size_t n)
         }
     }
     double mpb = bench_median(tpb, RUNS), mpc = bench_median(tpc, RUNS);
-    printf("with a 2-thread executor: build %.3f ms, commit %.3f ms: snapshot %.3f ms, ratio %.2fx memcpy (%.2fx faster than 1 thread)\n",
+    printf("with a 2-thread executor: build %.3f ms, commit %.3f ms: snapshot %.3f ms, ratio %.2fx "
+           "memcpy (%.2fx faster than 1 thread)\n",
            mpb * 1e3, mpc * 1e3, (mpb + mpc) * 1e3, (mpb + mpc) / mm, ms / (mpb + mpc));
     sabre_snapshot_free(s);
     free(src);
@@ -233,14 +246,22 @@ static void bench_size(size_t n)
 
 static void bench_structural(size_t n)
 {
-    printf("== structural operations, %zu entities, ns/op after warm-up (flecs on this machine kind: create 80, destroy 18, add+remove 70)\n", n);
+    printf("== structural operations, %zu entities, ns/op after warm-up (flecs on this machine "
+           "kind: create 80, destroy 18, add+remove 70)\n",
+           n);
     sabre_world_t *w;
-    DIE(sabre_world_create(&(sabre_world_desc_t){.region_size = (uint64_t)n * 256 + (256u << 20)}, &w));
+    DIE(sabre_world_create(&(sabre_world_desc_t){.region_size = (uint64_t)n * 256 + (256u << 20)},
+                           &w));
     sabre_component_t P, V, T, H;
-    DIE(sabre_component_define(w, &(sabre_component_desc_t){.name = "Pos", .schema = "struct Pos { x: f32; y: f32; }"}, &P));
-    DIE(sabre_component_define(w, &(sabre_component_desc_t){.name = "Vel", .schema = "struct Vel { x: f32; y: f32; }"}, &V));
+    DIE(sabre_component_define(
+        w, &(sabre_component_desc_t){.name = "Pos", .schema = "struct Pos { x: f32; y: f32; }"},
+        &P));
+    DIE(sabre_component_define(
+        w, &(sabre_component_desc_t){.name = "Vel", .schema = "struct Vel { x: f32; y: f32; }"},
+        &V));
     DIE(sabre_component_define(w, &(sabre_component_desc_t){.name = "Tag"}, &T));
-    DIE(sabre_component_define(w, &(sabre_component_desc_t){.name = "Hp", .schema = "struct Hp { v: f32; }"}, &H));
+    DIE(sabre_component_define(
+        w, &(sabre_component_desc_t){.name = "Hp", .schema = "struct Hp { v: f32; }"}, &H));
     sabre_entity_t *ids = malloc(n * sizeof *ids);
     sabre_component_t cs[2] = {P, V};
     double tc[RUNS], td[RUNS], tt[RUNS], th[RUNS];
@@ -269,8 +290,8 @@ static void bench_structural(size_t n)
             td[r - 1] = (t4 - t3) / (double)n;
         }
     }
-    double c = bench_median(tc, RUNS) * 1e9, d = bench_median(td, RUNS) * 1e9, t = bench_median(tt, RUNS) * 1e9,
-           h = bench_median(th, RUNS) * 1e9;
+    double c = bench_median(tc, RUNS) * 1e9, d = bench_median(td, RUNS) * 1e9,
+           t = bench_median(tt, RUNS) * 1e9, h = bench_median(th, RUNS) * 1e9;
     printf("create with 2 components: %.1f ns (flecs 80: %.2fx)\n", c, c / 80);
     printf("destroy:                  %.1f ns (flecs 18: %.2fx)\n", d, d / 18);
     printf("add+remove tag:           %.1f ns (flecs 70: %.2fx)\n", t, t / 70);

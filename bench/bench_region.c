@@ -56,13 +56,13 @@ static double bench_create(sabre_backing_t b, const char *name, size_t bytes, ui
     for (int i = 0; i < RUNS; i++) {
         sabre_region_t *r = NULL;
         double t0 = now_s();
-        int rc = sabre_region_create(&(sabre_region_desc_t){.backing = b, .name = name,
-                                                            .size = bytes,
-                                                            .flags = SABRE_REGION_PREFAULT | extra |
-                                                                     (b == SABRE_BACKING_SHM
-                                                                          ? SABRE_REGION_REPLACE
-                                                                          : 0)},
-                                     &r);
+        int rc = sabre_region_create(
+            &(sabre_region_desc_t){.backing = b,
+                                   .name = name,
+                                   .size = bytes,
+                                   .flags = SABRE_REGION_PREFAULT | extra |
+                                            (b == SABRE_BACKING_SHM ? SABRE_REGION_REPLACE : 0)},
+            &r);
         t[i] = now_s() - t0;
         if (rc != SABRE_OK) {
             fprintf(stderr, "create: %s\n", sabre_last_error());
@@ -80,7 +80,8 @@ static void bench_open(void)
     const unsigned nobj = 1000;
     sabre_region_t *r = NULL;
     if (sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD,
-                                                   .size = 64u << 20, .max_objects = 1024},
+                                                   .size = 64u << 20,
+                                                   .max_objects = 1024},
                             &r) != SABRE_OK) {
         fprintf(stderr, "create: %s\n", sabre_last_error());
         exit(1);
@@ -90,9 +91,11 @@ static void bench_open(void)
         snprintf(name, sizeof name, "object.%u", i);
         snprintf(text, sizeof text, "struct T%u{pos_x:f32;pos_y:f32;vel_x:f32;vel_y:f32;id:u32;}",
                  i);
-        if (sabre_region_alloc(r, &(sabre_object_desc_t){.name = name, .kind = SABRE_OBJ_COLUMNS,
-                                                         .size = 1024 + i, .layout_text = text},
-                               NULL) != SABRE_OK) {
+        if (sabre_region_alloc(
+                r,
+                &(sabre_object_desc_t){
+                    .name = name, .kind = SABRE_OBJ_COLUMNS, .size = 1024 + i, .layout_text = text},
+                NULL) != SABRE_OK) {
             fprintf(stderr, "alloc: %s\n", sabre_last_error());
             exit(1);
         }
@@ -103,8 +106,7 @@ static void bench_open(void)
         double t0 = now_s();
         for (int i = 0; i < reps; i++) {
             sabre_region_t *r2 = NULL;
-            if (sabre_region_open_fd(sabre_region_fd(r), SABRE_REGION_READONLY, &r2) !=
-                SABRE_OK) {
+            if (sabre_region_open_fd(sabre_region_fd(r), SABRE_REGION_READONLY, &r2) != SABRE_OK) {
                 fprintf(stderr, "open: %s\n", sabre_last_error());
                 exit(1);
             }

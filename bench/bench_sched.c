@@ -109,7 +109,8 @@ static double mode_ms(phys_opts_t o, enum phys_mode m)
     o.quiet = true;
     int rc = m == M_MAILBOX ? phys_run_mailbox(&o, &r) : phys_run_sched(&o, m, &r);
     if (rc) {
-        fprintf(stderr, "bench_sched: mode %s failed: %s\n", phys_mode_names[m], sabre_last_error());
+        fprintf(stderr, "bench_sched: mode %s failed: %s\n", phys_mode_names[m],
+                sabre_last_error());
         exit(1);
     }
     return r.ms_per_frame;
@@ -139,8 +140,7 @@ int main(int argc, char **argv)
            two);
 
     phys_opts_t o = {.entities = n, .workers = 2, .frames = frames, .ticks = 8, .seed = 12345};
-    double plain[RUNS], inplace[RUNS], serial[RUNS], snap[RUNS], proc[RUNS], mb8[RUNS],
-        mb1[RUNS];
+    double plain[RUNS], inplace[RUNS], serial[RUNS], snap[RUNS], proc[RUNS], mb8[RUNS], mb1[RUNS];
     for (int r = 0; r < RUNS; r++) {
         plain[r] = plain_ms(n, frames);
         serial[r] = mode_ms(o, M_SERIAL);
@@ -152,16 +152,17 @@ int main(int argc, char **argv)
         o1.ticks = 1;
         mb1[r] = mode_ms(o1, M_MAILBOX);
     }
-    double p = bench_median(plain, RUNS), se = bench_median(serial, RUNS), ip = bench_median(inplace, RUNS),
-           sn = bench_median(snap, RUNS), pr = bench_median(proc, RUNS), m8 = bench_median(mb8, RUNS),
+    double p = bench_median(plain, RUNS), se = bench_median(serial, RUNS),
+           ip = bench_median(inplace, RUNS), sn = bench_median(snap, RUNS),
+           pr = bench_median(proc, RUNS), m8 = bench_median(mb8, RUNS),
            m1 = bench_median(mb1, RUNS);
     printf("physics, %" PRIu64 " entities, %u frames, ms per frame (integrate + bounds + "
            "stats every %d frames):\n",
            n, frames, PHYS_STATS_EVERY);
     printf("  plain C loop, bare arrays, 1 thread  %8.3f\n", p);
     printf("  scheduler, serial (no pool)          %8.3f   %.2fx the plain loop\n", se, se / p);
-    printf("  in place, 2 workers                  %8.3f   speed-up %.2fx vs the plain loop\n",
-           ip, p / ip);
+    printf("  in place, 2 workers                  %8.3f   speed-up %.2fx vs the plain loop\n", ip,
+           p / ip);
     printf("  snapshot, 2 workers                  %8.3f   %.2fx in place (target <= 4)\n", sn,
            sn / ip);
     printf("  process, 2 worker processes          %8.3f   %.2fx in place on threads (target "

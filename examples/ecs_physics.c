@@ -12,17 +12,24 @@
 
 #include "sabre/snapshot.h"
 
-#define TRY(expr)                                                                          \
-    do {                                                                                   \
-        int rc_ = (expr);                                                                  \
-        if (rc_) {                                                                         \
-            fprintf(stderr, "%s: %s (%s)\n", #expr, sabre_status_name(rc_), sabre_last_error()); \
-            exit(1);                                                                       \
-        }                                                                                  \
+#define TRY(expr)                                                                                  \
+    do {                                                                                           \
+        int rc_ = (expr);                                                                          \
+        if (rc_) {                                                                                 \
+            fprintf(stderr, "%s: %s (%s)\n", #expr, sabre_status_name(rc_), sabre_last_error());   \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
-typedef struct { float x, y; } vec2;
-typedef struct { sabre_snapshot_t *snap; sabre_component_t pos, vel; float dt; int rc; } job_t;
+typedef struct {
+    float x, y;
+} vec2;
+typedef struct {
+    sabre_snapshot_t *snap;
+    sabre_component_t pos, vel;
+    float dt;
+    int rc;
+} job_t;
 
 /* The worker job (the note's physics.zc.job): mutate in place, mark changed. */
 static void *physics_job(void *arg)
@@ -48,19 +55,27 @@ int main(void)
     sabre_world_t *w;
     TRY(sabre_world_create(NULL, &w));
     sabre_component_t POS, VEL;
-    TRY(sabre_component_define(w, &(sabre_component_desc_t){.name = "Pos", .schema = "struct Pos { x: f32; y: f32; }"}, &POS));
-    TRY(sabre_component_define(w, &(sabre_component_desc_t){.name = "Vel", .schema = "struct Vel { x: f32; y: f32; }"}, &VEL));
+    TRY(sabre_component_define(
+        w, &(sabre_component_desc_t){.name = "Pos", .schema = "struct Pos { x: f32; y: f32; }"},
+        &POS));
+    TRY(sabre_component_define(
+        w, &(sabre_component_desc_t){.name = "Vel", .schema = "struct Vel { x: f32; y: f32; }"},
+        &VEL));
     enum { N = 10000, FRAMES = 60 };
     for (int i = 0; i < N; i++) {
         sabre_entity_t e;
         TRY(sabre_entity_create_with(w, (sabre_component_t[]){POS, VEL},
-                                     (const void *const[]){&(vec2){(float)i, 0}, &(vec2){1, 0.5f}}, 2, &e));
+                                     (const void *const[]){&(vec2){(float)i, 0}, &(vec2){1, 0.5f}},
+                                     2, &e));
     }
     sabre_query_t *q; /* query: w => ({ all: [CPos, CVel] }) */
-    TRY(sabre_query_create(w, &(sabre_query_desc_t){.all = (sabre_component_t[]){POS, VEL}, .nall = 2}, &q));
+    TRY(sabre_query_create(
+        w, &(sabre_query_desc_t){.all = (sabre_component_t[]){POS, VEL}, .nall = 2}, &q));
     sabre_snap_comp_t spec[] = {{.comp = POS, .write = true}, {.comp = VEL}}; /* writes: [CPos] */
     sabre_snapshot_t *s;
-    TRY(sabre_snapshot_build(w, &(sabre_snapshot_desc_t){.comps = spec, .ncomps = 2, .mode = SABRE_SNAP_TRANSFER}, q, &s));
+    TRY(sabre_snapshot_build(
+        w, &(sabre_snapshot_desc_t){.comps = spec, .ncomps = 2, .mode = SABRE_SNAP_TRANSFER}, q,
+        &s));
     uint64_t written = 0;
     for (int frame = 0; frame < FRAMES; frame++) { /* sched.runFrame(0.016, ...) */
         TRY(sabre_world_begin_tick(w));

@@ -19,8 +19,8 @@
 #include "sabre/sched.h"
 
 #define PHYS_SCHEMA "struct Vec2 { x: f32; y: f32; }"
-#define PHYS_BOX_W 1000.0f
-#define PHYS_BOX_H 1000.0f
+#define PHYS_BOX_W  1000.0f
+#define PHYS_BOX_H  1000.0f
 
 typedef struct phys_vec2 {
     float x, y;
@@ -33,8 +33,8 @@ typedef struct phys_args {
 } phys_args_t;
 
 typedef struct phys_stats {
-    double energy;       /* sum of vx^2 + vy^2 */
-    uint64_t checksum;   /* FNV-1a over every row's (x, y, vx, vy) bits in query order */
+    double energy;     /* sum of vx^2 + vy^2 */
+    uint64_t checksum; /* FNV-1a over every row's (x, y, vx, vy) bits in query order */
     uint64_t rows;
 } phys_stats_t;
 
@@ -54,16 +54,21 @@ static inline uint64_t phys_rand(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-static inline float phys_unit(uint64_t *s) { return (float)(phys_rand(s) >> 40) / 16777216.0f; }
+static inline float phys_unit(uint64_t *s)
+{
+    return (float)(phys_rand(s) >> 40) / 16777216.0f;
+}
 
 /* Define Pos and Vel in `world` and spawn n entities from `seed`. */
 static inline int phys_setup(phys_t *p, sabre_world_t *world, uint64_t n, uint64_t seed)
 {
     memset(p, 0, sizeof *p);
     p->world = world;
-    int rc = sabre_component_define(world, &(sabre_component_desc_t){.name = "Pos", .schema = PHYS_SCHEMA}, &p->pos);
+    int rc = sabre_component_define(
+        world, &(sabre_component_desc_t){.name = "Pos", .schema = PHYS_SCHEMA}, &p->pos);
     if (rc == SABRE_OK)
-        rc = sabre_component_define(world, &(sabre_component_desc_t){.name = "Vel", .schema = PHYS_SCHEMA}, &p->vel);
+        rc = sabre_component_define(
+            world, &(sabre_component_desc_t){.name = "Vel", .schema = PHYS_SCHEMA}, &p->vel);
     if (rc)
         return rc;
     p->args = (phys_args_t){.pos = p->pos, .vel = p->vel, .w = PHYS_BOX_W, .h = PHYS_BOX_H};
@@ -217,20 +222,32 @@ static inline int phys_stats_run(const sabre_sys_ctx_t *c)
 static inline int phys_register(phys_t *p, sabre_sched_t *s, sabre_offload_t mode)
 {
     sabre_component_t r_vel[1] = {p->vel}, w_pos[1] = {p->pos}, w_both[2] = {p->pos, p->vel};
-    int rc = sabre_sched_add(s, &(sabre_system_desc_t){
-                                    .name = "integrate", .reads = r_vel, .nreads = 1,
-                                    .writes = w_pos, .nwrites = 1, .kernel = phys_integrate,
-                                    .offload = mode, .args = &p->args, .args_len = sizeof p->args});
+    int rc = sabre_sched_add(s, &(sabre_system_desc_t){.name = "integrate",
+                                                       .reads = r_vel,
+                                                       .nreads = 1,
+                                                       .writes = w_pos,
+                                                       .nwrites = 1,
+                                                       .kernel = phys_integrate,
+                                                       .offload = mode,
+                                                       .args = &p->args,
+                                                       .args_len = sizeof p->args});
     if (!rc)
-        rc = sabre_sched_add(s, &(sabre_system_desc_t){
-                                    .name = "bounds", .writes = w_both, .nwrites = 2,
-                                    .kernel = phys_bounds, .offload = mode, .args = &p->args,
-                                    .args_len = sizeof p->args});
+        rc = sabre_sched_add(s, &(sabre_system_desc_t){.name = "bounds",
+                                                       .writes = w_both,
+                                                       .nwrites = 2,
+                                                       .kernel = phys_bounds,
+                                                       .offload = mode,
+                                                       .args = &p->args,
+                                                       .args_len = sizeof p->args});
     sabre_query_desc_t q = {.all = w_both, .nall = 2};
     if (!rc)
-        rc = sabre_sched_add(s, &(sabre_system_desc_t){.name = "stats", .stage = "late",
-                                                       .reads = w_both, .nreads = 2, .query = &q,
-                                                       .run = phys_stats_run, .user = p});
+        rc = sabre_sched_add(s, &(sabre_system_desc_t){.name = "stats",
+                                                       .stage = "late",
+                                                       .reads = w_both,
+                                                       .nreads = 2,
+                                                       .query = &q,
+                                                       .run = phys_stats_run,
+                                                       .user = p});
     return rc;
 }
 

@@ -16,13 +16,13 @@
 
 enum phys_mode { M_SERIAL, M_INPLACE, M_SNAPSHOT, M_PROCESS, M_MAILBOX, M_COUNT };
 static const char *const phys_mode_names[M_COUNT] = {"serial", "inplace", "snapshot", "process",
-                                                "mailbox"};
+                                                     "mailbox"};
 
 typedef struct phys_opts {
     uint64_t entities;
     unsigned workers;
     unsigned frames;
-    unsigned ticks;     /* mailbox: ticks per request */
+    unsigned ticks; /* mailbox: ticks per request */
     bool modes[M_COUNT];
     bool quiet;
     uint64_t seed;
@@ -33,7 +33,7 @@ typedef struct phys_result {
     double ms_per_frame;
     double ns_per_entity;
     phys_stats_t final;
-    uint64_t requests;  /* mailbox: request/ack pairs */
+    uint64_t requests; /* mailbox: request/ack pairs */
 } phys_result_t;
 
 /* Final state and timings of a finished run. */
@@ -82,7 +82,8 @@ static inline int phys_run_sched(const phys_opts_t *o, enum phys_mode m, phys_re
          * double as they grow) and their changed bits. */
         uint64_t size = o->entities * 64 + (64u << 20);
         rc = sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD,
-                                                        .name = "sabre-demo", .size = size},
+                                                        .name = "sabre-demo",
+                                                        .size = size},
                                  &region);
     }
     if (!rc)
@@ -128,7 +129,7 @@ typedef struct phys_mb_worker {
     sabre_mailbox_t *mb;
     uint32_t index;
     phys_args_t *args;
-    sabre_snapshot_t **views;   /* this worker's rows: [view, begin, end) triples */
+    sabre_snapshot_t **views; /* this worker's rows: [view, begin, end) triples */
     uint64_t *begin, *end;
     uint32_t nitems;
     int status;
@@ -150,9 +151,13 @@ static inline void *phys_mb_main(void *arg)
         int st = 0;
         for (uint64_t k = 0; k < req.ticks && !st; k++) {
             for (uint32_t i = 0; i < w->nitems && !st; i++) {
-                sabre_kernel_ctx_t c = {.rows = w->views[i], .begin = w->begin[i],
-                                        .end = w->end[i], .dt = 1.0 / 60.0, .args = w->args,
-                                        .args_len = sizeof *w->args, .worker = w->index};
+                sabre_kernel_ctx_t c = {.rows = w->views[i],
+                                        .begin = w->begin[i],
+                                        .end = w->end[i],
+                                        .dt = 1.0 / 60.0,
+                                        .args = w->args,
+                                        .args_len = sizeof *w->args,
+                                        .worker = w->index};
                 st = phys_integrate(&c);
                 if (!st)
                     st = phys_bounds(&c);
@@ -177,10 +182,9 @@ static inline int phys_run_mailbox(const phys_opts_t *o, phys_result_t *res)
     if (!rc)
         rc = phys_setup(&phys, world, o->entities, o->seed);
     if (!rc)
-        rc = sabre_mailbox_create(sabre_world_region(world),
-                                  &(sabre_mailbox_desc_t){.name = "demo.mailbox",
-                                                          .workers = o->workers},
-                                  &mb);
+        rc = sabre_mailbox_create(
+            sabre_world_region(world),
+            &(sabre_mailbox_desc_t){.name = "demo.mailbox", .workers = o->workers}, &mb);
     /* Native views of every chunk; each worker gets an equal, 64-aligned
      * share of the rows. */
     sabre_query_t *q = NULL;

@@ -7,9 +7,8 @@
 
 #include <sabre/sabre.h>
 
-static const char *schema =
-    "struct Pos { x: f32; y: f32; }\n"
-    "struct Bullet { pos: Pos; vel: Pos; life: f32; tags: u8[4]; }\n";
+static const char *schema = "struct Pos { x: f32; y: f32; }\n"
+                            "struct Bullet { pos: Pos; vel: Pos; life: f32; tags: u8[4]; }\n";
 
 int main(void)
 {
@@ -26,15 +25,18 @@ int main(void)
     char name[64];
     snprintf(name, sizeof name, "/sabre-quickstart-%d", (int)getpid());
     sabre_region_t *r;
-    if (sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_SHM, .name = name,
-                                                   .size = 64 << 20},
-                            &r)) {
+    if (sabre_region_create(
+            &(sabre_region_desc_t){.backing = SABRE_BACKING_SHM, .name = name, .size = 64 << 20},
+            &r)) {
         fprintf(stderr, "%s\n", sabre_last_error()); /* e.g. no space in /dev/shm */
         return 1;
     }
     sabre_object_t obj;
-    if (sabre_region_alloc(r, &(sabre_object_desc_t){.name = "bullets", .kind = SABRE_OBJ_COLUMNS,
-                                                     .size = 1024 * bullet->size, .layout = bullet},
+    if (sabre_region_alloc(r,
+                           &(sabre_object_desc_t){.name = "bullets",
+                                                  .kind = SABRE_OBJ_COLUMNS,
+                                                  .size = 1024 * bullet->size,
+                                                  .layout = bullet},
                            &obj)) {
         fprintf(stderr, "%s\n", sabre_last_error());
         return 1;

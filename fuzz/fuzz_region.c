@@ -102,7 +102,10 @@ static void save(const char *dir, const char *name, const uint8_t *p, size_t n)
     fclose(f);
 }
 
-static void put(size_t off, uint64_t v, size_t w) { memcpy(img + off, &v, w); }
+static void put(size_t off, uint64_t v, size_t w)
+{
+    memcpy(img + off, &v, w);
+}
 
 int main(int argc, char **argv)
 {
@@ -113,22 +116,26 @@ int main(int argc, char **argv)
     const char *dir = argv[1];
     sabre_region_t *r = NULL;
     /* 1. empty region, 4 slots */
-    if (sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD, .size = 4096,
-                                                   .max_objects = 4},
-                            &r) != SABRE_OK)
+    if (sabre_region_create(
+            &(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD, .size = 4096, .max_objects = 4},
+            &r) != SABRE_OK)
         return 1;
     save(dir, "empty", sabre_region_base(r), 4096);
     /* 2. three objects: layout text, raw, user kind */
     sabre_object_t o;
-    sabre_region_alloc(r, &(sabre_object_desc_t){.name = "data", .kind = SABRE_OBJ_COLUMNS,
-                                                 .size = 200,
-                                                 .layout_text = "struct P{x:f32;y:f32;}"},
+    sabre_region_alloc(r,
+                       &(sabre_object_desc_t){.name = "data",
+                                              .kind = SABRE_OBJ_COLUMNS,
+                                              .size = 200,
+                                              .layout_text = "struct P{x:f32;y:f32;}"},
                        &o);
     memset(o.ptr, 0x3c, 200);
     sabre_region_alloc(r, &(sabre_object_desc_t){.name = "a", .size = 64}, NULL);
-    sabre_region_alloc(r, &(sabre_object_desc_t){.name = "user.obj", .kind = SABRE_OBJ_USER + 1,
-                                                 .size = 1000, .align = 512},
-                       NULL);
+    sabre_region_alloc(
+        r,
+        &(sabre_object_desc_t){
+            .name = "user.obj", .kind = SABRE_OBJ_USER + 1, .size = 1000, .align = 512},
+        NULL);
     save(dir, "three", sabre_region_base(r), 4096);
     /* 3. a dead slot (name taken) after them */
     sabre_region_alloc(r, &(sabre_object_desc_t){.name = "a", .size = 64}, NULL);

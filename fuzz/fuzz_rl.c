@@ -121,12 +121,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (sabre_region_create(&rd, &reg) != SABRE_OK)
         return 0;
     sabre_weights_t *w = NULL;
-    sabre_weights_desc_t wd = {.name = "w", .size = 256, .slots = 3, .readers = 2,
-                               .flags = SABRE_WEIGHTS_F32};
+    sabre_weights_desc_t wd = {
+        .name = "w", .size = 256, .slots = 3, .readers = 2, .flags = SABRE_WEIGHTS_F32};
     sabre_ring_t *ring = NULL;
-    sabre_ring_desc_t d = {.name = "r", .shape = (data[0] >> 1) & 1 ? SABRE_RING_MPSC : 0,
-                           .policy = (sabre_ring_policy_t)((data[0] >> 2) % 3), .capacity = 4,
-                           .producers = 2, .record_size = 64, .reclaim_ns = 1};
+    sabre_ring_desc_t d = {.name = "r",
+                           .shape = (data[0] >> 1) & 1 ? SABRE_RING_MPSC : 0,
+                           .policy = (sabre_ring_policy_t)((data[0] >> 2) % 3),
+                           .capacity = 4,
+                           .producers = 2,
+                           .record_size = 64,
+                           .reclaim_ns = 1};
     if (sabre_weights_create(reg, &wd, &w) != SABRE_OK ||
         sabre_ring_create(reg, &d, &ring) != SABRE_OK) {
         sabre_weights_close(w);

@@ -25,68 +25,124 @@ static _Thread_local char tls_error[512];
 const char *sabre_status_name(int status)
 {
     switch (status) {
-    case SABRE_OK: return "SABRE_OK";
-    case SABRE_EINVAL: return "SABRE_EINVAL";
-    case SABRE_ENOMEM: return "SABRE_ENOMEM";
-    case SABRE_ENOSPC: return "SABRE_ENOSPC";
-    case SABRE_EIO: return "SABRE_EIO";
-    case SABRE_ENOENT: return "SABRE_ENOENT";
-    case SABRE_EEXIST: return "SABRE_EEXIST";
-    case SABRE_ECORRUPT: return "SABRE_ECORRUPT";
-    case SABRE_EVERSION: return "SABRE_EVERSION";
-    case SABRE_ELAYOUT: return "SABRE_ELAYOUT";
-    case SABRE_ESCHEMA: return "SABRE_ESCHEMA";
-    case SABRE_EAGAIN: return "SABRE_EAGAIN";
-    case SABRE_ETIMEDOUT: return "SABRE_ETIMEDOUT";
-    case SABRE_EBUSY: return "SABRE_EBUSY";
-    case SABRE_ESTALE: return "SABRE_ESTALE";
-    case SABRE_EDETACHED: return "SABRE_EDETACHED";
-    case SABRE_EPEER: return "SABRE_EPEER";
-    case SABRE_ENOTSUP: return "SABRE_ENOTSUP";
-    case SABRE_EPERM: return "SABRE_EPERM";
-    case SABRE_EFULL: return "SABRE_EFULL";
-    case SABRE_ECYCLE: return "SABRE_ECYCLE";
-    case SABRE_EJOB: return "SABRE_EJOB";
-    case SABRE_ESTATE: return "SABRE_ESTATE";
-    case SABRE_ERANGE: return "SABRE_ERANGE";
-    default: return "SABRE_E?";
+    case SABRE_OK:
+        return "SABRE_OK";
+    case SABRE_EINVAL:
+        return "SABRE_EINVAL";
+    case SABRE_ENOMEM:
+        return "SABRE_ENOMEM";
+    case SABRE_ENOSPC:
+        return "SABRE_ENOSPC";
+    case SABRE_EIO:
+        return "SABRE_EIO";
+    case SABRE_ENOENT:
+        return "SABRE_ENOENT";
+    case SABRE_EEXIST:
+        return "SABRE_EEXIST";
+    case SABRE_ECORRUPT:
+        return "SABRE_ECORRUPT";
+    case SABRE_EVERSION:
+        return "SABRE_EVERSION";
+    case SABRE_ELAYOUT:
+        return "SABRE_ELAYOUT";
+    case SABRE_ESCHEMA:
+        return "SABRE_ESCHEMA";
+    case SABRE_EAGAIN:
+        return "SABRE_EAGAIN";
+    case SABRE_ETIMEDOUT:
+        return "SABRE_ETIMEDOUT";
+    case SABRE_EBUSY:
+        return "SABRE_EBUSY";
+    case SABRE_ESTALE:
+        return "SABRE_ESTALE";
+    case SABRE_EDETACHED:
+        return "SABRE_EDETACHED";
+    case SABRE_EPEER:
+        return "SABRE_EPEER";
+    case SABRE_ENOTSUP:
+        return "SABRE_ENOTSUP";
+    case SABRE_EPERM:
+        return "SABRE_EPERM";
+    case SABRE_EFULL:
+        return "SABRE_EFULL";
+    case SABRE_ECYCLE:
+        return "SABRE_ECYCLE";
+    case SABRE_EJOB:
+        return "SABRE_EJOB";
+    case SABRE_ESTATE:
+        return "SABRE_ESTATE";
+    case SABRE_ERANGE:
+        return "SABRE_ERANGE";
+    default:
+        return "SABRE_E?";
     }
 }
 
 const char *sabre_strerror(int status)
 {
     switch (status) {
-    case SABRE_OK: return "success";
-    case SABRE_EINVAL: return "invalid argument";
-    case SABRE_ENOMEM: return "out of memory";
-    case SABRE_ENOSPC: return "no space left";
-    case SABRE_EIO: return "system call failed";
-    case SABRE_ENOENT: return "not found";
-    case SABRE_EEXIST: return "already exists";
-    case SABRE_ECORRUPT: return "corrupt shared data";
-    case SABRE_EVERSION: return "ABI version mismatch";
-    case SABRE_ELAYOUT: return "layout mismatch";
-    case SABRE_ESCHEMA: return "schema error";
-    case SABRE_EAGAIN: return "nothing available, try again";
-    case SABRE_ETIMEDOUT: return "timed out";
-    case SABRE_EBUSY: return "busy";
-    case SABRE_ESTALE: return "stale handle or entity";
-    case SABRE_EDETACHED: return "handle detached (buffers transferred away)";
-    case SABRE_EPEER: return "peer died or stopped responding";
-    case SABRE_ENOTSUP: return "not supported";
-    case SABRE_EPERM: return "permission denied";
-    case SABRE_EFULL: return "full";
-    case SABRE_ECYCLE: return "dependency cycle";
-    case SABRE_EJOB: return "job failed";
-    case SABRE_ESTATE: return "invalid in the current state";
-    case SABRE_ERANGE: return "value out of range";
-    default: return "unknown status";
+    case SABRE_OK:
+        return "success";
+    case SABRE_EINVAL:
+        return "invalid argument";
+    case SABRE_ENOMEM:
+        return "out of memory";
+    case SABRE_ENOSPC:
+        return "no space left";
+    case SABRE_EIO:
+        return "system call failed";
+    case SABRE_ENOENT:
+        return "not found";
+    case SABRE_EEXIST:
+        return "already exists";
+    case SABRE_ECORRUPT:
+        return "corrupt shared data";
+    case SABRE_EVERSION:
+        return "ABI version mismatch";
+    case SABRE_ELAYOUT:
+        return "layout mismatch";
+    case SABRE_ESCHEMA:
+        return "schema error";
+    case SABRE_EAGAIN:
+        return "nothing available, try again";
+    case SABRE_ETIMEDOUT:
+        return "timed out";
+    case SABRE_EBUSY:
+        return "busy";
+    case SABRE_ESTALE:
+        return "stale handle or entity";
+    case SABRE_EDETACHED:
+        return "handle detached (buffers transferred away)";
+    case SABRE_EPEER:
+        return "peer died or stopped responding";
+    case SABRE_ENOTSUP:
+        return "not supported";
+    case SABRE_EPERM:
+        return "permission denied";
+    case SABRE_EFULL:
+        return "full";
+    case SABRE_ECYCLE:
+        return "dependency cycle";
+    case SABRE_EJOB:
+        return "job failed";
+    case SABRE_ESTATE:
+        return "invalid in the current state";
+    case SABRE_ERANGE:
+        return "value out of range";
+    default:
+        return "unknown status";
     }
 }
 
-const char *sabre_last_error(void) { return tls_error; }
+const char *sabre_last_error(void)
+{
+    return tls_error;
+}
 
-void sabre_clear_error(void) { tls_error[0] = '\0'; }
+void sabre_clear_error(void)
+{
+    tls_error[0] = '\0';
+}
 
 int sabre__fail(int status, const char *fmt, ...)
 {
@@ -102,16 +158,24 @@ static int status_from_errno(int err)
     switch (err) {
     case ENOSPC:
     case EDQUOT:
-    case EFBIG: return SABRE_ENOSPC;
-    case ENOENT: return SABRE_ENOENT;
-    case EEXIST: return SABRE_EEXIST;
+    case EFBIG:
+        return SABRE_ENOSPC;
+    case ENOENT:
+        return SABRE_ENOENT;
+    case EEXIST:
+        return SABRE_EEXIST;
     case EACCES:
-    case EPERM: return SABRE_EPERM;
-    case ENOMEM: return SABRE_ENOMEM;
-    case EINVAL: return SABRE_EINVAL;
+    case EPERM:
+        return SABRE_EPERM;
+    case ENOMEM:
+        return SABRE_ENOMEM;
+    case EINVAL:
+        return SABRE_EINVAL;
     case ENOSYS:
-    case EOPNOTSUPP: return SABRE_ENOTSUP;
-    default: return SABRE_EIO;
+    case EOPNOTSUPP:
+        return SABRE_ENOTSUP;
+    default:
+        return SABRE_EIO;
     }
 }
 
@@ -183,7 +247,10 @@ static uint64_t read_proc_stat(pid_t pid, char *state)
     return strtoull(p, NULL, 10);
 }
 
-uint64_t sabre__proc_start_time(pid_t pid) { return read_proc_stat(pid, NULL); }
+uint64_t sabre__proc_start_time(pid_t pid)
+{
+    return read_proc_stat(pid, NULL);
+}
 
 bool sabre__pid_alive(pid_t pid, uint64_t start_time)
 {
@@ -270,11 +337,21 @@ void sabre__json_str(void *file, const char *s, size_t n)
     for (size_t i = 0; i < n && s[i]; i++) {
         unsigned char c = (unsigned char)s[i];
         switch (c) {
-        case '"': fputs("\\\"", f); break;
-        case '\\': fputs("\\\\", f); break;
-        case '\n': fputs("\\n", f); break;
-        case '\t': fputs("\\t", f); break;
-        case '\r': fputs("\\r", f); break;
+        case '"':
+            fputs("\\\"", f);
+            break;
+        case '\\':
+            fputs("\\\\", f);
+            break;
+        case '\n':
+            fputs("\\n", f);
+            break;
+        case '\t':
+            fputs("\\t", f);
+            break;
+        case '\r':
+            fputs("\\r", f);
+            break;
         default:
             if (c < 0x20 || c >= 0x7f)
                 fprintf(f, "\\u%04x", c); /* bytes above ASCII as Latin-1 code points */

@@ -21,11 +21,21 @@
 static inline void copy_elem(void *dst, const void *src, uint32_t size)
 {
     switch (size) {
-    case 4: memcpy(dst, src, 4); break;
-    case 8: memcpy(dst, src, 8); break;
-    case 1: memcpy(dst, src, 1); break;
-    case 2: memcpy(dst, src, 2); break;
-    default: memcpy(dst, src, size); break;
+    case 4:
+        memcpy(dst, src, 4);
+        break;
+    case 8:
+        memcpy(dst, src, 8);
+        break;
+    case 1:
+        memcpy(dst, src, 1);
+        break;
+    case 2:
+        memcpy(dst, src, 2);
+        break;
+    default:
+        memcpy(dst, src, size);
+        break;
     }
 }
 
@@ -138,8 +148,9 @@ static int chunk_alloc(sabre_world_t *w, ecs_table_t *t)
         free(ch);
         free(cols);
         free(bits);
-        return sabre__fail(rc, "table %u: cannot allocate chunk %u (%llu rows, %llu bytes) in the "
-                               "world's region: %s",
+        return sabre__fail(rc,
+                           "table %u: cannot allocate chunk %u (%llu rows, %llu bytes) in the "
+                           "world's region: %s",
                            t->id, k, (unsigned long long)cap, (unsigned long long)total, why);
     }
     uint8_t *base = ch->obj.ptr;
@@ -624,19 +635,35 @@ void sabre_world_destroy(sabre_world_t *w)
     free(w);
 }
 
-sabre_region_t *sabre_world_region(const sabre_world_t *w) { return w ? w->region : NULL; }
-uint64_t sabre_world_id(const sabre_world_t *w) { return w ? w->id : 0; }
-uint64_t sabre_world_count(const sabre_world_t *w) { return w ? w->alive : 0; }
-uint64_t sabre_world_tick(const sabre_world_t *w) { return w ? w->tick : 0; }
-bool sabre_world_in_tick(const sabre_world_t *w) { return w && w->in_tick; }
+sabre_region_t *sabre_world_region(const sabre_world_t *w)
+{
+    return w ? w->region : NULL;
+}
+uint64_t sabre_world_id(const sabre_world_t *w)
+{
+    return w ? w->id : 0;
+}
+uint64_t sabre_world_count(const sabre_world_t *w)
+{
+    return w ? w->alive : 0;
+}
+uint64_t sabre_world_tick(const sabre_world_t *w)
+{
+    return w ? w->tick : 0;
+}
+bool sabre_world_in_tick(const sabre_world_t *w)
+{
+    return w && w->in_tick;
+}
 
 int sabre_world_begin_tick(sabre_world_t *w)
 {
     if (!w)
         return sabre__fail(SABRE_EINVAL, "sabre_world_begin_tick: world is NULL");
     if (w->in_tick)
-        return sabre__fail(SABRE_ESTATE, "sabre_world_begin_tick: already in tick %llu (nested "
-                                         "ticks are not allowed)",
+        return sabre__fail(SABRE_ESTATE,
+                           "sabre_world_begin_tick: already in tick %llu (nested "
+                           "ticks are not allowed)",
                            (unsigned long long)w->tick);
     for (uint32_t i = 0; i < w->ntables; i++) {
         ecs_table_t *t = w->tables[i];
@@ -692,8 +719,9 @@ int sabre_component_define(sabre_world_t *w, const sabre_component_desc_t *d,
             return sabre__fail(SABRE_EEXIST, "component '%s' is already defined (id %u)", d->name,
                                i);
     if (w->ncomps >= w->max_comps)
-        return sabre__fail(SABRE_ENOSPC, "component '%s': the world already has %u components "
-                                         "(max_components)",
+        return sabre__fail(SABRE_ENOSPC,
+                           "component '%s': the world already has %u components "
+                           "(max_components)",
                            d->name, w->max_comps);
     if (d->layout && d->schema)
         return sabre__fail(SABRE_EINVAL, "component '%s': give a layout or schema text, not both",
@@ -792,8 +820,9 @@ static int stale(const sabre_world_t *w, sabre_entity_t e, const char *fn)
 {
     uint32_t idx = SABRE_ENTITY_INDEX(e);
     if (e & SABRE_ENTITY_PENDING_BIT)
-        return sabre__fail(SABRE_ESTALE, "%s: entity %016llx is a pending command-buffer id, not "
-                                         "yet created",
+        return sabre__fail(SABRE_ESTALE,
+                           "%s: entity %016llx is a pending command-buffer id, not "
+                           "yet created",
                            fn, (unsigned long long)e);
     if (e == SABRE_ENTITY_NULL)
         return sabre__fail(SABRE_ESTALE, "%s: null entity id", fn);
@@ -993,7 +1022,8 @@ int sabre_entity_create_with(sabre_world_t *w, const sabre_component_t *comps,
         const ecs_table_t *t = w->tables[tid];
         uint32_t c = comps[i];
         if (t->mask[c >> 6] >> (c & 63) & 1)
-            return sabre__fail(SABRE_EINVAL, "sabre_entity_create_with: component '%s' listed twice",
+            return sabre__fail(SABRE_EINVAL,
+                               "sabre_entity_create_with: component '%s' listed twice",
                                w->comps[c].name);
         ecs_edge_t *e;
         if ((rc = edge_get(w, tid, c, 1, &e)))
@@ -1078,8 +1108,8 @@ static inline int entity_move(sabre_world_t *w, ecs_record_t *r, sabre_entity_t 
         int32_t s = map[j];
         if (s >= 0) {
             uint32_t es = dst->elem[j];
-            copy_elem((char *)dch->cols[j] + (size_t)dr * es, (char *)sch->cols[s] + (size_t)sr * es,
-                      es);
+            copy_elem((char *)dch->cols[j] + (size_t)dr * es,
+                      (char *)sch->cols[s] + (size_t)sr * es, es);
         }
     }
     mark_row_all(dst, dch, dr);
@@ -1273,7 +1303,10 @@ struct sabre_query {
     int32_t *mci; /* per match: stride entries: term comp index then changed comp index */
 };
 
-sabre_world_t *sabre__query_world(const sabre_query_t *q) { return q ? q->w : NULL; }
+sabre_world_t *sabre__query_world(const sabre_query_t *q)
+{
+    return q ? q->w : NULL;
+}
 
 static void query_free_internal(sabre_query_t *q)
 {
@@ -1308,10 +1341,12 @@ int sabre_query_create(sabre_world_t *w, const sabre_query_desc_t *d, sabre_quer
     for (int l = 0; l < 4; l++)
         for (uint32_t i = 0; i < lists[l].n; i++)
             if (lists[l].a[i] >= w->ncomps)
-                return sabre__fail(SABRE_ENOENT, "query: unknown component id %u in '%s' (the "
-                                                 "world has %u)",
+                return sabre__fail(SABRE_ENOENT,
+                                   "query: unknown component id %u in '%s' (the "
+                                   "world has %u)",
                                    lists[l].a[i], lists[l].what, w->ncomps);
-    int rc = sabre__grow((void **)&w->queries, &w->queries_cap, w->nqueries + 1, sizeof *w->queries);
+    int rc =
+        sabre__grow((void **)&w->queries, &w->queries_cap, w->nqueries + 1, sizeof *w->queries);
     if (rc)
         return rc;
     sabre_query_t *q = calloc(1, sizeof *q);
@@ -1388,7 +1423,8 @@ static void query_update(sabre_query_t *q)
                 uint32_t *mt = realloc(q->mtables, ncap * sizeof *mt);
                 if (mt)
                     q->mtables = mt;
-                int32_t *mc = realloc(q->mci, (size_t)ncap * (q->stride ? q->stride : 1) * sizeof *mc);
+                int32_t *mc =
+                    realloc(q->mci, (size_t)ncap * (q->stride ? q->stride : 1) * sizeof *mc);
                 if (mc)
                     q->mci = mc;
                 if (!mt || !mc)
@@ -1584,7 +1620,10 @@ uint64_t sabre_query_count(sabre_query_t *q)
 
 /* ---------------------------------------------------------------- tables */
 
-uint32_t sabre_world_table_count(const sabre_world_t *w) { return w ? w->ntables : 0; }
+uint32_t sabre_world_table_count(const sabre_world_t *w)
+{
+    return w ? w->ntables : 0;
+}
 
 int sabre_table_info(const sabre_world_t *w, uint32_t table, sabre_table_info_t *out)
 {
@@ -1608,7 +1647,8 @@ static ecs_chunk_t *chunk_of(const sabre_world_t *w, uint32_t table, uint32_t ch
     return w->tables[table]->chunks[chunk];
 }
 
-int sabre_table_chunk(const sabre_world_t *w, uint32_t table, uint32_t chunk, sabre_chunk_info_t *out)
+int sabre_table_chunk(const sabre_world_t *w, uint32_t table, uint32_t chunk,
+                      sabre_chunk_info_t *out)
 {
     ecs_chunk_t *ch = chunk_of(w, table, chunk);
     if (!ch || !out)
@@ -1652,7 +1692,7 @@ typedef struct cmd_op {
     uint32_t op;
     sabre_component_t comp;
     sabre_entity_t e;
-    uint64_t val_off;  /* into arena; UINT64_MAX = no value */
+    uint64_t val_off; /* into arena; UINT64_MAX = no value */
 } cmd_op_t;
 
 struct sabre_cmd {
@@ -1662,9 +1702,9 @@ struct sabre_cmd {
     uint32_t nops, ops_cap;
     uint8_t *arena;
     uint64_t arena_len, arena_cap;
-    sabre_entity_t *pending;   /* pending serial -> real id */
+    sabre_entity_t *pending; /* pending serial -> real id */
     uint32_t npending, pending_cap;
-    bool flushed;              /* pending map belongs to the last flush */
+    bool flushed; /* pending map belongs to the last flush */
 };
 
 static void cmd_free_internal(sabre_cmd_t *c)
@@ -1741,8 +1781,9 @@ static int cmd_push(sabre_cmd_t *c, uint32_t op, sabre_entity_t e, sabre_compone
     if (e & SABRE_ENTITY_PENDING_BIT) {
         uint32_t tag = (uint32_t)(e >> 32) & 0x7fffffffu;
         if (tag != c->tag || SABRE_ENTITY_INDEX(e) >= c->npending)
-            return sabre__fail(SABRE_EINVAL, "%s: pending id %016llx does not come from this "
-                                             "command buffer",
+            return sabre__fail(SABRE_EINVAL,
+                               "%s: pending id %016llx does not come from this "
+                               "command buffer",
                                fn, (unsigned long long)e);
     }
     int rc = sabre__grow((void **)&c->ops, &c->ops_cap, c->nops + 1, sizeof *c->ops);
@@ -1778,7 +1819,8 @@ int sabre_cmd_create(sabre_cmd_t *c, sabre_entity_t *pending)
         c->npending = 0;
         c->flushed = false;
     }
-    int rc = sabre__grow((void **)&c->pending, &c->pending_cap, c->npending + 1, sizeof *c->pending);
+    int rc =
+        sabre__grow((void **)&c->pending, &c->pending_cap, c->npending + 1, sizeof *c->pending);
     if (rc)
         return rc;
     uint32_t k = c->npending++;
@@ -1808,7 +1850,10 @@ int sabre_cmd_set(sabre_cmd_t *c, sabre_entity_t e, sabre_component_t comp, cons
 {
     return cmd_push(c, CMD_SET, e, comp, value, "sabre_cmd_set");
 }
-uint32_t sabre_cmd_count(const sabre_cmd_t *c) { return c ? c->nops : 0; }
+uint32_t sabre_cmd_count(const sabre_cmd_t *c)
+{
+    return c ? c->nops : 0;
+}
 
 sabre_entity_t sabre_cmd_resolve(const sabre_cmd_t *c, sabre_entity_t p)
 {
@@ -1848,10 +1893,18 @@ int sabre_cmd_flush(sabre_cmd_t *c, uint32_t *failed)
                 c->pending[SABRE_ENTITY_INDEX(op.e)] = ne;
                 break;
             }
-            case CMD_DESTROY: rc = sabre_entity_destroy(w, e); break;
-            case CMD_ADD: rc = sabre_add(w, e, op.comp, val); break;
-            case CMD_REMOVE: rc = sabre_remove(w, e, op.comp); break;
-            default: rc = sabre_set(w, e, op.comp, val); break;
+            case CMD_DESTROY:
+                rc = sabre_entity_destroy(w, e);
+                break;
+            case CMD_ADD:
+                rc = sabre_add(w, e, op.comp, val);
+                break;
+            case CMD_REMOVE:
+                rc = sabre_remove(w, e, op.comp);
+                break;
+            default:
+                rc = sabre_set(w, e, op.comp, val);
+                break;
             }
         }
         if (rc) {
@@ -1878,10 +1931,10 @@ struct sabre_prefab {
     sabre_world_t *w;
     char name[SABRE_NAME_MAX];
     uint32_t nsteps;
-    sabre_prefab_step_t *steps;  /* value points into values */
+    sabre_prefab_step_t *steps; /* value points into values */
     uint8_t *values;
     uint32_t table;
-    int32_t *step_ci;            /* step -> table component index */
+    int32_t *step_ci; /* step -> table component index */
 };
 
 static void prefab_free_internal(sabre_prefab_t *p)
@@ -1916,7 +1969,8 @@ int sabre_prefab_create(sabre_world_t *w, const char *name, const sabre_prefab_s
         tid = e->dst;
         vbytes += SABRE_ALIGN_UP((uint64_t)w->comps[c].size, 16);
     }
-    if ((rc = sabre__grow((void **)&w->prefabs, &w->prefabs_cap, w->nprefabs + 1, sizeof *w->prefabs)))
+    if ((rc = sabre__grow((void **)&w->prefabs, &w->prefabs_cap, w->nprefabs + 1,
+                          sizeof *w->prefabs)))
         return rc;
     sabre_prefab_t *p = calloc(1, sizeof *p);
     if (!p)
@@ -1983,8 +2037,9 @@ int sabre_prefab_spawn(sabre_world_t *w, const sabre_prefab_t *p, uint64_t n,
         while (s < p->nsteps && p->steps[s].comp != ov[i].comp)
             s++;
         if (s == p->nsteps)
-            rc = sabre__fail(SABRE_EINVAL, "prefab '%s': override of component %u ('%s') that "
-                                           "is not a step",
+            rc = sabre__fail(SABRE_EINVAL,
+                             "prefab '%s': override of component %u ('%s') that "
+                             "is not a step",
                              p->name, ov[i].comp,
                              ov[i].comp < w->ncomps ? w->comps[ov[i].comp].name : "?");
         else

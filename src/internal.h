@@ -13,14 +13,14 @@
 
 #include "sabre/status.h"
 
-#define SABRE_CACHE_LINE 64
+#define SABRE_CACHE_LINE    64
 #define SABRE_FALSE_SHARING 128 /* independently written atomics live this far apart */
 
-#define SABRE_ALIGN_UP(x, a) (((x) + ((a) - 1)) & ~((__typeof__(x))(a) - 1))
-#define SABRE_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define SABRE_MAX(a, b) ((a) > (b) ? (a) : (b))
-#define SABRE_LIKELY(x) __builtin_expect(!!(x), 1)
-#define SABRE_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define SABRE_ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((__typeof__(x))(a)-1))
+#define SABRE_MIN(a, b)      ((a) < (b) ? (a) : (b))
+#define SABRE_MAX(a, b)      ((a) > (b) ? (a) : (b))
+#define SABRE_LIKELY(x)      __builtin_expect(!!(x), 1)
+#define SABRE_UNLIKELY(x)    __builtin_expect(!!(x), 0)
 
 /* Record a failure detail for the calling thread and return `status`.
  * Usage: return sabre__fail(SABRE_EINVAL, "region name '%s' is too long", n); */

@@ -1066,9 +1066,11 @@ static void print_layout_json(FILE *f, const sabre_layout_t *l)
         fprintf(f, "%s\n    {\"name\":", i ? "," : "");
         sabre__json_str(f, fd->name, SIZE_MAX);
         fprintf(f, ",\"kind\":\"%s\",\"type\":", kind_name(fd->kind));
-        sabre__json_str(f, fd->kind == SABRE_FIELD_SCALAR   ? sabre_scalar_name(fd->scalar)
-                    : fd->kind == SABRE_FIELD_STRUCT ? fd->type->name
-                                                     : "pad", SIZE_MAX);
+        sabre__json_str(f,
+                        fd->kind == SABRE_FIELD_SCALAR   ? sabre_scalar_name(fd->scalar)
+                        : fd->kind == SABRE_FIELD_STRUCT ? fd->type->name
+                                                         : "pad",
+                        SIZE_MAX);
         fprintf(f,
                 ",\"array\":%s,\"count\":%u,\"offset\":%u,\"stride\":%u,\"size\":%u,"
                 "\"align\":%u}",

@@ -5,10 +5,10 @@
  * The protocols and their memory orders are in docs/scheduling.md.
  */
 #include <errno.h>
-#include <stddef.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +26,8 @@
 #define DEFAULT_SPIN_NS         50000ull
 #define DEFAULT_PROC_TIMEOUT_NS 30000000000ull
 #define MSG_MAX                 512
-#define PROC_SPIN_MAX_NS        20000ull    /* the parent spins at most this before sleeping */
-#define PROC_SLICE_NS           5000000ull  /* it looks for dead children this often */
+#define PROC_SPIN_MAX_NS        20000ull   /* the parent spins at most this before sleeping */
+#define PROC_SLICE_NS           5000000ull /* it looks for dead children this often */
 #define PROC_MIN_ROWS           4096u
 #define CHILD_SLICE_NS          100000000ull /* an idle child looks for its parent this often */
 
@@ -798,8 +798,8 @@ static void take_answer(sabre_pool_t *pool, unsigned i, uint32_t call, const cha
     } else {
         snprintf(p->msg, sizeof p->msg,
                  "job '%s' returned %d in worker process %d (rows [%llu,%llu))", name, (int)st,
-                 atomic_load_explicit(&p->pid, memory_order_relaxed),
-                 (unsigned long long)sl->begin, (unsigned long long)sl->end);
+                 atomic_load_explicit(&p->pid, memory_order_relaxed), (unsigned long long)sl->begin,
+                 (unsigned long long)sl->end);
     }
 }
 
@@ -1072,8 +1072,8 @@ int sabre_pool_create(const sabre_pool_desc_t *desc, sabre_pool_t **out)
         }
         /* Shared with every child forked later: the doorbells and answers. */
         pool->shm_len = sizeof(struct pshared) + pool->nproc * sizeof(struct pslot);
-        void *m = mmap(NULL, pool->shm_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                       -1, 0);
+        void *m =
+            mmap(NULL, pool->shm_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (m == MAP_FAILED) {
             int e = errno;
             size_t len = pool->shm_len; /* read before the pool is freed */

@@ -7,10 +7,10 @@
  * docs/abi.md; the comments here only say why the code looks the way it does.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,28 +31,27 @@
  * Byte layout (ABI 1.0).  Keep in sync with docs/abi.md.
  * ------------------------------------------------------------------------- */
 
-#define HDR_SIZE 512u              /* header bytes in ABI 1.0 */
-#define ENTRY_SIZE 128u            /* directory entry bytes in ABI 1.0 */
-#define INIT_DONE 1u               /* value of `initialised` once the header is complete */
+#define HDR_SIZE            512u /* header bytes in ABI 1.0 */
+#define ENTRY_SIZE          128u /* directory entry bytes in ABI 1.0 */
+#define INIT_DONE           1u   /* value of `initialised` once the header is complete */
 #define DEFAULT_MAX_OBJECTS 256u
-#define MAX_OBJECTS_LIMIT (1u << 20)
-#define MAX_ALIGN (1ull << 30)
-#define MAX_LAYOUT_TEXT (1ull << 20)
-#define MAX_REGION_SIZE (1ull << 46)
-#define DEFAULT_WAIT_MS 1000u
-#define SAME_NAME_WAIT_NS (5ull * 1000000000ull)
+#define MAX_OBJECTS_LIMIT   (1u << 20)
+#define MAX_ALIGN           (1ull << 30)
+#define MAX_LAYOUT_TEXT     (1ull << 20)
+#define MAX_REGION_SIZE     (1ull << 46)
+#define DEFAULT_WAIT_MS     1000u
+#define SAME_NAME_WAIT_NS   (5ull * 1000000000ull)
 
 /* Directory entry state word: bits 0..7 code, 8..31 name hash, 32..63 pid. */
-#define ST_EMPTY 0u
+#define ST_EMPTY   0u
 #define ST_WRITING 1u
-#define ST_READY 2u
-#define ST_DEAD 3u
+#define ST_READY   2u
+#define ST_DEAD    3u
 #define ST_CODE(s) ((uint32_t)((s)&0xffu))
 #define ST_HASH(s) ((uint32_t)(((s) >> 8) & 0xffffffu))
-#define ST_PID(s) ((int32_t)(uint32_t)((s) >> 32))
-#define ST_MAKE(code, hash, pid)                                                         \
-    ((uint64_t)(code) | ((uint64_t)((hash)&0xffffffu) << 8) |                            \
-     ((uint64_t)(uint32_t)(pid) << 32))
+#define ST_PID(s)  ((int32_t)(uint32_t)((s) >> 32))
+#define ST_MAKE(code, hash, pid)                                                                   \
+    ((uint64_t)(code) | ((uint64_t)((hash)&0xffffffu) << 8) | ((uint64_t)(uint32_t)(pid) << 32))
 
 #define HDR_FLAG_HUGETLB 0x1u /* the backing itself is hugetlbfs (size is huge-page aligned) */
 
@@ -81,17 +80,17 @@ struct region_header {
 };
 
 struct dir_entry {
-    _Atomic uint64_t state;  /*   0 */
-    uint32_t kind;           /*   8 */
-    uint32_t align;          /*  12 */
-    uint64_t offset;         /*  16 */
-    uint64_t size;           /*  24 */
-    uint64_t layout_offset;  /*  32 */
-    uint64_t layout_len;     /*  40 */
-    uint64_t layout_hash;    /*  48 */
-    uint64_t created_ns;     /*  56 */
+    _Atomic uint64_t state;    /*   0 */
+    uint32_t kind;             /*   8 */
+    uint32_t align;            /*  12 */
+    uint64_t offset;           /*  16 */
+    uint64_t size;             /*  24 */
+    uint64_t layout_offset;    /*  32 */
+    uint64_t layout_len;       /*  40 */
+    uint64_t layout_hash;      /*  48 */
+    uint64_t created_ns;       /*  56 */
     char name[SABRE_NAME_MAX]; /* 64 .. 111 */
-    uint8_t reserved[16];    /* 112 .. 127 */
+    uint8_t reserved[16];      /* 112 .. 127 */
 };
 
 _Static_assert(sizeof(struct region_header) == HDR_SIZE, "header is 512 bytes");
@@ -105,9 +104,9 @@ _Static_assert(sizeof(_Atomic uint64_t) == 8 && sizeof(_Atomic uint32_t) == 4, "
 
 struct sabre_region {
     uint8_t *base;
-    uint64_t map_size;      /* validated total size: every bound check uses this */
-    uint64_t map_len;       /* bytes actually mapped (>= map_size) */
-    int fd;                 /* -1 for PRIVATE */
+    uint64_t map_size; /* validated total size: every bound check uses this */
+    uint64_t map_len;  /* bytes actually mapped (>= map_size) */
+    int fd;            /* -1 for PRIVATE */
     sabre_backing_t backing;
     bool readonly;
     /* Validated at create/open and never re-read from the mapping, so a peer
@@ -135,10 +134,14 @@ static struct dir_entry *entry_of(const sabre_region_t *r, uint32_t i)
 static const char *backing_name(sabre_backing_t b)
 {
     switch (b) {
-    case SABRE_BACKING_PRIVATE: return "private";
-    case SABRE_BACKING_MEMFD: return "memfd";
-    case SABRE_BACKING_SHM: return "shm";
-    case SABRE_BACKING_FILE: return "file";
+    case SABRE_BACKING_PRIVATE:
+        return "private";
+    case SABRE_BACKING_MEMFD:
+        return "memfd";
+    case SABRE_BACKING_SHM:
+        return "shm";
+    case SABRE_BACKING_FILE:
+        return "file";
     }
     return "?";
 }
@@ -146,14 +149,22 @@ static const char *backing_name(sabre_backing_t b)
 const char *sabre_object_kind_name(uint32_t kind)
 {
     switch (kind) {
-    case SABRE_OBJ_RAW: return "raw";
-    case SABRE_OBJ_COLUMNS: return "columns";
-    case SABRE_OBJ_WEIGHTS: return "weights";
-    case SABRE_OBJ_RING: return "ring";
-    case SABRE_OBJ_MAILBOX: return "mailbox";
-    case SABRE_OBJ_SNAPSHOT: return "snapshot";
-    case SABRE_OBJ_TABLE: return "table";
-    default: return kind >= SABRE_OBJ_USER ? "user" : "unknown";
+    case SABRE_OBJ_RAW:
+        return "raw";
+    case SABRE_OBJ_COLUMNS:
+        return "columns";
+    case SABRE_OBJ_WEIGHTS:
+        return "weights";
+    case SABRE_OBJ_RING:
+        return "ring";
+    case SABRE_OBJ_MAILBOX:
+        return "mailbox";
+    case SABRE_OBJ_SNAPSHOT:
+        return "snapshot";
+    case SABRE_OBJ_TABLE:
+        return "table";
+    default:
+        return kind >= SABRE_OBJ_USER ? "user" : "unknown";
     }
 }
 
@@ -183,8 +194,8 @@ static int check_object_name(const char *name, size_t *len_out)
     if (n == 0)
         return sabre__fail(SABRE_EINVAL, "object name is empty");
     if (n >= SABRE_NAME_MAX)
-        return sabre__fail(SABRE_EINVAL, "object name '%.47s...' is longer than %d bytes",
-                           name, SABRE_NAME_MAX - 1);
+        return sabre__fail(SABRE_EINVAL, "object name '%.47s...' is longer than %d bytes", name,
+                           SABRE_NAME_MAX - 1);
     for (size_t i = 0; i < n; i++)
         if (!object_char_ok((unsigned char)name[i]))
             return sabre__fail(SABRE_EINVAL,
@@ -527,8 +538,8 @@ static int create_memfd(sabre_region_t *r, const char *dbg, uint64_t size, uint3
         if (hp) {
             fd = memfd_create(dbg, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB);
             uint64_t hsize = SABRE_ALIGN_UP(size, hp);
-            if (fd >= 0 && (fallocate_all(fd, hsize) != 0 ||
-                            fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) != 0)) {
+            if (fd >= 0 &&
+                (fallocate_all(fd, hsize) != 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) != 0)) {
                 close(fd);
                 fd = -1;
             }
@@ -667,8 +678,8 @@ int sabre_region_create(const sabre_region_desc_t *desc, sabre_region_t **out)
         return sabre__fail(SABRE_EINVAL, "max_objects %u exceeds the limit %u", cap,
                            MAX_OBJECTS_LIMIT);
     uint64_t dir_offset = HDR_SIZE;
-    uint64_t data_offset = SABRE_ALIGN_UP(dir_offset + (uint64_t)cap * ENTRY_SIZE,
-                                          (uint64_t)SABRE_OBJECT_ALIGN);
+    uint64_t data_offset =
+        SABRE_ALIGN_UP(dir_offset + (uint64_t)cap * ENTRY_SIZE, (uint64_t)SABRE_OBJECT_ALIGN);
     uint64_t pg = page_size();
     if (desc->size > MAX_REGION_SIZE)
         return sabre__fail(SABRE_EINVAL, "region size %llu exceeds the limit %llu bytes",
@@ -769,68 +780,80 @@ static int validate_entry(const sabre_region_t *r, uint32_t i, const struct entr
 {
     const char *rn = r->name[0] ? r->name : backing_name(r->backing);
     if (c->name[SABRE_NAME_MAX - 1] != '\0' || memchr(c->name, 0, SABRE_NAME_MAX) == NULL)
-        return sabre__fail(SABRE_ECORRUPT, "region '%s': directory entry %u: name is not "
-                           "NUL-terminated within %d bytes", rn, i, SABRE_NAME_MAX);
+        return sabre__fail(SABRE_ECORRUPT,
+                           "region '%s': directory entry %u: name is not "
+                           "NUL-terminated within %d bytes",
+                           rn, i, SABRE_NAME_MAX);
     size_t nlen = strlen(c->name);
     if (nlen == 0)
         return sabre__fail(SABRE_ECORRUPT, "region '%s': directory entry %u: name is empty", rn, i);
     for (size_t k = 0; k < nlen; k++)
         if (!object_char_ok((unsigned char)c->name[k]))
-            return sabre__fail(SABRE_ECORRUPT, "region '%s': directory entry %u: name has an "
-                               "invalid byte 0x%02x at %zu", rn, i, (unsigned char)c->name[k], k);
+            return sabre__fail(SABRE_ECORRUPT,
+                               "region '%s': directory entry %u: name has an "
+                               "invalid byte 0x%02x at %zu",
+                               rn, i, (unsigned char)c->name[k], k);
     if (ST_HASH(c->state) != name_hash24(c->name, nlen))
-        return sabre__fail(SABRE_ECORRUPT, "region '%s': object '%s' (entry %u): state word "
-                           "name hash 0x%06x does not match the name (0x%06x)", rn, c->name, i,
-                           ST_HASH(c->state), name_hash24(c->name, nlen));
+        return sabre__fail(SABRE_ECORRUPT,
+                           "region '%s': object '%s' (entry %u): state word "
+                           "name hash 0x%06x does not match the name (0x%06x)",
+                           rn, c->name, i, ST_HASH(c->state), name_hash24(c->name, nlen));
     if (!kind_valid(c->kind))
         return sabre__fail(SABRE_ECORRUPT, "region '%s': object '%s' (entry %u): unknown kind %u",
                            rn, c->name, i, c->kind);
     if (c->align < SABRE_OBJECT_ALIGN || c->align > MAX_ALIGN || (c->align & (c->align - 1)))
-        return sabre__fail(SABRE_ECORRUPT, "region '%s': object '%s' (entry %u): alignment %u "
-                           "is not a power of two in [64, 2^30]", rn, c->name, i, c->align);
+        return sabre__fail(SABRE_ECORRUPT,
+                           "region '%s': object '%s' (entry %u): alignment %u "
+                           "is not a power of two in [64, 2^30]",
+                           rn, c->name, i, c->align);
     uint64_t end;
     if (c->size == 0)
         return sabre__fail(SABRE_ECORRUPT, "region '%s': object '%s' (entry %u): size is 0", rn,
                            c->name, i);
     if (c->offset % c->align != 0)
-        return sabre__fail(SABRE_ECORRUPT, "region '%s': object '%s' (entry %u): offset %llu is "
-                           "not a multiple of its alignment %u", rn, c->name, i,
-                           (unsigned long long)c->offset, c->align);
+        return sabre__fail(SABRE_ECORRUPT,
+                           "region '%s': object '%s' (entry %u): offset %llu is "
+                           "not a multiple of its alignment %u",
+                           rn, c->name, i, (unsigned long long)c->offset, c->align);
     if (c->offset < r->data_offset || __builtin_add_overflow(c->offset, c->size, &end) ||
         end > used || end > r->map_size)
-        return sabre__fail(SABRE_ECORRUPT, "region '%s': object '%s' (entry %u): bytes [%llu, "
-                           "+%llu) are outside the object area [%llu, %llu)", rn, c->name, i,
-                           (unsigned long long)c->offset, (unsigned long long)c->size,
-                           (unsigned long long)r->data_offset,
+        return sabre__fail(SABRE_ECORRUPT,
+                           "region '%s': object '%s' (entry %u): bytes [%llu, "
+                           "+%llu) are outside the object area [%llu, %llu)",
+                           rn, c->name, i, (unsigned long long)c->offset,
+                           (unsigned long long)c->size, (unsigned long long)r->data_offset,
                            (unsigned long long)SABRE_MIN(used, r->map_size));
     const char *text = "";
     if (c->layout_offset == 0) {
         if (c->layout_len != 0 || c->layout_hash != 0)
-            return sabre__fail(SABRE_ECORRUPT, "region '%s': object '%s' (entry %u): no layout "
-                               "text but layout length %llu / hash 0x%016llx", rn, c->name, i,
-                               (unsigned long long)c->layout_len,
+            return sabre__fail(SABRE_ECORRUPT,
+                               "region '%s': object '%s' (entry %u): no layout "
+                               "text but layout length %llu / hash 0x%016llx",
+                               rn, c->name, i, (unsigned long long)c->layout_len,
                                (unsigned long long)c->layout_hash);
     } else {
         uint64_t tend;
         if (c->layout_len == 0 || c->layout_len > MAX_LAYOUT_TEXT ||
             c->layout_offset < r->data_offset ||
-            __builtin_add_overflow(c->layout_offset, c->layout_len + 1, &tend) ||
-            tend > c->offset)
-            return sabre__fail(SABRE_ECORRUPT, "region '%s': object '%s' (entry %u): layout "
+            __builtin_add_overflow(c->layout_offset, c->layout_len + 1, &tend) || tend > c->offset)
+            return sabre__fail(SABRE_ECORRUPT,
+                               "region '%s': object '%s' (entry %u): layout "
                                "text [%llu, +%llu) must lie in the object area before the data "
-                               "at %llu", rn, c->name, i, (unsigned long long)c->layout_offset,
-                               (unsigned long long)c->layout_len,
-                               (unsigned long long)c->offset);
+                               "at %llu",
+                               rn, c->name, i, (unsigned long long)c->layout_offset,
+                               (unsigned long long)c->layout_len, (unsigned long long)c->offset);
         text = (const char *)r->base + c->layout_offset;
         if (text[c->layout_len] != '\0' || memchr(text, 0, (size_t)c->layout_len) != NULL)
-            return sabre__fail(SABRE_ECORRUPT, "region '%s': object '%s' (entry %u): layout "
-                               "text is not exactly %llu bytes followed by NUL", rn, c->name,
-                               i, (unsigned long long)c->layout_len);
+            return sabre__fail(SABRE_ECORRUPT,
+                               "region '%s': object '%s' (entry %u): layout "
+                               "text is not exactly %llu bytes followed by NUL",
+                               rn, c->name, i, (unsigned long long)c->layout_len);
         uint64_t h = sabre__fnv1a64(text, (size_t)c->layout_len);
         if (h != c->layout_hash)
-            return sabre__fail(SABRE_ECORRUPT, "region '%s': object '%s' (entry %u): layout hash "
-                               "0x%016llx does not match its text (FNV-1a 0x%016llx)", rn,
-                               c->name, i, (unsigned long long)c->layout_hash,
+            return sabre__fail(SABRE_ECORRUPT,
+                               "region '%s': object '%s' (entry %u): layout hash "
+                               "0x%016llx does not match its text (FNV-1a 0x%016llx)",
+                               rn, c->name, i, (unsigned long long)c->layout_hash,
                                (unsigned long long)h);
     }
     if (o) {
@@ -875,8 +898,10 @@ static int validate_directory(const sabre_region_t *r)
         if (code == ST_EMPTY)
             break; /* slots are claimed in order: nothing published past here */
         if (code != ST_WRITING && code != ST_READY && code != ST_DEAD) {
-            rc = sabre__fail(SABRE_ECORRUPT, "region '%s': directory entry %u: state code %u "
-                             "is not empty/writing/ready/dead", rn, i, code);
+            rc = sabre__fail(SABRE_ECORRUPT,
+                             "region '%s': directory entry %u: state code %u "
+                             "is not empty/writing/ready/dead",
+                             rn, i, code);
             break;
         }
         if (code != ST_READY)
@@ -906,13 +931,13 @@ static int validate_directory(const sabre_region_t *r)
         qsort(ranges, nr, sizeof *ranges, range_cmp);
         for (size_t k = 1; k < nr; k++)
             if (ranges[k].lo < ranges[k - 1].hi) {
-                rc = sabre__fail(SABRE_ECORRUPT, "region '%s': directory entries %u and %u "
-                                 "overlap (bytes [%llu, %llu) and [%llu, %llu))", rn,
-                                 ranges[k - 1].entry, ranges[k].entry,
-                                 (unsigned long long)ranges[k - 1].lo,
-                                 (unsigned long long)ranges[k - 1].hi,
-                                 (unsigned long long)ranges[k].lo,
-                                 (unsigned long long)ranges[k].hi);
+                rc = sabre__fail(
+                    SABRE_ECORRUPT,
+                    "region '%s': directory entries %u and %u "
+                    "overlap (bytes [%llu, %llu) and [%llu, %llu))",
+                    rn, ranges[k - 1].entry, ranges[k].entry, (unsigned long long)ranges[k - 1].lo,
+                    (unsigned long long)ranges[k - 1].hi, (unsigned long long)ranges[k].lo,
+                    (unsigned long long)ranges[k].hi);
                 break;
             }
     }
@@ -926,24 +951,32 @@ static int validate_header(sabre_region_t *r, uint64_t size)
     const char *rn = r->name[0] ? r->name : backing_name(r->backing);
     const struct region_header *h = hdr_of(r);
     if (h->magic != SABRE_REGION_MAGIC)
-        return sabre__fail(SABRE_ECORRUPT, "region '%s': not a sabre region (magic 0x%016llx, "
-                           "want 0x%016llx)", rn, (unsigned long long)h->magic,
+        return sabre__fail(SABRE_ECORRUPT,
+                           "region '%s': not a sabre region (magic 0x%016llx, "
+                           "want 0x%016llx)",
+                           rn, (unsigned long long)h->magic,
                            (unsigned long long)SABRE_REGION_MAGIC);
     if (h->abi_major != SABRE_ABI_MAJOR)
-        return sabre__fail(SABRE_EVERSION, "region '%s': region ABI %u.%u, this library %d.%d "
-                           "(major versions must match)", rn, h->abi_major, h->abi_minor,
-                           SABRE_ABI_MAJOR, SABRE_ABI_MINOR);
+        return sabre__fail(SABRE_EVERSION,
+                           "region '%s': region ABI %u.%u, this library %d.%d "
+                           "(major versions must match)",
+                           rn, h->abi_major, h->abi_minor, SABRE_ABI_MAJOR, SABRE_ABI_MINOR);
     if (size < HDR_SIZE)
-        return sabre__fail(SABRE_ECORRUPT, "region '%s': %llu bytes is too small for the %u-byte "
-                           "header (truncated?)", rn, (unsigned long long)size, HDR_SIZE);
+        return sabre__fail(SABRE_ECORRUPT,
+                           "region '%s': %llu bytes is too small for the %u-byte "
+                           "header (truncated?)",
+                           rn, (unsigned long long)size, HDR_SIZE);
     if (h->header_size < HDR_SIZE || h->header_size % 64 != 0 || h->header_size > size)
-        return sabre__fail(SABRE_ECORRUPT, "region '%s': header_size %u must be a multiple of 64 "
-                           "in [%u, %llu]", rn, h->header_size, HDR_SIZE,
-                           (unsigned long long)size);
+        return sabre__fail(SABRE_ECORRUPT,
+                           "region '%s': header_size %u must be a multiple of 64 "
+                           "in [%u, %llu]",
+                           rn, h->header_size, HDR_SIZE, (unsigned long long)size);
     if (h->total_size < HDR_SIZE || h->total_size > size)
-        return sabre__fail(SABRE_ECORRUPT, "region '%s': total_size %llu but the mapping is %llu "
-                           "bytes%s", rn, (unsigned long long)h->total_size,
-                           (unsigned long long)size, h->total_size > size ? " (truncated?)" : "");
+        return sabre__fail(SABRE_ECORRUPT,
+                           "region '%s': total_size %llu but the mapping is %llu "
+                           "bytes%s",
+                           rn, (unsigned long long)h->total_size, (unsigned long long)size,
+                           h->total_size > size ? " (truncated?)" : "");
     uint64_t total = h->total_size;
     int32_t pid = atomic_load_explicit(&h->creator_pid, memory_order_relaxed);
     if (pid <= 0)
@@ -952,32 +985,39 @@ static int validate_header(sabre_region_t *r, uint64_t size)
     if (h->backing > SABRE_BACKING_FILE)
         return sabre__fail(SABRE_ECORRUPT, "region '%s': backing %u is unknown", rn, h->backing);
     if (h->dir_entry_size < ENTRY_SIZE || h->dir_entry_size % 64 != 0)
-        return sabre__fail(SABRE_ECORRUPT, "region '%s': dir_entry_size %u must be a multiple of "
-                           "64 and at least %u", rn, h->dir_entry_size, ENTRY_SIZE);
+        return sabre__fail(SABRE_ECORRUPT,
+                           "region '%s': dir_entry_size %u must be a multiple of "
+                           "64 and at least %u",
+                           rn, h->dir_entry_size, ENTRY_SIZE);
     if (h->dir_entry_size != ENTRY_SIZE)
-        return sabre__fail(SABRE_EVERSION, "region '%s': directory entries of %u bytes, this "
-                           "library (ABI %d.%d) reads %u-byte entries", rn, h->dir_entry_size,
-                           SABRE_ABI_MAJOR, SABRE_ABI_MINOR, ENTRY_SIZE);
+        return sabre__fail(SABRE_EVERSION,
+                           "region '%s': directory entries of %u bytes, this "
+                           "library (ABI %d.%d) reads %u-byte entries",
+                           rn, h->dir_entry_size, SABRE_ABI_MAJOR, SABRE_ABI_MINOR, ENTRY_SIZE);
     if (h->dir_capacity == 0 || h->dir_capacity > MAX_OBJECTS_LIMIT)
         return sabre__fail(SABRE_ECORRUPT, "region '%s': dir_capacity %u must be in [1, %u]", rn,
                            h->dir_capacity, MAX_OBJECTS_LIMIT);
     uint64_t dir_end = h->dir_offset + (uint64_t)h->dir_capacity * ENTRY_SIZE;
     if (h->dir_offset < h->header_size || h->dir_offset % 64 != 0 || h->dir_offset > total ||
         dir_end > total || dir_end < h->dir_offset)
-        return sabre__fail(SABRE_ECORRUPT, "region '%s': directory [%llu, +%u entries) must be "
-                           "64-aligned, after the %u-byte header and inside %llu bytes", rn,
-                           (unsigned long long)h->dir_offset, h->dir_capacity, h->header_size,
+        return sabre__fail(SABRE_ECORRUPT,
+                           "region '%s': directory [%llu, +%u entries) must be "
+                           "64-aligned, after the %u-byte header and inside %llu bytes",
+                           rn, (unsigned long long)h->dir_offset, h->dir_capacity, h->header_size,
                            (unsigned long long)total);
     if (h->data_offset < dir_end || h->data_offset % 64 != 0 || h->data_offset > total)
-        return sabre__fail(SABRE_ECORRUPT, "region '%s': data_offset %llu must be 64-aligned, "
-                           "at or after the directory end %llu and inside %llu bytes", rn,
-                           (unsigned long long)h->data_offset, (unsigned long long)dir_end,
+        return sabre__fail(SABRE_ECORRUPT,
+                           "region '%s': data_offset %llu must be 64-aligned, "
+                           "at or after the directory end %llu and inside %llu bytes",
+                           rn, (unsigned long long)h->data_offset, (unsigned long long)dir_end,
                            (unsigned long long)total);
     uint64_t used = atomic_load_explicit(&h->used, memory_order_acquire);
     if (used < h->data_offset || used > total || used % SABRE_OBJECT_ALIGN != 0)
-        return sabre__fail(SABRE_ECORRUPT, "region '%s': used %llu must be a multiple of 64 in "
-                           "[data_offset %llu, total_size %llu]", rn, (unsigned long long)used,
-                           (unsigned long long)h->data_offset, (unsigned long long)total);
+        return sabre__fail(SABRE_ECORRUPT,
+                           "region '%s': used %llu must be a multiple of 64 in "
+                           "[data_offset %llu, total_size %llu]",
+                           rn, (unsigned long long)used, (unsigned long long)h->data_offset,
+                           (unsigned long long)total);
     uint32_t claimed = atomic_load_explicit(&h->dir_claimed, memory_order_relaxed);
     if (claimed > h->dir_capacity)
         return sabre__fail(SABRE_ECORRUPT, "region '%s': dir_claimed %u exceeds dir_capacity %u",
@@ -1015,13 +1055,17 @@ static int open_mapped(sabre_region_t *r, uint32_t flags, uint32_t wait_ms)
             break;
         /* A creator makes the object, then reserves all of it at once. */
         if (sabre__now_ns() >= deadline)
-            return sabre__fail(SABRE_ECORRUPT, "region '%s' is empty (0 bytes): not a region, or "
-                               "its creator died before reserving space", rn);
+            return sabre__fail(SABRE_ECORRUPT,
+                               "region '%s' is empty (0 bytes): not a region, or "
+                               "its creator died before reserving space",
+                               rn);
         sleep_ns(1000000);
     }
     if (size < 64) /* the first line holds every field written at creation */
-        return sabre__fail(SABRE_ECORRUPT, "region '%s': %llu bytes is too small for the %u-byte "
-                           "header (truncated?)", rn, (unsigned long long)size, HDR_SIZE);
+        return sabre__fail(SABRE_ECORRUPT,
+                           "region '%s': %llu bytes is too small for the %u-byte "
+                           "header (truncated?)",
+                           rn, (unsigned long long)size, HDR_SIZE);
     if (size > MAX_REGION_SIZE)
         return sabre__fail(SABRE_ECORRUPT, "region '%s': %llu bytes exceeds the size limit", rn,
                            (unsigned long long)size);
@@ -1039,8 +1083,10 @@ static int open_mapped(sabre_region_t *r, uint32_t flags, uint32_t wait_ms)
          * never a region still being made. */
         uint64_t magic = __atomic_load_n(&h->magic, __ATOMIC_RELAXED);
         if (magic != SABRE_REGION_MAGIC && magic != 0)
-            return sabre__fail(SABRE_ECORRUPT, "region '%s': not a sabre region (magic "
-                               "0x%016llx, want 0x%016llx)", rn, (unsigned long long)magic,
+            return sabre__fail(SABRE_ECORRUPT,
+                               "region '%s': not a sabre region (magic "
+                               "0x%016llx, want 0x%016llx)",
+                               rn, (unsigned long long)magic,
                                (unsigned long long)SABRE_REGION_MAGIC);
         if (init != 0)
             return sabre__fail(SABRE_ECORRUPT, "region '%s': initialised word is %u (want 0 or %u)",
@@ -1048,14 +1094,18 @@ static int open_mapped(sabre_region_t *r, uint32_t flags, uint32_t wait_ms)
         int32_t pid = atomic_load_explicit(&h->creator_pid, memory_order_relaxed);
         uint64_t stt = atomic_load_explicit(&h->creator_start_time, memory_order_relaxed);
         if (pid > 0 && !sabre__pid_alive(pid, stt))
-            return sabre__fail(SABRE_ECORRUPT, "region '%s': creator pid %d died before "
-                               "initialising", rn, (int)pid);
+            return sabre__fail(SABRE_ECORRUPT,
+                               "region '%s': creator pid %d died before "
+                               "initialising",
+                               rn, (int)pid);
         if (sabre__now_ns() >= deadline) {
             if (pid > 0)
-                return sabre__fail(SABRE_EBUSY, "region '%s' is still being created by pid %d",
-                                   rn, (int)pid);
-            return sabre__fail(SABRE_ECORRUPT, "region '%s' is not initialised and names no "
-                               "creator (magic 0x%016llx)", rn, (unsigned long long)magic);
+                return sabre__fail(SABRE_EBUSY, "region '%s' is still being created by pid %d", rn,
+                                   (int)pid);
+            return sabre__fail(SABRE_ECORRUPT,
+                               "region '%s' is not initialised and names no "
+                               "creator (magic 0x%016llx)",
+                               rn, (unsigned long long)magic);
         }
         sleep_ns(1000000);
     }
@@ -1099,8 +1149,10 @@ int sabre_region_open(const sabre_region_desc_t *desc, sabre_region_t **out)
         return sabre__fail(SABRE_EINVAL, "sabre_region_open: desc is NULL");
     uint32_t known = SABRE_REGION_READONLY | SABRE_REGION_PREFAULT | SABRE_REGION_NOWAIT;
     if (desc->flags & ~known)
-        return sabre__fail(SABRE_EINVAL, "region open flags 0x%x: unknown or create-only bits "
-                           "0x%x", desc->flags, desc->flags & ~known);
+        return sabre__fail(SABRE_EINVAL,
+                           "region open flags 0x%x: unknown or create-only bits "
+                           "0x%x",
+                           desc->flags, desc->flags & ~known);
     int rc, fd;
     bool ro = (desc->flags & SABRE_REGION_READONLY) != 0;
     int oflags = (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC;
@@ -1120,13 +1172,14 @@ int sabre_region_open(const sabre_region_desc_t *desc, sabre_region_t **out)
         if (fd < 0)
             return sabre__fail_errno(errno, "cannot open region file '%s'", path);
     } else {
-        return sabre__fail(SABRE_EINVAL, "sabre_region_open opens SHM and FILE regions; a %s "
+        return sabre__fail(SABRE_EINVAL,
+                           "sabre_region_open opens SHM and FILE regions; a %s "
                            "region is opened with sabre_region_open_fd",
                            backing_name(desc->backing));
     }
     uint32_t wait = (desc->flags & SABRE_REGION_NOWAIT) ? 0
-                    : desc->wait_ms                      ? desc->wait_ms
-                                                         : DEFAULT_WAIT_MS;
+                    : desc->wait_ms                     ? desc->wait_ms
+                                                        : DEFAULT_WAIT_MS;
     return open_fd_named(fd, desc->flags, wait, desc->backing, path, out);
 }
 
@@ -1137,8 +1190,10 @@ int sabre_region_open_fd(int fd, uint32_t flags, sabre_region_t **out)
     *out = NULL;
     uint32_t known = SABRE_REGION_READONLY | SABRE_REGION_PREFAULT | SABRE_REGION_NOWAIT;
     if (flags & ~known)
-        return sabre__fail(SABRE_EINVAL, "region open flags 0x%x: unknown or create-only bits "
-                           "0x%x", flags, flags & ~known);
+        return sabre__fail(SABRE_EINVAL,
+                           "region open flags 0x%x: unknown or create-only bits "
+                           "0x%x",
+                           flags, flags & ~known);
     if (fd < 0)
         return sabre__fail(SABRE_EINVAL, "sabre_region_open_fd: fd %d is not a descriptor", fd);
     /* Name and backing from the link: "/memfd:x (deleted)", "/dev/shm/x", a path. */
@@ -1166,15 +1221,20 @@ int sabre_region_open_fd(int fd, uint32_t flags, sabre_region_t **out)
         int fl = fcntl(dupfd, F_GETFL);
         if (fl >= 0 && (fl & O_ACCMODE) == O_RDONLY) {
             close(dupfd);
-            return sabre__fail(SABRE_EPERM, "region fd %d is open read-only: pass "
-                               "SABRE_REGION_READONLY", fd);
+            return sabre__fail(SABRE_EPERM,
+                               "region fd %d is open read-only: pass "
+                               "SABRE_REGION_READONLY",
+                               fd);
         }
     }
     uint32_t wait = (flags & SABRE_REGION_NOWAIT) ? 0 : DEFAULT_WAIT_MS;
     return open_fd_named(dupfd, flags, wait, backing, name, out);
 }
 
-void sabre_region_close(sabre_region_t *region) { region_free(region); }
+void sabre_region_close(sabre_region_t *region)
+{
+    region_free(region);
+}
 
 int sabre_region_unlink(sabre_backing_t backing, const char *name)
 {
@@ -1195,23 +1255,40 @@ int sabre_region_unlink(sabre_backing_t backing, const char *name)
             return sabre__fail_errno(errno, "cannot unlink region file '%s'", name);
         return SABRE_OK;
     }
-    return sabre__fail(SABRE_EINVAL, "a %s region has no name to unlink (it goes away when the "
-                       "last mapping and fd close)", backing_name(backing));
+    return sabre__fail(SABRE_EINVAL,
+                       "a %s region has no name to unlink (it goes away when the "
+                       "last mapping and fd close)",
+                       backing_name(backing));
 }
 
 /* ---------------------------------------------------------------------------
  * Accessors
  * ------------------------------------------------------------------------- */
 
-void *sabre_region_base(const sabre_region_t *r) { return r ? r->base : NULL; }
-uint64_t sabre_region_size(const sabre_region_t *r) { return r ? r->map_size : 0; }
-int sabre_region_fd(const sabre_region_t *r) { return r ? r->fd : -1; }
+void *sabre_region_base(const sabre_region_t *r)
+{
+    return r ? r->base : NULL;
+}
+uint64_t sabre_region_size(const sabre_region_t *r)
+{
+    return r ? r->map_size : 0;
+}
+int sabre_region_fd(const sabre_region_t *r)
+{
+    return r ? r->fd : -1;
+}
 sabre_backing_t sabre_region_backing(const sabre_region_t *r)
 {
     return r ? r->backing : SABRE_BACKING_PRIVATE;
 }
-const char *sabre_region_name(const sabre_region_t *r) { return r ? r->name : ""; }
-bool sabre_region_readonly(const sabre_region_t *r) { return r ? r->readonly : false; }
+const char *sabre_region_name(const sabre_region_t *r)
+{
+    return r ? r->name : "";
+}
+bool sabre_region_readonly(const sabre_region_t *r)
+{
+    return r ? r->readonly : false;
+}
 
 int sabre_region_info(const sabre_region_t *r, sabre_region_info_t *out)
 {
@@ -1233,8 +1310,8 @@ int sabre_region_info(const sabre_region_t *r, sabre_region_info_t *out)
     out->creator_alive = sabre__pid_alive(out->creator_pid, out->creator_start_time);
     out->dir_offset = r->dir_offset;
     out->data_offset = r->data_offset;
-    out->dir_claimed = SABRE_MIN(atomic_load_explicit(&h->dir_claimed, memory_order_relaxed),
-                                 r->dir_capacity);
+    out->dir_claimed =
+        SABRE_MIN(atomic_load_explicit(&h->dir_claimed, memory_order_relaxed), r->dir_capacity);
     out->backing = r->backing;
     out->hugetlb = (h->flags & HDR_FLAG_HUGETLB) != 0;
     out->page_size = h->page_size;
@@ -1372,9 +1449,10 @@ int sabre_region_find(const sabre_region_t *r, const char *name, const sabre_lay
         excerpt(have, sizeof have, o.layout_text, (size_t)o.layout_len);
         excerpt(want, sizeof want, expect->canonical ? expect->canonical : "",
                 expect->canonical ? expect->canonical_len : 0);
-        return sabre__fail(SABRE_ELAYOUT, "object '%s': stored layout 0x%016llx \"%s\" differs "
-                           "from expected layout 0x%016llx \"%s\"", name,
-                           (unsigned long long)o.layout_hash, o.layout_len ? have : "(none)",
+        return sabre__fail(SABRE_ELAYOUT,
+                           "object '%s': stored layout 0x%016llx \"%s\" differs "
+                           "from expected layout 0x%016llx \"%s\"",
+                           name, (unsigned long long)o.layout_hash, o.layout_len ? have : "(none)",
                            (unsigned long long)expect->hash, want);
     }
     if (out)
@@ -1408,9 +1486,8 @@ static int claim_slot(sabre_region_t *r, uint32_t h24, uint32_t *slot)
                                                     memory_order_relaxed)) {
             uint32_t cur = atomic_load_explicit(&h->dir_claimed, memory_order_relaxed);
             while (cur < i + 1 &&
-                   !atomic_compare_exchange_weak_explicit(&h->dir_claimed, &cur, i + 1,
-                                                          memory_order_relaxed,
-                                                          memory_order_relaxed)) {
+                   !atomic_compare_exchange_weak_explicit(
+                       &h->dir_claimed, &cur, i + 1, memory_order_relaxed, memory_order_relaxed)) {
             }
             *slot = i;
             return SABRE_OK;
@@ -1434,9 +1511,10 @@ static int check_unique(sabre_region_t *r, uint32_t slot, const char *name, size
                 break;
             if (ST_CODE(s) == ST_READY) {
                 if (memcmp(e->name, name, nlen) == 0 && e->name[nlen] == '\0')
-                    return sabre__fail(SABRE_EEXIST, "region '%s' already has an object named "
-                                       "'%s'", r->name[0] ? r->name : backing_name(r->backing),
-                                       name);
+                    return sabre__fail(SABRE_EEXIST,
+                                       "region '%s' already has an object named "
+                                       "'%s'",
+                                       r->name[0] ? r->name : backing_name(r->backing), name);
                 break;
             }
             if (ST_CODE(s) != ST_WRITING)
@@ -1450,15 +1528,15 @@ static int check_unique(sabre_region_t *r, uint32_t slot, const char *name, size
                 deadline = sabre__now_ns() + SAME_NAME_WAIT_NS;
             if ((spins & 63) == 0 && !sabre__pid_alive(ST_PID(s), 0)) {
                 uint64_t exp = s;
-                atomic_compare_exchange_strong_explicit(&e->state, &exp,
-                                                        (s & ~0xffull) | ST_DEAD,
-                                                        memory_order_acq_rel,
-                                                        memory_order_relaxed);
+                atomic_compare_exchange_strong_explicit(&e->state, &exp, (s & ~0xffull) | ST_DEAD,
+                                                        memory_order_acq_rel, memory_order_relaxed);
                 continue;
             }
             if (sabre__now_ns() > deadline)
-                return sabre__fail(SABRE_EBUSY, "region '%s': object '%s' is being allocated "
-                                   "by pid %d", r->name, name, (int)ST_PID(s));
+                return sabre__fail(SABRE_EBUSY,
+                                   "region '%s': object '%s' is being allocated "
+                                   "by pid %d",
+                                   r->name, name, (int)ST_PID(s));
             if (spins < 256)
                 sched_yield();
             else
@@ -1476,9 +1554,10 @@ static int bump(sabre_region_t *r, uint64_t text_bytes, uint64_t size, uint64_t 
     uint64_t old = atomic_load_explicit(&h->used, memory_order_relaxed);
     for (;;) {
         if (old < r->data_offset || old > r->map_size || old % SABRE_OBJECT_ALIGN != 0)
-            return sabre__fail(SABRE_ECORRUPT, "region '%s': used word %llu is outside [%llu, "
-                               "%llu]", r->name, (unsigned long long)old,
-                               (unsigned long long)r->data_offset,
+            return sabre__fail(SABRE_ECORRUPT,
+                               "region '%s': used word %llu is outside [%llu, "
+                               "%llu]",
+                               r->name, (unsigned long long)old, (unsigned long long)r->data_offset,
                                (unsigned long long)r->map_size);
         uint64_t start = SABRE_ALIGN_UP(old, (uint64_t)SABRE_OBJECT_ALIGN);
         uint64_t t = start, d = 0, end = 0; /* read only when no overflow */
@@ -1492,10 +1571,11 @@ static int bump(sabre_region_t *r, uint64_t text_bytes, uint64_t size, uint64_t 
             char a[32], b[32];
             sabre__fmt_bytes(a, sizeof a, size);
             sabre__fmt_bytes(b, sizeof b, r->map_size - SABRE_MIN(old, r->map_size));
-            return sabre__fail(SABRE_ENOSPC, "region '%s' is full: %llu bytes (%s) requested "
-                               "(plus %llu of layout text), %s left", r->name[0] ? r->name :
-                               backing_name(r->backing), (unsigned long long)size, a,
-                               (unsigned long long)text_bytes, b);
+            return sabre__fail(SABRE_ENOSPC,
+                               "region '%s' is full: %llu bytes (%s) requested "
+                               "(plus %llu of layout text), %s left",
+                               r->name[0] ? r->name : backing_name(r->backing),
+                               (unsigned long long)size, a, (unsigned long long)text_bytes, b);
         }
         if (atomic_compare_exchange_weak_explicit(&h->used, &old, end, memory_order_acq_rel,
                                                   memory_order_relaxed)) {
@@ -1519,8 +1599,10 @@ int sabre_region_alloc(sabre_region_t *r, const sabre_object_desc_t *desc, sabre
                            r->name, desc->name);
     uint32_t kind = desc->kind ? desc->kind : SABRE_OBJ_RAW;
     if (!kind_valid(kind))
-        return sabre__fail(SABRE_EINVAL, "object '%s': kind %u is neither a sabre kind (1..7) "
-                           "nor a user kind (>= 0x%x)", desc->name, kind, SABRE_OBJ_USER);
+        return sabre__fail(SABRE_EINVAL,
+                           "object '%s': kind %u is neither a sabre kind (1..7) "
+                           "nor a user kind (>= 0x%x)",
+                           desc->name, kind, SABRE_OBJ_USER);
     if (desc->size == 0)
         return sabre__fail(SABRE_EINVAL, "object '%s': size is 0", desc->name);
     uint64_t align = desc->align ? desc->align : SABRE_OBJECT_ALIGN;
@@ -1544,9 +1626,10 @@ int sabre_region_alloc(sabre_region_t *r, const sabre_object_desc_t *desc, sabre
                                desc->name);
         tlen = strnlen(text, MAX_LAYOUT_TEXT + 1);
         if (tlen != desc->layout->canonical_len)
-            return sabre__fail(SABRE_EINVAL, "object '%s': layout canonical_len %zu but the text "
-                               "is %llu bytes", desc->name, desc->layout->canonical_len,
-                               (unsigned long long)tlen);
+            return sabre__fail(SABRE_EINVAL,
+                               "object '%s': layout canonical_len %zu but the text "
+                               "is %llu bytes",
+                               desc->name, desc->layout->canonical_len, (unsigned long long)tlen);
     } else if (desc->layout_text) {
         text = desc->layout_text;
         tlen = strnlen(text, MAX_LAYOUT_TEXT + 1);
@@ -1560,9 +1643,10 @@ int sabre_region_alloc(sabre_region_t *r, const sabre_object_desc_t *desc, sabre
         else
             thash = sabre__fnv1a64(text, (size_t)tlen);
         if (text && desc->layout && thash != desc->layout->hash)
-            return sabre__fail(SABRE_EINVAL, "object '%s': layout hash 0x%016llx is not the "
-                               "FNV-1a of its canonical text (0x%016llx)", desc->name,
-                               (unsigned long long)desc->layout->hash,
+            return sabre__fail(SABRE_EINVAL,
+                               "object '%s': layout hash 0x%016llx is not the "
+                               "FNV-1a of its canonical text (0x%016llx)",
+                               desc->name, (unsigned long long)desc->layout->hash,
                                (unsigned long long)thash);
     }
 
@@ -1788,25 +1872,32 @@ int sabre_fd_recv(int sock, int *fd, void *msg, size_t cap, size_t *len)
     if (mh.msg_flags & MSG_CTRUNC)
         rc = sabre__fail(SABRE_EIO, "sabre_fd_recv: control data truncated");
     if (rc == SABRE_OK && records && (mh.msg_flags & MSG_TRUNC))
-        rc = sabre__fail(SABRE_EIO, "sabre_fd_recv: record longer than %zu bytes (not a "
-                         "sabre_fd_send peer?)", sizeof hdr + sizeof tmp);
+        rc = sabre__fail(SABRE_EIO,
+                         "sabre_fd_recv: record longer than %zu bytes (not a "
+                         "sabre_fd_send peer?)",
+                         sizeof hdr + sizeof tmp);
     if (rc == SABRE_OK && records && (size_t)n < sizeof hdr)
-        rc = sabre__fail(SABRE_EIO, "sabre_fd_recv: record of %zd bytes has no length header",
-                         n);
+        rc = sabre__fail(SABRE_EIO, "sabre_fd_recv: record of %zd bytes has no length header", n);
     if (rc == SABRE_OK && !records && (size_t)n < sizeof hdr)
         rc = recv_exact(sock, (char *)&hdr + n, sizeof hdr - (size_t)n);
     if (rc == SABRE_OK && hdr > FD_MSG_MAX)
-        rc = sabre__fail(SABRE_EIO, "sabre_fd_recv: message length %u exceeds %u (not a "
-                         "sabre_fd_send peer?)", hdr, FD_MSG_MAX);
+        rc = sabre__fail(SABRE_EIO,
+                         "sabre_fd_recv: message length %u exceeds %u (not a "
+                         "sabre_fd_send peer?)",
+                         hdr, FD_MSG_MAX);
     if (rc == SABRE_OK && records && (size_t)n - sizeof hdr != hdr)
-        rc = sabre__fail(SABRE_EIO, "sabre_fd_recv: record carries %zu payload bytes, its "
-                         "header says %u", (size_t)n - sizeof hdr, hdr);
+        rc = sabre__fail(SABRE_EIO,
+                         "sabre_fd_recv: record carries %zu payload bytes, its "
+                         "header says %u",
+                         (size_t)n - sizeof hdr, hdr);
     if (rc == SABRE_OK && hdr > 0) {
         if (!records)
             rc = recv_exact(sock, tmp, hdr);
         if (rc == SABRE_OK && hdr > cap)
-            rc = sabre__fail(SABRE_ERANGE, "sabre_fd_recv: message of %u bytes does not fit "
-                             "the %zu-byte buffer", hdr, cap);
+            rc = sabre__fail(SABRE_ERANGE,
+                             "sabre_fd_recv: message of %u bytes does not fit "
+                             "the %zu-byte buffer",
+                             hdr, cap);
         if (rc == SABRE_OK)
             memcpy(msg, tmp, hdr);
     }
@@ -1892,8 +1983,8 @@ int sabre_probe(const char *dir, sabre_caps_t *out)
         }
     }
     /* A shared futex word: a wake with no waiter returns 0 when futexes work. */
-    _Atomic uint32_t *w = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                               -1, 0);
+    _Atomic uint32_t *w =
+        mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if ((void *)w != MAP_FAILED) {
         long r = syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE, 1, NULL, NULL, 0);
         out->futex_ok = r >= 0;

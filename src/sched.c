@@ -10,7 +10,7 @@
 #include "sabre/sched.h"
 
 #define DEFAULT_GRAIN_MIN 4096u
-#define ARGS_MAX (64u * 1024u)
+#define ARGS_MAX          (64u * 1024u)
 
 typedef char sname_t[SABRE_SCHED_NAME_MAX];
 
@@ -19,15 +19,15 @@ enum edge_why { WHY_AFTER = 1, WHY_BEFORE, WHY_COMPONENT, WHY_RESOURCE };
 typedef struct edge {
     uint32_t from, to;
     uint8_t why;
-    uint8_t from_writes;    /* conflict edges: which side writes the item */
+    uint8_t from_writes; /* conflict edges: which side writes the item */
     uint8_t to_writes;
-    uint32_t item;          /* component id, or resource index in `from` system */
+    uint32_t item; /* component id, or resource index in `from` system */
 } edge_t;
 
 typedef struct system {
     sname_t name;
     uint32_t stage;
-    uint32_t index;                 /* registration order */
+    uint32_t index; /* registration order */
     sname_t *after, *before;
     uint32_t nafter, nbefore;
     sabre_component_t *reads, *writes;
@@ -50,20 +50,20 @@ typedef struct system {
     sabre_snapshot_t *snap;
     uint32_t snap_gen;
     bool proc_registered;
-    bool has_changed;               /* its query has a `changed` filter */
-    bool proc_native;               /* this frame: process mode over the world's tables */
-    struct proc_block *blocks;      /* process mode over the world's tables: the chunks */
+    bool has_changed;          /* its query has a `changed` filter */
+    bool proc_native;          /* this frame: process mode over the world's tables */
+    struct proc_block *blocks; /* process mode over the world's tables: the chunks */
     uint32_t nblocks, capblocks;
-    uint64_t block_rows;            /* size of their row space */
+    uint64_t block_rows; /* size of their row space */
     /* plan */
     uint32_t level;
-    uint32_t pos;                   /* position in the stage's linear order */
+    uint32_t pos; /* position in the stage's linear order */
     /* per-frame */
     _Atomic int status;
     char errmsg[256];
     _Atomic uint64_t t_first, t_last;
-    bool ran;                       /* not skipped this frame */
-    bool prepared;                  /* its work is queued (views, snapshot built) */
+    bool ran;      /* not skipped this frame */
+    bool prepared; /* its work is queued (views, snapshot built) */
     sabre_system_stats_t st;
 } system_t;
 
@@ -81,7 +81,7 @@ typedef struct work {
 } work_t;
 
 typedef struct batch {
-    uint32_t first, count;          /* into sched->order */
+    uint32_t first, count; /* into sched->order */
     uint32_t stage;
 } batch_t;
 
@@ -96,7 +96,7 @@ struct sabre_sched {
     uint32_t nres, capres;
     /* plan */
     bool compiled;
-    uint32_t *order;                /* system indices in run order */
+    uint32_t *order; /* system indices in run order */
     batch_t *batches;
     uint32_t nbatches;
     edge_t *edges;
@@ -290,7 +290,8 @@ static int check_offload(sabre_sched_t *s, const system_t *y, sabre_offload_t mo
                          const sabre_query_desc_t *q)
 {
     if (mode > SABRE_OFFLOAD_PROCESS)
-        return sabre__fail(SABRE_EINVAL, "system '%s': unknown offload mode %d", y->name, (int)mode);
+        return sabre__fail(SABRE_EINVAL, "system '%s': unknown offload mode %d", y->name,
+                           (int)mode);
     if (y->run && mode != SABRE_OFFLOAD_NONE)
         return sabre__fail(SABRE_EINVAL,
                            "system '%s': offload needs a kernel; a run function runs on a pool "
@@ -395,8 +396,8 @@ int sabre_sched_add(sabre_sched_t *s, const sabre_system_desc_t *d)
             goto fail;
     } else if (d->kernel) {
         if (nall == 0) {
-            rc = sabre__fail(SABRE_EINVAL, "system '%s': a kernel needs components to read or write",
-                             y->name);
+            rc = sabre__fail(SABRE_EINVAL,
+                             "system '%s': a kernel needs components to read or write", y->name);
             goto fail;
         }
         sabre_query_desc_t q = {.all = all, .nall = nall};
@@ -513,7 +514,9 @@ static bool conflict(const system_t *a, const system_t *b, edge_t *e)
     for (uint32_t i = 0; i < a->nwrites; i++)
         if (has_comp(b->writes, b->nwrites, a->writes[i]) ||
             has_comp(b->reads, b->nreads, a->writes[i])) {
-            *e = (edge_t){.why = WHY_COMPONENT, .item = a->writes[i], .from_writes = 1,
+            *e = (edge_t){.why = WHY_COMPONENT,
+                          .item = a->writes[i],
+                          .from_writes = 1,
                           .to_writes = has_comp(b->writes, b->nwrites, a->writes[i])};
             return true;
         }
@@ -524,7 +527,9 @@ static bool conflict(const system_t *a, const system_t *b, edge_t *e)
         }
     for (uint32_t i = 0; i < a->nwres; i++)
         if (has_name(b->wres, b->nwres, a->wres[i]) || has_name(b->rres, b->nrres, a->wres[i])) {
-            *e = (edge_t){.why = WHY_RESOURCE, .item = i, .from_writes = 1,
+            *e = (edge_t){.why = WHY_RESOURCE,
+                          .item = i,
+                          .from_writes = 1,
                           .to_writes = has_name(b->wres, b->nwres, a->wres[i])};
             return true;
         }
@@ -549,8 +554,8 @@ static int explicit_edges(sabre_sched_t *s)
             const char *other = after ? y->after[k] : y->before[k - y->nafter];
             int j = find_system(s, other);
             if (j < 0)
-                return sabre__fail(SABRE_ENOENT, "system '%s' runs %s unknown system '%s'",
-                                   y->name, after ? "after" : "before", other);
+                return sabre__fail(SABRE_ENOENT, "system '%s' runs %s unknown system '%s'", y->name,
+                                   after ? "after" : "before", other);
             if ((uint32_t)j == i)
                 continue;
             uint32_t from = after ? (uint32_t)j : i, to = after ? i : (uint32_t)j;
@@ -562,8 +567,8 @@ static int explicit_edges(sabre_sched_t *s)
                                    f->name, s->stages[f->stage], t->name, s->stages[t->stage]);
             if (f->stage < t->stage)
                 continue; /* the stage order already keeps them apart */
-            int rc = add_edge(s, (edge_t){.from = from, .to = to,
-                                          .why = after ? WHY_AFTER : WHY_BEFORE});
+            int rc = add_edge(
+                s, (edge_t){.from = from, .to = to, .why = after ? WHY_AFTER : WHY_BEFORE});
             if (rc)
                 return rc;
         }
@@ -700,10 +705,8 @@ int sabre_sched_compile(sabre_sched_t *s)
             for (uint32_t i = 0; i < n; i++)
                 if (s->sys[i]->stage == st && s->sys[i]->level == l) {
                     order[no] = i;
-                    plan[no] = (sabre_plan_entry_t){.system = s->sys[i]->name,
-                                                    .stage = s->stages[st],
-                                                    .batch = nb,
-                                                    .level = l};
+                    plan[no] = (sabre_plan_entry_t){
+                        .system = s->sys[i]->name, .stage = s->stages[st], .batch = nb, .level = l};
                     no++;
                 }
             if (no > first)
@@ -755,9 +758,12 @@ static const char *mode_name(const system_t *y)
     if (y->run)
         return "run";
     switch (y->offload) {
-    case SABRE_OFFLOAD_SNAPSHOT: return "kernel, snapshot";
-    case SABRE_OFFLOAD_PROCESS: return "kernel, process";
-    default: return "kernel, in place";
+    case SABRE_OFFLOAD_SNAPSHOT:
+        return "kernel, snapshot";
+    case SABRE_OFFLOAD_PROCESS:
+        return "kernel, process";
+    default:
+        return "kernel, in place";
     }
 }
 
@@ -790,8 +796,12 @@ int sabre_sched_dump(sabre_sched_t *s, FILE *f)
         const system_t *a = s->sys[x->from], *b = s->sys[x->to];
         fprintf(f, "  %s -> %s: ", a->name, b->name);
         switch (x->why) {
-        case WHY_AFTER: fprintf(f, "explicit: %s after %s\n", b->name, a->name); break;
-        case WHY_BEFORE: fprintf(f, "explicit: %s before %s\n", a->name, b->name); break;
+        case WHY_AFTER:
+            fprintf(f, "explicit: %s after %s\n", b->name, a->name);
+            break;
+        case WHY_BEFORE:
+            fprintf(f, "explicit: %s before %s\n", a->name, b->name);
+            break;
         case WHY_COMPONENT: {
             const char *c = sabre_component_name(s->world, x->item);
             fprintf(f, "conflict: %s %s %s, %s %s it (registration order)\n", a->name,
@@ -800,14 +810,15 @@ int sabre_sched_dump(sabre_sched_t *s, FILE *f)
             break;
         }
         case WHY_RESOURCE: {
-            const char *r = (x->item & 0x80000000u) ? a->rres[x->item & 0x7fffffffu]
-                                                    : a->wres[x->item];
+            const char *r =
+                (x->item & 0x80000000u) ? a->rres[x->item & 0x7fffffffu] : a->wres[x->item];
             fprintf(f, "conflict: %s %s resource '%s', %s %s it (registration order)\n", a->name,
                     x->from_writes ? "writes" : "reads", r, b->name,
                     x->to_writes ? "writes" : "reads");
             break;
         }
-        default: fprintf(f, "?\n");
+        default:
+            fprintf(f, "?\n");
         }
     }
     return ferror(f) ? sabre__fail(SABRE_EIO, "sabre_sched_dump: write failed") : SABRE_OK;
@@ -818,14 +829,12 @@ int sabre_sched_dump(sabre_sched_t *s, FILE *f)
 static void note_time(system_t *y, uint64_t t0, uint64_t t1)
 {
     uint64_t cur = atomic_load_explicit(&y->t_first, memory_order_relaxed);
-    while (t0 < cur && !atomic_compare_exchange_weak_explicit(&y->t_first, &cur, t0,
-                                                              memory_order_relaxed,
-                                                              memory_order_relaxed))
+    while (t0 < cur && !atomic_compare_exchange_weak_explicit(
+                           &y->t_first, &cur, t0, memory_order_relaxed, memory_order_relaxed))
         ;
     cur = atomic_load_explicit(&y->t_last, memory_order_relaxed);
-    while (t1 > cur && !atomic_compare_exchange_weak_explicit(&y->t_last, &cur, t1,
-                                                              memory_order_relaxed,
-                                                              memory_order_relaxed))
+    while (t1 > cur && !atomic_compare_exchange_weak_explicit(
+                           &y->t_last, &cur, t1, memory_order_relaxed, memory_order_relaxed))
         ;
 }
 
@@ -847,14 +856,27 @@ static int run_work(work_t *w, unsigned worker)
     int rc;
     sabre_clear_error();
     if (y->run) {
-        sabre_sys_ctx_t c = {.world = s->world, .sched = w->sched, .query = y->query,
-                             .cmd = y->cmd, .dt = s->dt, .time = s->time, .frame = s->frame,
-                             .name = y->name, .user = y->user, .worker = worker};
+        sabre_sys_ctx_t c = {.world = s->world,
+                             .sched = w->sched,
+                             .query = y->query,
+                             .cmd = y->cmd,
+                             .dt = s->dt,
+                             .time = s->time,
+                             .frame = s->frame,
+                             .name = y->name,
+                             .user = y->user,
+                             .worker = worker};
         rc = y->run(&c);
     } else {
-        sabre_kernel_ctx_t c = {.rows = w->rows, .begin = w->begin, .end = w->end,
-                                .dt = s->dt, .time = s->time, .frame = s->frame,
-                                .args = y->args, .args_len = y->args_len, .user = y->user,
+        sabre_kernel_ctx_t c = {.rows = w->rows,
+                                .begin = w->begin,
+                                .end = w->end,
+                                .dt = s->dt,
+                                .time = s->time,
+                                .frame = s->frame,
+                                .args = y->args,
+                                .args_len = y->args_len,
+                                .user = y->user,
                                 .worker = worker};
         rc = y->kernel(&c);
     }
@@ -966,7 +988,8 @@ static int prepare_snapshot(sabre_sched_t *s, system_t *y)
     }
     char name[SABRE_NAME_MAX];
     uint64_t rows = sabre_query_count(y->query);
-    sabre_snapshot_desc_t d = {.comps = y->snap_comps, .ncomps = y->nsnap_comps,
+    sabre_snapshot_desc_t d = {.comps = y->snap_comps,
+                               .ncomps = y->nsnap_comps,
                                .mode = SABRE_SNAP_SHARED,
                                .backing = SABRE_BACKING_PRIVATE,
                                .region = proc ? sabre_pool_region(s->pool) : NULL,
@@ -1002,21 +1025,21 @@ built:
  * 64-aligned ranges stay 64-aligned inside every chunk.  User args follow
  * the blocks. */
 typedef struct proc_block {
-    char name[SABRE_NAME_MAX];  /* the chunk's region object */
-    uint64_t start;             /* first row of the block in the row space */
-    uint32_t first, count;      /* rows [first, first + count) of the chunk */
+    char name[SABRE_NAME_MAX]; /* the chunk's region object */
+    uint64_t start;            /* first row of the block in the row space */
+    uint32_t first, count;     /* rows [first, first + count) of the chunk */
 } proc_block_t;
 
 typedef struct proc_args {
-    sabre_sched_t *sched;       /* valid in the child: it is a fork of this process */
+    sabre_sched_t *sched; /* valid in the child: it is a fork of this process */
     uint32_t sys;
     uint32_t nsys;
     uint64_t frame;
     double dt, time;
-    char snap[SABRE_NAME_MAX];  /* "" for the native shape */
+    char snap[SABRE_NAME_MAX]; /* "" for the native shape */
     uint32_t nblocks;
     uint32_t reserved;
-    unsigned char data[];       /* proc_block_t[nblocks], then the user args */
+    unsigned char data[]; /* proc_block_t[nblocks], then the user args */
 } proc_args_t;
 
 _Static_assert(sizeof(proc_args_t) % 16 == 0, "blocks and user args stay aligned");
@@ -1027,9 +1050,15 @@ static int proc_kernel(const sabre_proc_job_t *job, const proc_args_t *a, const 
                        sabre_snapshot_t *rows, uint64_t begin, uint64_t end)
 {
     size_t skip = sizeof *a + (size_t)a->nblocks * sizeof(proc_block_t);
-    sabre_kernel_ctx_t c = {.rows = rows, .begin = begin, .end = end, .dt = a->dt,
-                            .time = a->time, .frame = a->frame, .args = (const char *)a + skip,
-                            .args_len = job->args_len - skip, .worker = job->worker,
+    sabre_kernel_ctx_t c = {.rows = rows,
+                            .begin = begin,
+                            .end = end,
+                            .dt = a->dt,
+                            .time = a->time,
+                            .frame = a->frame,
+                            .args = (const char *)a + skip,
+                            .args_len = job->args_len - skip,
+                            .worker = job->worker,
                             .in_process = true};
     int rc = begin < end ? y->kernel(&c) : SABRE_OK;
     if (rc && !sabre_last_error()[0])
@@ -1123,8 +1152,13 @@ static int run_process(sabre_sched_t *s, system_t *y)
     proc_args_t *a = calloc(1, len);
     if (!a)
         return sabre__fail(SABRE_ENOMEM, "scheduler: out of memory");
-    *a = (proc_args_t){.sched = s, .sys = y->index, .nsys = s->nsys, .frame = s->frame,
-                       .dt = s->dt, .time = s->time, .nblocks = nblocks};
+    *a = (proc_args_t){.sched = s,
+                       .sys = y->index,
+                       .nsys = s->nsys,
+                       .frame = s->frame,
+                       .dt = s->dt,
+                       .time = s->time,
+                       .nblocks = nblocks};
     if (!y->proc_native) {
         sabre_object_t obj;
         int rc = sabre_snapshot_object(y->snap, &obj);
@@ -1198,8 +1232,8 @@ static int run_batch(sabre_sched_t *s, const batch_t *b)
         }
         y->ran = true;
         y->st.runs++;
-        y->proc_native = y->kernel && y->offload == SABRE_OFFLOAD_PROCESS &&
-                         prepare_process_native(s, y);
+        y->proc_native =
+            y->kernel && y->offload == SABRE_OFFLOAD_PROCESS && prepare_process_native(s, y);
         if (y->run)
             rc = add_work(s, y, NULL, 0, 0);
         else if (y->offload == SABRE_OFFLOAD_INPLACE)
@@ -1228,8 +1262,8 @@ static int run_batch(sabre_sched_t *s, const batch_t *b)
      * a system whose kernel failed is not committed. */
     for (uint32_t k = 0; k < b->count; k++) {
         system_t *y = s->sys[s->order[b->first + k]];
-        if (!y->prepared || !y->kernel || y->offload == SABRE_OFFLOAD_INPLACE ||
-            y->proc_native || atomic_load_explicit(&y->status, memory_order_relaxed) != SABRE_OK)
+        if (!y->prepared || !y->kernel || y->offload == SABRE_OFFLOAD_INPLACE || y->proc_native ||
+            atomic_load_explicit(&y->status, memory_order_relaxed) != SABRE_OK)
             continue;
         sabre_commit_stats_t cs;
         int crc = sabre_snapshot_commit(s->world, y->snap, &cs);

@@ -17,7 +17,7 @@
 /* One run of consecutive snapshot rows filled from consecutive rows of one
  * table chunk (recorded by fill() for the commit fast path). */
 typedef struct snap_block {
-    uint64_t start;            /* first snapshot row */
+    uint64_t start; /* first snapshot row */
     uint32_t table, chunk;
     uint32_t chunk_row, count; /* first chunk row, rows */
 } snap_block_t;
@@ -31,19 +31,19 @@ typedef struct snap_comp {
 } snap_comp_t;
 
 struct sabre_snapshot {
-    sabre_world_t *world;      /* NULL: orphaned, opened or moved */
+    sabre_world_t *world; /* NULL: orphaned, opened or moved */
     uint64_t world_id;
     uint64_t uid;
     sabre_snap_mode_t mode;
     bool detached;
-    bool linked;               /* on world->snaps */
-    bool opened;               /* from sabre_snapshot_open/recv: no world */
+    bool linked; /* on world->snaps */
+    bool opened; /* from sabre_snapshot_open/recv: no world */
     sabre_snapshot_t *next;
     sabre_region_t *region;
     bool own_region;
     sabre_backing_t backing;
     char name[SABRE_NAME_MAX];
-    uint8_t *base;             /* colset header */
+    uint8_t *base; /* colset header */
     uint64_t obj_size;
     uint64_t rows, capacity;
     uint32_t ncomps, ncols;
@@ -54,19 +54,19 @@ struct sabre_snapshot {
     uint32_t *layout_col;
     const char **col_names;
     sabre_entity_t *ents;
-    uint32_t view_first;       /* native view: first row in the chunk */
+    uint32_t view_first; /* native view: first row in the chunk */
     /* Where each snapshot row came from (fill), for the commit fast path.
      * Process-local: never read from the (shared) snapshot memory. */
     snap_block_t *blocks;
     uint32_t nblocks, blocks_cap;
-    bool blocks_valid;         /* blocks describe the current fill */
-    uint64_t fill_epoch;       /* world->struct_epoch at the fill */
-    uint64_t fill_rows;        /* rows at the fill */
-    const uint8_t *fill_base;  /* mapping at the fill */
+    bool blocks_valid;        /* blocks describe the current fill */
+    uint64_t fill_epoch;      /* world->struct_epoch at the fill */
+    uint64_t fill_rows;       /* rows at the fill */
+    const uint8_t *fill_base; /* mapping at the fill */
     sabre_snapshot_exec_t exec;
-    bool force_slow;           /* tests: commit always takes the slow path */
-    uint32_t grain;            /* tests: rows per executor range; 0 = SNAP_GRAIN */
-    bool last_fast;            /* tests: the last commit took the fast path */
+    bool force_slow; /* tests: commit always takes the slow path */
+    uint32_t grain;  /* tests: rows per executor range; 0 = SNAP_GRAIN */
+    bool last_fast;  /* tests: the last commit took the fast path */
 };
 
 typedef struct snap_msg {
@@ -86,8 +86,9 @@ int sabre__colset_validate(const void *base, uint64_t size, uint64_t magic, cons
 {
     const sabre_colset_hdr_t *h = base;
     if (size < SABRE_COLSET_HEADER)
-        return sabre__fail(SABRE_ECORRUPT, "%s: object of %llu bytes is smaller than the %d-byte "
-                                           "header",
+        return sabre__fail(SABRE_ECORRUPT,
+                           "%s: object of %llu bytes is smaller than the %d-byte "
+                           "header",
                            what, (unsigned long long)size, SABRE_COLSET_HEADER);
     if (h->magic != magic)
         return sabre__fail(SABRE_ECORRUPT, "%s: magic is 0x%016llx, want 0x%016llx", what,
@@ -115,8 +116,9 @@ int sabre__colset_validate(const void *base, uint64_t size, uint64_t magic, cons
         h->comps_off % 64 || !range_ok(h->cols_off, (uint64_t)h->ncols * SABRE_COLSET_COL, total) ||
         h->cols_off % 8 || !range_ok(h->names_off, h->names_len, total) ||
         !range_ok(h->entities_off, cap * 8, total) || h->entities_off % 64)
-        return sabre__fail(SABRE_ECORRUPT, "%s: a table offset lies outside the object or is "
-                                           "misaligned",
+        return sabre__fail(SABRE_ECORRUPT,
+                           "%s: a table offset lies outside the object or is "
+                           "misaligned",
                            what);
     if (h->names_len && ((const char *)base)[h->names_off + h->names_len - 1] != '\0')
         return sabre__fail(SABRE_ECORRUPT, "%s: names blob is not NUL-terminated", what);
@@ -133,8 +135,8 @@ int sabre__colset_validate(const void *base, uint64_t size, uint64_t magic, cons
                                what, i);
         if ((uint64_t)ce[i].name_off + ce[i].name_len >= h->names_len + (h->names_len == 0) ||
             (uint64_t)ce[i].layout_off + ce[i].layout_len >= h->names_len + (h->names_len == 0))
-            return sabre__fail(SABRE_ECORRUPT, "%s: component %u name outside the names blob",
-                               what, i);
+            return sabre__fail(SABRE_ECORRUPT, "%s: component %u name outside the names blob", what,
+                               i);
     }
     for (uint32_t j = 0; j < h->ncols; j++) {
         size_t es = sabre_scalar_size((sabre_scalar_t)co[j].type);
@@ -145,7 +147,8 @@ int sabre__colset_validate(const void *base, uint64_t size, uint64_t magic, cons
             co[j].data_off % es)
             return sabre__fail(SABRE_ECORRUPT, "%s: column %u data outside the object", what, j);
         if ((uint64_t)co[j].name_off + co[j].name_len >= h->names_len + (h->names_len == 0))
-            return sabre__fail(SABRE_ECORRUPT, "%s: column %u name outside the names blob", what, j);
+            return sabre__fail(SABRE_ECORRUPT, "%s: column %u name outside the names blob", what,
+                               j);
     }
     return SABRE_OK;
 }
@@ -319,9 +322,11 @@ static int resolve_spec(const sabre_world_t *w, const sabre_snapshot_desc_t *d, 
                 lc = nm ? sabre_layout_column(l, nm) : NULL;
                 if (!lc) {
                     free(cols);
-                    return sabre__fail(SABRE_ENOENT, "snapshot: component '%s' (layout %s) has no "
-                                                     "column '%s'",
-                                       w->comps[d->comps[i].comp].name, l->name, nm ? nm : "(null)");
+                    return sabre__fail(SABRE_ENOENT,
+                                       "snapshot: component '%s' (layout %s) has no "
+                                       "column '%s'",
+                                       w->comps[d->comps[i].comp].name, l->name,
+                                       nm ? nm : "(null)");
                 }
                 for (uint32_t q = n - k; q < n; q++)
                     if (strcmp(cols[q].name, nm) == 0) {
@@ -451,7 +456,8 @@ static int alloc_storage(sabre_snapshot_t *s, const sabre_snapshot_desc_t *d, ui
                          uint8_t **base, uint64_t *objsize)
 {
     sabre_object_t obj;
-    sabre_object_desc_t od = {.name = s->name, .kind = SABRE_OBJ_SNAPSHOT, .size = size, .align = 64};
+    sabre_object_desc_t od = {
+        .name = s->name, .kind = SABRE_OBJ_SNAPSHOT, .size = size, .align = 64};
     int rc;
     if (d->region) {
         if ((rc = sabre_region_alloc(d->region, &od, &obj)))
@@ -462,7 +468,8 @@ static int alloc_storage(sabre_snapshot_t *s, const sabre_snapshot_desc_t *d, ui
         sabre_region_desc_t rd = {.backing = d->backing,
                                   .size = size + (1u << 20),
                                   .max_objects = 4,
-                                  .name = d->backing == SABRE_BACKING_MEMFD ? "sabre-snapshot" : NULL};
+                                  .name =
+                                      d->backing == SABRE_BACKING_MEMFD ? "sabre-snapshot" : NULL};
         sabre_region_t *r;
         if ((rc = sabre_region_create(&rd, &r)))
             return rc;
@@ -530,9 +537,8 @@ typedef struct fill_ctx {
 } fill_ctx_t;
 
 /* Copy snapshot rows [row, row + n) from chunk rows [crow, crow + n). */
-static void fill_copy(sabre_snapshot_t *s, const ecs_table_t *t,
-                      const ecs_chunk_t *ch, uint32_t crow, uint64_t row, uint32_t n,
-                      bool zero_missing)
+static void fill_copy(sabre_snapshot_t *s, const ecs_table_t *t, const ecs_chunk_t *ch,
+                      uint32_t crow, uint64_t row, uint32_t n, bool zero_missing)
 {
     memcpy(s->ents + row, ch->ents + crow, (size_t)n * sizeof *s->ents);
     for (uint32_t k = 0; k < s->ncomps; k++) {
@@ -605,8 +611,8 @@ static void fill(sabre_world_t *w, sabre_snapshot_t *s, sabre_query_t *q, bool z
             n = (uint32_t)(s->capacity - row);
         if (n == 0)
             continue;
-        snap_block_t b = {.start = row, .table = it.table, .chunk = it.chunk,
-                          .chunk_row = it.offset, .count = n};
+        snap_block_t b = {
+            .start = row, .table = it.table, .chunk = it.chunk, .chunk_row = it.offset, .count = n};
         if (ok && !block_push(s, &b))
             ok = false;
         if (!ok) /* no memory for the block list: copy here, no fast commit */
@@ -643,11 +649,13 @@ int sabre_snapshot_build(sabre_world_t *w, const sabre_snapshot_desc_t *d, sabre
         return sabre__fail(SABRE_EINVAL, "sabre_snapshot_build: NULL argument");
     *out = NULL;
     if (sabre__query_world(q) != w)
-        return sabre__fail(SABRE_EINVAL, "sabre_snapshot_build: the query belongs to another world");
+        return sabre__fail(SABRE_EINVAL,
+                           "sabre_snapshot_build: the query belongs to another world");
     if (d->mode != SABRE_SNAP_SHARED && d->mode != SABRE_SNAP_TRANSFER)
         return sabre__fail(SABRE_EINVAL, "snapshot: mode must be SHARED or TRANSFER");
     if (d->mode == SABRE_SNAP_TRANSFER && d->region)
-        return sabre__fail(SABRE_EINVAL, "snapshot: TRANSFER mode owns its region; do not pass one");
+        return sabre__fail(SABRE_EINVAL,
+                           "snapshot: TRANSFER mode owns its region; do not pass one");
     if (!d->region && d->backing != SABRE_BACKING_PRIVATE && d->backing != SABRE_BACKING_MEMFD)
         return sabre__fail(SABRE_EINVAL, "snapshot: own region backing must be PRIVATE or MEMFD");
     if (d->name && (!d->name[0] || strlen(d->name) >= SABRE_NAME_MAX))
@@ -696,8 +704,9 @@ static int check_attached(const sabre_snapshot_t *s, const char *fn)
     if (!s)
         return sabre__fail(SABRE_EINVAL, "%s: snapshot is NULL", fn);
     if (s->detached)
-        return sabre__fail(SABRE_EDETACHED, "%s: snapshot '%s' is detached (its buffers were "
-                                            "transferred away)",
+        return sabre__fail(SABRE_EDETACHED,
+                           "%s: snapshot '%s' is detached (its buffers were "
+                           "transferred away)",
                            fn, s->name);
     return SABRE_OK;
 }
@@ -707,20 +716,23 @@ static int check_world(const sabre_world_t *w, const sabre_snapshot_t *s, const 
     if (!w)
         return sabre__fail(SABRE_EINVAL, "%s: world is NULL", fn);
     if (s->opened)
-        return sabre__fail(SABRE_ESTALE, "%s: this handle of snapshot '%s' was opened, received or "
-                                         "moved to a worker: it has no world (commit with the "
-                                         "owner's handle)",
+        return sabre__fail(SABRE_ESTALE,
+                           "%s: this handle of snapshot '%s' was opened, received or "
+                           "moved to a worker: it has no world (commit with the "
+                           "owner's handle)",
                            fn, s->name);
     if (!s->world && s->world_id == w->id)
         return sabre__fail(SABRE_ESTALE, "%s: snapshot '%s' was orphaned (its world was destroyed)",
                            fn, s->name);
     if (!s->world)
-        return sabre__fail(SABRE_ESTALE, "%s: snapshot '%s' belongs to world %016llx, which was "
-                                         "destroyed or is not this one (%016llx)",
+        return sabre__fail(SABRE_ESTALE,
+                           "%s: snapshot '%s' belongs to world %016llx, which was "
+                           "destroyed or is not this one (%016llx)",
                            fn, s->name, (unsigned long long)s->world_id, (unsigned long long)w->id);
     if (s->world != w || s->world_id != w->id)
-        return sabre__fail(SABRE_ESTALE, "%s: snapshot '%s' was built from world %016llx, not this "
-                                         "world %016llx",
+        return sabre__fail(SABRE_ESTALE,
+                           "%s: snapshot '%s' was built from world %016llx, not this "
+                           "world %016llx",
                            fn, s->name, (unsigned long long)s->world_id, (unsigned long long)w->id);
     return SABRE_OK;
 }
@@ -743,8 +755,9 @@ int sabre_snapshot_rebuild(sabre_world_t *w, sabre_snapshot_t *s, sabre_query_t 
     uint64_t rows = sabre_query_count(q);
     if (rows > s->capacity) {
         if (!s->own_region)
-            return sabre__fail(SABRE_ENOSPC, "snapshot '%s': %llu rows exceed its capacity %llu "
-                                             "in a caller region",
+            return sabre__fail(SABRE_ENOSPC,
+                               "snapshot '%s': %llu rows exceed its capacity %llu "
+                               "in a caller region",
                                s->name, (unsigned long long)rows, (unsigned long long)s->capacity);
         /* Rebuild the spec from the header, then replace the region. */
         sabre_snap_comp_t sc[SNAP_MAX_COMPS];
@@ -759,9 +772,13 @@ int sabre_snapshot_rebuild(sabre_world_t *w, sabre_snapshot_t *s, sabre_query_t 
             for (uint32_t j = 0; j < s->comps[k].ncols; j++)
                 names[s->comps[k].first_col + j] = s->col_names[s->comps[k].first_col + j];
         }
-        sabre_snapshot_desc_t d = {.comps = sc, .ncomps = s->ncomps, .mode = s->mode,
-                                   .backing = s->backing, .name = s->name,
-                                   .capacity = rows + rows / 2, .exec = s->exec};
+        sabre_snapshot_desc_t d = {.comps = sc,
+                                   .ncomps = s->ncomps,
+                                   .mode = s->mode,
+                                   .backing = s->backing,
+                                   .name = s->name,
+                                   .capacity = rows + rows / 2,
+                                   .exec = s->exec};
         sabre_snapshot_t *ns;
         if ((rc = sabre_snapshot_build(w, &d, q, &ns)))
             return rc;
@@ -922,9 +939,7 @@ static void commit_fast(sabre_world_t *w, const sabre_snapshot_t *s, sabre_commi
     st->skipped_dead = 0;
 }
 
-
-static inline uint64_t next_set(const sabre_snapshot_t *s, const _Atomic uint64_t *bits,
-                                uint64_t i)
+static inline uint64_t next_set(const sabre_snapshot_t *s, const _Atomic uint64_t *bits, uint64_t i)
 {
     while (i < s->rows) {
         uint64_t m = atomic_load_explicit(&bits[i >> 6], memory_order_relaxed) >> (i & 63);
@@ -944,8 +959,9 @@ int sabre_snapshot_commit(sabre_world_t *w, sabre_snapshot_t *s, sabre_commit_st
     if (rc)
         return rc;
     if (s->mode == SABRE_SNAP_NATIVE)
-        return sabre__fail(SABRE_EINVAL, "sabre_snapshot_commit: '%s' is a native view: workers "
-                                         "wrote the world directly, there is nothing to commit",
+        return sabre__fail(SABRE_EINVAL,
+                           "sabre_snapshot_commit: '%s' is a native view: workers "
+                           "wrote the world directly, there is nothing to commit",
                            s->name);
     if ((rc = check_world(w, s, "sabre_snapshot_commit")))
         return rc;
@@ -956,14 +972,16 @@ int sabre_snapshot_commit(sabre_world_t *w, sabre_snapshot_t *s, sabre_commit_st
     for (uint32_t k = 0; k < s->ncomps; k++) {
         sabre_component_t c = s->comps[k].comp;
         if (c >= w->ncomps || !w->comps[c].layout || w->comps[c].layout->hash != ce[k].layout_hash)
-            return sabre__fail(SABRE_ELAYOUT, "sabre_snapshot_commit: component %u of snapshot "
-                                              "'%s' does not match the world's layout",
+            return sabre__fail(SABRE_ELAYOUT,
+                               "sabre_snapshot_commit: component %u of snapshot "
+                               "'%s' does not match the world's layout",
                                c, s->name);
         for (uint32_t j = s->comps[k].first_col; j < s->comps[k].first_col + s->comps[k].ncols; j++)
             if (s->layout_col[j] >= w->comps[c].ncols ||
                 w->comps[c].layout->columns[s->layout_col[j]].size != s->elem[j])
-                return sabre__fail(SABRE_ELAYOUT, "sabre_snapshot_commit: column %u of snapshot "
-                                                  "'%s' does not match component '%s'",
+                return sabre__fail(SABRE_ELAYOUT,
+                                   "sabre_snapshot_commit: column %u of snapshot "
+                                   "'%s' does not match component '%s'",
                                    j, s->name, w->comps[c].name);
     }
     s->last_fast = false;
@@ -1012,24 +1030,33 @@ int sabre_snapshot_commit(sabre_world_t *w, sabre_snapshot_t *s, sabre_commit_st
             uint32_t row = r->row, chunk = r->chunk;
             /* Extend a run of snapshot rows that map to consecutive chunk rows. */
             uint64_t len = 1;
-            while (i + len < s->rows && row + len < ch->count &&
-                   sabre_bits_test(bits, i + len)) {
+            while (i + len < s->rows && row + len < ch->count && sabre_bits_test(bits, i + len)) {
                 sabre_entity_t e2 = s->ents[i + len];
-                ecs_record_t *r2 = (e2 & SABRE_ENTITY_PENDING_BIT) ? NULL : sabre__ecs_record(w, e2);
+                ecs_record_t *r2 =
+                    (e2 & SABRE_ENTITY_PENDING_BIT) ? NULL : sabre__ecs_record(w, e2);
                 if (!r2 || r2->table != last_table || r2->chunk != chunk || r2->row != row + len)
                     break;
                 len++;
             }
             for (uint32_t j = sc->first_col; j < sc->first_col + sc->ncols; j++) {
                 uint32_t es = s->elem[j];
-                char *dst = (char *)ch->cols[t->first_col[ci] + s->layout_col[j]] + (size_t)row * es;
+                char *dst =
+                    (char *)ch->cols[t->first_col[ci] + s->layout_col[j]] + (size_t)row * es;
                 const char *src = (const char *)s->cols[j] + i * es;
                 if (len == 1) {
                     switch (es) {
-                    case 4: memcpy(dst, src, 4); break;
-                    case 8: memcpy(dst, src, 8); break;
-                    case 2: memcpy(dst, src, 2); break;
-                    default: memcpy(dst, src, 1); break;
+                    case 4:
+                        memcpy(dst, src, 4);
+                        break;
+                    case 8:
+                        memcpy(dst, src, 8);
+                        break;
+                    case 2:
+                        memcpy(dst, src, 2);
+                        break;
+                    default:
+                        memcpy(dst, src, 1);
+                        break;
                     }
                 } else {
                     memcpy(dst, src, len * es);
@@ -1064,8 +1091,9 @@ int sabre_snapshot_set_executor(sabre_snapshot_t *s, const sabre_snapshot_exec_t
     if (!s)
         return sabre__fail(SABRE_EINVAL, "sabre_snapshot_set_executor: snapshot is NULL");
     if (s->mode == SABRE_SNAP_NATIVE)
-        return sabre__fail(SABRE_EINVAL, "sabre_snapshot_set_executor: '%s' is a native view: it "
-                                         "has no build or commit to run",
+        return sabre__fail(SABRE_EINVAL,
+                           "sabre_snapshot_set_executor: '%s' is a native view: it "
+                           "has no build or commit to run",
                            s->name);
     if (exec)
         s->exec = *exec;
@@ -1086,14 +1114,29 @@ void sabre__snapshot_set_grain(sabre_snapshot_t *s, uint32_t grain)
         s->grain = grain ? (uint32_t)SABRE_ALIGN_UP(grain, 64) : 0;
 }
 
-bool sabre__snapshot_last_fast(const sabre_snapshot_t *s) { return s && s->last_fast; }
+bool sabre__snapshot_last_fast(const sabre_snapshot_t *s)
+{
+    return s && s->last_fast;
+}
 
 /* ----------------------------------------------------------------- access */
 
-sabre_snap_mode_t sabre_snapshot_mode(const sabre_snapshot_t *s) { return s ? s->mode : SABRE_SNAP_SHARED; }
-bool sabre_snapshot_detached(const sabre_snapshot_t *s) { return !s || s->detached; }
-uint64_t sabre_snapshot_rows(const sabre_snapshot_t *s) { return s && !s->detached ? s->rows : 0; }
-uint32_t sabre_snapshot_ncomps(const sabre_snapshot_t *s) { return s ? s->ncomps : 0; }
+sabre_snap_mode_t sabre_snapshot_mode(const sabre_snapshot_t *s)
+{
+    return s ? s->mode : SABRE_SNAP_SHARED;
+}
+bool sabre_snapshot_detached(const sabre_snapshot_t *s)
+{
+    return !s || s->detached;
+}
+uint64_t sabre_snapshot_rows(const sabre_snapshot_t *s)
+{
+    return s && !s->detached ? s->rows : 0;
+}
+uint32_t sabre_snapshot_ncomps(const sabre_snapshot_t *s)
+{
+    return s ? s->ncomps : 0;
+}
 sabre_component_t sabre_snapshot_comp(const sabre_snapshot_t *s, uint32_t i)
 {
     return s && i < s->ncomps && s->comps ? s->comps[i].comp : SABRE_COMPONENT_NONE;
@@ -1141,13 +1184,14 @@ int sabre_snapshot_column(const sabre_snapshot_t *s, sabre_component_t c, const 
             return SABRE_OK;
         }
     }
-    return sabre__fail(SABRE_ENOENT, "sabre_snapshot_column: snapshot '%s' has no column '%s' of "
-                                     "component %u",
+    return sabre__fail(SABRE_ENOENT,
+                       "sabre_snapshot_column: snapshot '%s' has no column '%s' of "
+                       "component %u",
                        s->name, name, c);
 }
 
-int sabre_snapshot_column_at(const sabre_snapshot_t *s, sabre_component_t c, uint32_t i,
-                             void **out, sabre_scalar_t *type)
+int sabre_snapshot_column_at(const sabre_snapshot_t *s, sabre_component_t c, uint32_t i, void **out,
+                             sabre_scalar_t *type)
 {
     int rc = check_attached(s, "sabre_snapshot_column_at");
     if (rc)
@@ -1156,8 +1200,9 @@ int sabre_snapshot_column_at(const sabre_snapshot_t *s, sabre_component_t c, uin
     if (k < 0)
         return k;
     if (i >= s->comps[k].ncols)
-        return sabre__fail(SABRE_ERANGE, "sabre_snapshot_column_at: component %u has %u columns "
-                                         "in snapshot '%s', not %u",
+        return sabre__fail(SABRE_ERANGE,
+                           "sabre_snapshot_column_at: component %u has %u columns "
+                           "in snapshot '%s', not %u",
                            c, s->comps[k].ncols, s->name, i + 1);
     uint32_t j = s->comps[k].first_col + i;
     if (out)
@@ -1178,9 +1223,10 @@ int sabre_snapshot_changed(const sabre_snapshot_t *s, sabre_component_t c, _Atom
     if (k < 0)
         return k;
     if (s->view_first % 64)
-        return sabre__fail(SABRE_EINVAL, "sabre_snapshot_changed: view '%s' starts at chunk row "
-                                         "%u, not a multiple of 64, so its rows are not whole "
-                                         "words: mark with sabre_snapshot_mark(_range)",
+        return sabre__fail(SABRE_EINVAL,
+                           "sabre_snapshot_changed: view '%s' starts at chunk row "
+                           "%u, not a multiple of 64, so its rows are not whole "
+                           "words: mark with sabre_snapshot_mark(_range)",
                            s->name, s->view_first);
     *out = s->comps[k].bits + s->view_first / 64;
     return SABRE_OK;
@@ -1203,8 +1249,7 @@ int sabre_snapshot_mark(sabre_snapshot_t *s, sabre_component_t c, uint64_t row)
     return SABRE_OK;
 }
 
-int sabre_snapshot_mark_range(sabre_snapshot_t *s, sabre_component_t c, uint64_t first,
-                              uint64_t n)
+int sabre_snapshot_mark_range(sabre_snapshot_t *s, sabre_component_t c, uint64_t first, uint64_t n)
 {
     int rc = check_attached(s, "sabre_snapshot_mark_range");
     if (rc)
@@ -1258,8 +1303,8 @@ int sabre_snapshot_object(const sabre_snapshot_t *s, sabre_object_t *out)
 /* A handle on object `name` of `region` (a process that maps the region but
  * has no world): the object must be of `kind`, its column set must carry
  * `magic` and validate. */
-static int open_in_region(sabre_region_t *region, const char *name, uint32_t kind,
-                          uint64_t magic, const char *what, sabre_snapshot_t **out)
+static int open_in_region(sabre_region_t *region, const char *name, uint32_t kind, uint64_t magic,
+                          const char *what, sabre_snapshot_t **out)
 {
     if (!region || !name || !out)
         return sabre__fail(SABRE_EINVAL, "%s: NULL argument", what);
@@ -1319,8 +1364,9 @@ int sabre_snapshot_open_view(sabre_region_t *region, const char *name, uint32_t 
     if (first > s->rows || count > s->rows - first) {
         uint64_t have = s->rows;
         sabre_snapshot_free(s);
-        return sabre__fail(SABRE_ERANGE, "sabre_snapshot_open_view: rows [%u, %llu) outside the "
-                                         "%llu rows of chunk '%s'",
+        return sabre__fail(SABRE_ERANGE,
+                           "sabre_snapshot_open_view: rows [%u, %llu) outside the "
+                           "%llu rows of chunk '%s'",
                            first, (unsigned long long)first + count, (unsigned long long)have,
                            name);
     }
@@ -1339,8 +1385,9 @@ int sabre_snapshot_transfer(sabre_snapshot_t *s, sabre_snapshot_t **moved)
     if (!moved)
         return sabre__fail(SABRE_EINVAL, "sabre_snapshot_transfer: moved is NULL");
     if (s->mode != SABRE_SNAP_TRANSFER || !s->own_region)
-        return sabre__fail(SABRE_EINVAL, "sabre_snapshot_transfer: snapshot '%s' is not a "
-                                         "TRANSFER snapshot owning its buffers",
+        return sabre__fail(SABRE_EINVAL,
+                           "sabre_snapshot_transfer: snapshot '%s' is not a "
+                           "TRANSFER snapshot owning its buffers",
                            s->name);
     sabre_snapshot_t *m = calloc(1, sizeof *m);
     if (!m)
@@ -1373,8 +1420,9 @@ int sabre_snapshot_give_back(sabre_snapshot_t *s, sabre_snapshot_t *m)
         return sabre__fail(SABRE_EDETACHED, "sabre_snapshot_give_back: the returned handle does "
                                             "not hold the buffers");
     if (m->uid != s->uid)
-        return sabre__fail(SABRE_ESTALE, "sabre_snapshot_give_back: returned buffers belong to "
-                                         "snapshot %016llx, not %016llx",
+        return sabre__fail(SABRE_ESTALE,
+                           "sabre_snapshot_give_back: returned buffers belong to "
+                           "snapshot %016llx, not %016llx",
                            (unsigned long long)m->uid, (unsigned long long)s->uid);
     int rc = attach(s, m->base, m->obj_size, SABRE_COLSET_SNAP_MAGIC);
     if (rc)
@@ -1394,8 +1442,9 @@ int sabre_snapshot_send(sabre_snapshot_t *s, int sock)
     if (rc)
         return rc;
     if (s->mode != SABRE_SNAP_TRANSFER || !s->own_region || sabre_region_fd(s->region) < 0)
-        return sabre__fail(SABRE_EINVAL, "sabre_snapshot_send: snapshot '%s' must be a TRANSFER "
-                                         "snapshot in its own MEMFD region",
+        return sabre__fail(SABRE_EINVAL,
+                           "sabre_snapshot_send: snapshot '%s' must be a TRANSFER "
+                           "snapshot in its own MEMFD region",
                            s->name);
     snap_msg_t msg = {.magic = SNAP_MSG_MAGIC, .uid = s->uid};
     sabre__strlcpy(msg.name, s->name, sizeof msg.name);
@@ -1422,8 +1471,9 @@ static int recv_snapshot(int sock, sabre_snapshot_t *s)
     if (len != sizeof msg || msg.magic != SNAP_MSG_MAGIC || fd < 0) {
         if (fd >= 0)
             close(fd);
-        return sabre__fail(SABRE_ECORRUPT, "snapshot message: %zu bytes, magic %016llx: not a "
-                                           "snapshot transfer",
+        return sabre__fail(SABRE_ECORRUPT,
+                           "snapshot message: %zu bytes, magic %016llx: not a "
+                           "snapshot transfer",
                            len, (unsigned long long)(len >= 8 ? msg.magic : 0));
     }
     msg.name[SABRE_NAME_MAX - 1] = '\0';
@@ -1451,8 +1501,9 @@ static int recv_snapshot(int sock, sabre_snapshot_t *s)
     if (tmp.uid != msg.uid) {
         handle_free_arrays(&tmp);
         sabre_region_close(r);
-        return sabre__fail(SABRE_ECORRUPT, "received snapshot id %016llx differs from the "
-                                           "message's %016llx",
+        return sabre__fail(SABRE_ECORRUPT,
+                           "received snapshot id %016llx differs from the "
+                           "message's %016llx",
                            (unsigned long long)tmp.uid, (unsigned long long)msg.uid);
     }
     if (s->uid && s->uid != tmp.uid) {
@@ -1527,8 +1578,9 @@ int sabre_snapshot_view(sabre_world_t *w, uint32_t table, uint32_t chunk, uint32
                            table);
     ecs_chunk_t *ch = w->tables[table]->chunks[chunk];
     if (first > ch->count || count > ch->count - first)
-        return sabre__fail(SABRE_ERANGE, "sabre_snapshot_view: rows [%u, %u) outside the chunk's "
-                                         "%u rows",
+        return sabre__fail(SABRE_ERANGE,
+                           "sabre_snapshot_view: rows [%u, %u) outside the chunk's "
+                           "%u rows",
                            first, first + count, ch->count);
     sabre_snapshot_t *s = calloc(1, sizeof *s);
     if (!s)

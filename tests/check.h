@@ -29,55 +29,53 @@
 
 static unsigned long check_count_;
 
-#define CHECK_FAIL_(...)                                                               \
-    do {                                                                               \
-        fprintf(stderr, "%s:%d: FAILED: ", __FILE__, __LINE__);                        \
-        fprintf(stderr, __VA_ARGS__);                                                  \
-        fprintf(stderr, "\n");                                                         \
-        exit(1);                                                                       \
+#define CHECK_FAIL_(...)                                                                           \
+    do {                                                                                           \
+        fprintf(stderr, "%s:%d: FAILED: ", __FILE__, __LINE__);                                    \
+        fprintf(stderr, __VA_ARGS__);                                                              \
+        fprintf(stderr, "\n");                                                                     \
+        exit(1);                                                                                   \
     } while (0)
 
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        check_count_++;                                                                \
-        if (!(cond))                                                                   \
-            CHECK_FAIL_("%s", #cond);                                                  \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        check_count_++;                                                                            \
+        if (!(cond))                                                                               \
+            CHECK_FAIL_("%s", #cond);                                                              \
     } while (0)
 
-#define CHECK_OK(expr)                                                                 \
-    do {                                                                               \
-        check_count_++;                                                                \
-        int check_rc_ = (expr);                                                        \
-        if (check_rc_ != SABRE_OK)                                                     \
-            CHECK_FAIL_("%s returned %s (%s)", #expr, sabre_status_name(check_rc_),    \
-                        sabre_last_error());                                           \
+#define CHECK_OK(expr)                                                                             \
+    do {                                                                                           \
+        check_count_++;                                                                            \
+        int check_rc_ = (expr);                                                                    \
+        if (check_rc_ != SABRE_OK)                                                                 \
+            CHECK_FAIL_("%s returned %s (%s)", #expr, sabre_status_name(check_rc_),                \
+                        sabre_last_error());                                                       \
     } while (0)
 
-#define CHECK_ERR(expr, code)                                                          \
-    do {                                                                               \
-        check_count_++;                                                                \
-        int check_rc_ = (expr);                                                        \
-        if (check_rc_ != (code))                                                       \
-            CHECK_FAIL_("%s returned %s, want %s (%s)", #expr,                         \
-                        sabre_status_name(check_rc_), sabre_status_name(code),         \
-                        sabre_last_error());                                           \
+#define CHECK_ERR(expr, code)                                                                      \
+    do {                                                                                           \
+        check_count_++;                                                                            \
+        int check_rc_ = (expr);                                                                    \
+        if (check_rc_ != (code))                                                                   \
+            CHECK_FAIL_("%s returned %s, want %s (%s)", #expr, sabre_status_name(check_rc_),       \
+                        sabre_status_name(code), sabre_last_error());                              \
     } while (0)
 
-#define CHECK_EQ(a, b)                                                                 \
-    do {                                                                               \
-        check_count_++;                                                                \
-        long long check_a_ = (long long)(a), check_b_ = (long long)(b);                \
-        if (check_a_ != check_b_)                                                      \
-            CHECK_FAIL_("%s == %s: %lld != %lld", #a, #b, check_a_, check_b_);         \
+#define CHECK_EQ(a, b)                                                                             \
+    do {                                                                                           \
+        check_count_++;                                                                            \
+        long long check_a_ = (long long)(a), check_b_ = (long long)(b);                            \
+        if (check_a_ != check_b_)                                                                  \
+            CHECK_FAIL_("%s == %s: %lld != %lld", #a, #b, check_a_, check_b_);                     \
     } while (0)
 
-#define CHECK_STR_CONTAINS(s, sub)                                                     \
-    do {                                                                               \
-        check_count_++;                                                                \
-        const char *check_s_ = (s);                                                    \
-        if (!check_s_ || !strstr(check_s_, (sub)))                                     \
-            CHECK_FAIL_("'%s' does not contain '%s'", check_s_ ? check_s_ : "(null)",  \
-                        (sub));                                                        \
+#define CHECK_STR_CONTAINS(s, sub)                                                                 \
+    do {                                                                                           \
+        check_count_++;                                                                            \
+        const char *check_s_ = (s);                                                                \
+        if (!check_s_ || !strstr(check_s_, (sub)))                                                 \
+            CHECK_FAIL_("'%s' does not contain '%s'", check_s_ ? check_s_ : "(null)", (sub));      \
     } while (0)
 
 static inline unsigned long check_scale(unsigned long n)
@@ -101,7 +99,8 @@ typedef struct check_sb {
     size_t len, cap;
 } check_sb_t;
 
-static inline void check_sb_add(check_sb_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static inline void check_sb_add(check_sb_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static inline void check_sb_add(check_sb_t *b, const char *fmt, ...)
 {
     va_list ap;

@@ -10,7 +10,9 @@
 #include "check.h"
 #include "sabre/ecs.h"
 
-typedef struct { float x, y; } vec2;
+typedef struct {
+    float x, y;
+} vec2;
 
 static const char *POS_SCHEMA = "struct Pos { x: f32; y: f32; }";
 static const char *VEL_SCHEMA = "struct Vel { x: f32; y: f32; }";
@@ -21,8 +23,11 @@ static sabre_world_t *make_world(sabre_component_t *pos, sabre_component_t *vel)
     sabre_world_desc_t wd = {.chunk_rows = 64, .max_chunk_rows = 256, .region_size = 256u << 20};
     CHECK_OK(sabre_world_create(&wd, &w));
     vec2 defpos = {1.5f, -2.0f};
-    CHECK_OK(sabre_component_define(w, &(sabre_component_desc_t){.name = "Pos", .schema = POS_SCHEMA, .defaults = &defpos}, pos));
-    CHECK_OK(sabre_component_define(w, &(sabre_component_desc_t){.name = "Vel", .schema = VEL_SCHEMA}, vel));
+    CHECK_OK(sabre_component_define(
+        w, &(sabre_component_desc_t){.name = "Pos", .schema = POS_SCHEMA, .defaults = &defpos},
+        pos));
+    CHECK_OK(sabre_component_define(
+        w, &(sabre_component_desc_t){.name = "Vel", .schema = VEL_SCHEMA}, vel));
     return w;
 }
 
@@ -77,9 +82,18 @@ static void test_entities(void)
 
     /* Duplicates and bad definitions. */
     sabre_component_t x;
-    CHECK_ERR(sabre_component_define(w, &(sabre_component_desc_t){.name = "Pos", .schema = POS_SCHEMA}, &x), SABRE_EEXIST);
-    CHECK_ERR(sabre_component_define(w, &(sabre_component_desc_t){.name = "Bad", .schema = "struct { x f32 }"}, &x), SABRE_ESCHEMA);
-    CHECK_ERR(sabre_component_define(w, &(sabre_component_desc_t){.name = "Bad", .schema = POS_SCHEMA, .struct_name = "Nope"}, &x), SABRE_ENOENT);
+    CHECK_ERR(sabre_component_define(
+                  w, &(sabre_component_desc_t){.name = "Pos", .schema = POS_SCHEMA}, &x),
+              SABRE_EEXIST);
+    CHECK_ERR(sabre_component_define(
+                  w, &(sabre_component_desc_t){.name = "Bad", .schema = "struct { x f32 }"}, &x),
+              SABRE_ESCHEMA);
+    CHECK_ERR(
+        sabre_component_define(
+            w,
+            &(sabre_component_desc_t){.name = "Bad", .schema = POS_SCHEMA, .struct_name = "Nope"},
+            &x),
+        SABRE_ENOENT);
     CHECK_OK(sabre_component_find(w, "Vel", NULL, &x));
     CHECK_EQ(x, V);
     CHECK_ERR(sabre_component_find(w, "Nope", NULL, &x), SABRE_ENOENT);
@@ -101,7 +115,11 @@ static void test_many(void)
     char name[32];
     for (int i = 0; i < 1100; i++) {
         snprintf(name, sizeof name, "T%d", i);
-        CHECK_OK(sabre_component_define(w, &(sabre_component_desc_t){.name = name, .schema = i % 2 ? "struct A { v: u32; }" : NULL}, &tags[i]));
+        CHECK_OK(sabre_component_define(
+            w,
+            &(sabre_component_desc_t){.name = name,
+                                      .schema = i % 2 ? "struct A { v: u32; }" : NULL},
+            &tags[i]));
     }
     CHECK_EQ(tags[1099], 1099);
     uint32_t n = (uint32_t)check_scale(100000);
@@ -139,15 +157,22 @@ static void test_many(void)
 
 static int hook_adds, hook_removes;
 static float hook_last_x;
-static void on_add(sabre_world_t *w, sabre_entity_t e, sabre_component_t c, const void *v, void *ctx)
+static void on_add(sabre_world_t *w, sabre_entity_t e, sabre_component_t c, const void *v,
+                   void *ctx)
 {
-    (void)w; (void)e; (void)c; (void)ctx;
+    (void)w;
+    (void)e;
+    (void)c;
+    (void)ctx;
     hook_adds++;
     hook_last_x = ((const vec2 *)v)->x;
 }
-static void on_remove(sabre_world_t *w, sabre_entity_t e, sabre_component_t c, const void *v, void *ctx)
+static void on_remove(sabre_world_t *w, sabre_entity_t e, sabre_component_t c, const void *v,
+                      void *ctx)
 {
-    (void)w; (void)e; (void)c;
+    (void)w;
+    (void)e;
+    (void)c;
     hook_removes++;
     hook_last_x = ((const vec2 *)v)->x;
     *(int *)ctx += 1;
@@ -159,7 +184,13 @@ static void test_hooks_tables(void)
     CHECK_OK(sabre_world_create(NULL, &w));
     int ctx = 0;
     sabre_component_t H, T;
-    CHECK_OK(sabre_component_define(w, &(sabre_component_desc_t){.name = "H", .schema = POS_SCHEMA, .on_add = on_add, .on_remove = on_remove, .hook_ctx = &ctx}, &H));
+    CHECK_OK(sabre_component_define(w,
+                                    &(sabre_component_desc_t){.name = "H",
+                                                              .schema = POS_SCHEMA,
+                                                              .on_add = on_add,
+                                                              .on_remove = on_remove,
+                                                              .hook_ctx = &ctx},
+                                    &H));
     CHECK_OK(sabre_component_define(w, &(sabre_component_desc_t){.name = "Tag"}, &T));
     CHECK_EQ(sabre_component_size(w, T), 0);
     sabre_entity_t e;
@@ -223,16 +254,22 @@ static void test_queries_ticks(void)
         CHECK_OK(sabre_entity_create_with(w, cs, vals, n, &es[i]));
     }
     sabre_query_t *qall, *qany, *qnone, *qch;
-    CHECK_OK(sabre_query_create(w, &(sabre_query_desc_t){.all = (sabre_component_t[]){P, V}, .nall = 2}, &qall));
-    CHECK_OK(sabre_query_create(w, &(sabre_query_desc_t){.any = (sabre_component_t[]){V, T}, .nany = 2}, &qany));
-    CHECK_OK(sabre_query_create(w, &(sabre_query_desc_t){.all = &P, .nall = 1, .none = &T, .nnone = 1}, &qnone));
-    CHECK_OK(sabre_query_create(w, &(sabre_query_desc_t){.all = &P, .nall = 1, .changed = &P, .nchanged = 1}, &qch));
+    CHECK_OK(sabre_query_create(
+        w, &(sabre_query_desc_t){.all = (sabre_component_t[]){P, V}, .nall = 2}, &qall));
+    CHECK_OK(sabre_query_create(
+        w, &(sabre_query_desc_t){.any = (sabre_component_t[]){V, T}, .nany = 2}, &qany));
+    CHECK_OK(sabre_query_create(
+        w, &(sabre_query_desc_t){.all = &P, .nall = 1, .none = &T, .nnone = 1}, &qnone));
+    CHECK_OK(sabre_query_create(
+        w, &(sabre_query_desc_t){.all = &P, .nall = 1, .changed = &P, .nchanged = 1}, &qch));
     CHECK_EQ(sabre_query_count(qall), 666);
     CHECK_EQ(sabre_query_count(qany), 666);
     CHECK_EQ(sabre_query_count(qnone), 667);
     CHECK_EQ(sabre_query_count(qch), N); /* arrival marks changed */
     sabre_query_t *bad;
-    CHECK_ERR(sabre_query_create(w, &(sabre_query_desc_t){.all = (sabre_component_t[]){77}, .nall = 1}, &bad), SABRE_ENOENT);
+    CHECK_ERR(sabre_query_create(
+                  w, &(sabre_query_desc_t){.all = (sabre_component_t[]){77}, .nall = 1}, &bad),
+              SABRE_ENOENT);
 
     /* Ticks: begin clears; set marks; changed query yields only those rows. */
     CHECK_OK(sabre_world_begin_tick(w));
@@ -348,12 +385,16 @@ static void test_prefabs(void)
 static void test_region_full(void)
 {
     sabre_region_t *r;
-    CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.size = 256u << 10, .max_objects = 16}, &r));
+    CHECK_OK(
+        sabre_region_create(&(sabre_region_desc_t){.size = 256u << 10, .max_objects = 16}, &r));
     sabre_world_t *w;
-    CHECK_OK(sabre_world_create(&(sabre_world_desc_t){.region = r, .chunk_rows = 1024, .max_chunk_rows = 1024}, &w));
+    CHECK_OK(sabre_world_create(
+        &(sabre_world_desc_t){.region = r, .chunk_rows = 1024, .max_chunk_rows = 1024}, &w));
     sabre_component_t P, V;
-    CHECK_OK(sabre_component_define(w, &(sabre_component_desc_t){.name = "Pos", .schema = POS_SCHEMA}, &P));
-    CHECK_OK(sabre_component_define(w, &(sabre_component_desc_t){.name = "Vel", .schema = VEL_SCHEMA}, &V));
+    CHECK_OK(sabre_component_define(
+        w, &(sabre_component_desc_t){.name = "Pos", .schema = POS_SCHEMA}, &P));
+    CHECK_OK(sabre_component_define(
+        w, &(sabre_component_desc_t){.name = "Vel", .schema = VEL_SCHEMA}, &V));
     sabre_entity_t e = 0;
     int rc = SABRE_OK;
     uint64_t made = 0;

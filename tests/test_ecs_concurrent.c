@@ -16,7 +16,9 @@
 #include "check.h"
 #include "sabre/snapshot.h"
 
-typedef struct { float x, y; } vec2;
+typedef struct {
+    float x, y;
+} vec2;
 enum { THREADS = 4 };
 
 static sabre_world_t *W;
@@ -24,7 +26,10 @@ static sabre_component_t POS, VEL;
 static sabre_snapshot_t *S;
 static uint64_t ROWS;
 
-typedef struct arg { int id; int rounds; } arg_t;
+typedef struct arg {
+    int id;
+    int rounds;
+} arg_t;
 
 static void *mark_interleaved(void *p)
 {
@@ -42,7 +47,10 @@ static void *mark_interleaved(void *p)
     return NULL;
 }
 
-typedef struct block { const sabre_iter_t *it; uint32_t first, n; } block_t;
+typedef struct block {
+    const sabre_iter_t *it;
+    uint32_t first, n;
+} block_t;
 
 static void *mark_block(void *p)
 {
@@ -54,14 +62,17 @@ static void *mark_block(void *p)
     return NULL;
 }
 
-typedef struct vjob { sabre_snapshot_t *v; } vjob_t;
+typedef struct vjob {
+    sabre_snapshot_t *v;
+} vjob_t;
 
 static void *view_job(void *p)
 {
     vjob_t *j = p;
     float *px, *vx;
     _Atomic uint64_t *bits;
-    if (sabre_snapshot_column(j->v, POS, "x", (void **)&px) || sabre_snapshot_column(j->v, VEL, "x", (void **)&vx) ||
+    if (sabre_snapshot_column(j->v, POS, "x", (void **)&px) ||
+        sabre_snapshot_column(j->v, VEL, "x", (void **)&vx) ||
         sabre_snapshot_changed(j->v, POS, &bits))
         return (void *)1;
     uint64_t n = sabre_snapshot_rows(j->v);
@@ -80,9 +91,14 @@ static void *view_job(void *p)
 
 int main(void)
 {
-    CHECK_OK(sabre_world_create(&(sabre_world_desc_t){.chunk_rows = 4096, .max_chunk_rows = 4096}, &W));
-    CHECK_OK(sabre_component_define(W, &(sabre_component_desc_t){.name = "Pos", .schema = "struct Pos { x: f32; y: f32; }"}, &POS));
-    CHECK_OK(sabre_component_define(W, &(sabre_component_desc_t){.name = "Vel", .schema = "struct Vel { x: f32; y: f32; }"}, &VEL));
+    CHECK_OK(
+        sabre_world_create(&(sabre_world_desc_t){.chunk_rows = 4096, .max_chunk_rows = 4096}, &W));
+    CHECK_OK(sabre_component_define(
+        W, &(sabre_component_desc_t){.name = "Pos", .schema = "struct Pos { x: f32; y: f32; }"},
+        &POS));
+    CHECK_OK(sabre_component_define(
+        W, &(sabre_component_desc_t){.name = "Vel", .schema = "struct Vel { x: f32; y: f32; }"},
+        &VEL));
     uint32_t n = (uint32_t)check_scale(20000);
     for (uint32_t i = 0; i < n; i++) {
         sabre_component_t cs[2] = {POS, VEL};
@@ -91,7 +107,8 @@ int main(void)
         CHECK_OK(sabre_entity_create_with(W, cs, vals, 2, &e));
     }
     sabre_query_t *q;
-    CHECK_OK(sabre_query_create(W, &(sabre_query_desc_t){.all = (sabre_component_t[]){POS, VEL}, .nall = 2}, &q));
+    CHECK_OK(sabre_query_create(
+        W, &(sabre_query_desc_t){.all = (sabre_component_t[]){POS, VEL}, .nall = 2}, &q));
 
     /* 1. Snapshot, interleaved rows: every word is hit by every thread. */
     sabre_snap_comp_t sc[2] = {{.comp = POS, .write = true}, {.comp = VEL}};
@@ -131,7 +148,8 @@ int main(void)
         uint32_t per = it.count / THREADS + 1;
         for (int t = 0; t < THREADS; t++) {
             uint32_t first = (uint32_t)t * per;
-            uint32_t cnt = first >= it.count ? 0 : (it.count - first < per ? it.count - first : per);
+            uint32_t cnt =
+                first >= it.count ? 0 : (it.count - first < per ? it.count - first : per);
             b[t] = (block_t){.it = &it, .first = first, .n = cnt};
             CHECK(pthread_create(&th[t], NULL, mark_block, &b[t]) == 0);
         }
@@ -153,7 +171,8 @@ int main(void)
         uint32_t per = ((it.count / THREADS) + 63) / 64 * 64;
         for (int t = 0; t < THREADS; t++) {
             uint32_t first = (uint32_t)t * per;
-            uint32_t cnt = first >= it.count ? 0 : (it.count - first < per ? it.count - first : per);
+            uint32_t cnt =
+                first >= it.count ? 0 : (it.count - first < per ? it.count - first : per);
             if (first > it.count)
                 first = it.count / 64 * 64, cnt = 0;
             CHECK_OK(sabre_snapshot_view(W, it.table, it.chunk, first, cnt, &v[t]));
@@ -169,7 +188,8 @@ int main(void)
     }
     CHECK_OK(sabre_world_end_tick(W));
     sabre_query_t *qc;
-    CHECK_OK(sabre_query_create(W, &(sabre_query_desc_t){.all = &POS, .nall = 1, .changed = &POS, .nchanged = 1}, &qc));
+    CHECK_OK(sabre_query_create(
+        W, &(sabre_query_desc_t){.all = &POS, .nall = 1, .changed = &POS, .nchanged = 1}, &qc));
     CHECK_EQ(sabre_query_count(qc), n);
     sabre_query_iter(q, &it);
     while (sabre_iter_next(&it)) {

@@ -37,8 +37,14 @@
 #include "ecs_internal.h"
 #include "sabre/snapshot.h"
 
-typedef struct { float x, y; } vec2_t;
-typedef struct { double a; uint8_t b; uint16_t c; } big_t;
+typedef struct {
+    float x, y;
+} vec2_t;
+typedef struct {
+    double a;
+    uint8_t b;
+    uint16_t c;
+} big_t;
 
 enum { CPOS, CVEL, CHP, CBIG, CTAG, NCOMP };
 static const uint32_t SIZES[NCOMP] = {8, 8, 4, 16, 0};
@@ -46,8 +52,8 @@ static const uint32_t SIZES[NCOMP] = {8, 8, 4, 16, 0};
 typedef struct tw {
     sabre_world_t *w;
     sabre_component_t c[NCOMP];
-    sabre_query_t *q, *qc;  /* all[Pos]; all[Pos] changed[Vel] */
-    sabre_entity_t *ents;   /* every entity ever created, in order */
+    sabre_query_t *q, *qc; /* all[Pos]; all[Pos] changed[Vel] */
+    sabre_entity_t *ents;  /* every entity ever created, in order */
     uint32_t n, cap;
     uint64_t rng;
 } tw_t;
@@ -59,7 +65,10 @@ static uint64_t rnd(uint64_t *s)
     *s ^= *s << 17;
     return *s;
 }
-static uint32_t rn(uint64_t *s, uint32_t n) { return (uint32_t)(rnd(s) % n); }
+static uint32_t rn(uint64_t *s, uint32_t n)
+{
+    return (uint32_t)(rnd(s) % n);
+}
 
 static void remember(tw_t *t, sabre_entity_t e)
 {
@@ -81,7 +90,8 @@ static sabre_entity_t spawn_one(tw_t *t)
     vec2_t p = {(float)rn(&t->rng, 1000), (float)rn(&t->rng, 1000)};
     vec2_t v = {(float)rn(&t->rng, 100), -(float)rn(&t->rng, 100)};
     int32_t hp = (int32_t)rn(&t->rng, 5000);
-    big_t b = {.a = (double)rn(&t->rng, 1u << 20) / 7.0, .b = (uint8_t)rn(&t->rng, 256),
+    big_t b = {.a = (double)rn(&t->rng, 1u << 20) / 7.0,
+               .b = (uint8_t)rn(&t->rng, 256),
                .c = (uint16_t)rn(&t->rng, 65536)};
     if (shape != 5) { /* shape 5: no Pos, outside the snapshot */
         cs[n] = t->c[CPOS];
@@ -113,13 +123,11 @@ static void tw_init(tw_t *t, uint64_t seed, uint32_t n, uint32_t chunk_rows)
 {
     memset(t, 0, sizeof *t);
     t->rng = seed;
-    CHECK_OK(sabre_world_create(&(sabre_world_desc_t){.chunk_rows = chunk_rows,
-                                                      .max_chunk_rows = chunk_rows * 4},
-                                &t->w));
+    CHECK_OK(sabre_world_create(
+        &(sabre_world_desc_t){.chunk_rows = chunk_rows, .max_chunk_rows = chunk_rows * 4}, &t->w));
     static const char *names[NCOMP] = {"Pos", "Vel", "Hp", "Big", "Tag"};
     static const char *schemas[NCOMP] = {"struct Pos { x: f32; y: f32; }",
-                                         "struct Vel { x: f32; y: f32; }",
-                                         "struct Hp { v: i32; }",
+                                         "struct Vel { x: f32; y: f32; }", "struct Hp { v: i32; }",
                                          "struct Big { a: f64; b: u8; c: u16; }", NULL};
     for (int c = 0; c < NCOMP; c++)
         CHECK_OK(sabre_component_define(
@@ -133,9 +141,10 @@ static void tw_init(tw_t *t, uint64_t seed, uint32_t n, uint32_t chunk_rows)
             CHECK_OK(sabre_entity_destroy(t->w, e));
     }
     CHECK_OK(sabre_query_create(t->w, &(sabre_query_desc_t){.all = &t->c[CPOS], .nall = 1}, &t->q));
-    CHECK_OK(sabre_query_create(t->w, &(sabre_query_desc_t){.all = &t->c[CPOS], .nall = 1,
-                                                            .changed = &t->c[CVEL], .nchanged = 1},
-                                &t->qc));
+    CHECK_OK(sabre_query_create(
+        t->w,
+        &(sabre_query_desc_t){.all = &t->c[CPOS], .nall = 1, .changed = &t->c[CVEL], .nchanged = 1},
+        &t->qc));
 }
 
 static void tw_free(tw_t *t)
@@ -151,15 +160,17 @@ static void tw_free(tw_t *t)
 static sabre_snapshot_t *snap_build(tw_t *t, sabre_query_t *q, const sabre_snapshot_exec_t *ex)
 {
     static const char *bigcols[2] = {"a", "c"};
-    sabre_snap_comp_t sc[4] = {{.comp = t->c[CPOS], .write = true},
-                               {.comp = t->c[CHP], .write = true},
-                               {.comp = t->c[CBIG], .write = true, .columns = bigcols,
-                                .ncolumns = 2},
-                               {.comp = t->c[CVEL]}};
+    sabre_snap_comp_t sc[4] = {
+        {.comp = t->c[CPOS], .write = true},
+        {.comp = t->c[CHP], .write = true},
+        {.comp = t->c[CBIG], .write = true, .columns = bigcols, .ncolumns = 2},
+        {.comp = t->c[CVEL]}};
     sabre_snapshot_t *s;
-    CHECK_OK(sabre_snapshot_build(t->w, &(sabre_snapshot_desc_t){.comps = sc, .ncomps = 4,
-                                                                 .exec = ex ? *ex : (sabre_snapshot_exec_t){0}},
-                                  q, &s));
+    CHECK_OK(sabre_snapshot_build(
+        t->w,
+        &(sabre_snapshot_desc_t){
+            .comps = sc, .ncomps = 4, .exec = ex ? *ex : (sabre_snapshot_exec_t){0}},
+        q, &s));
     return s;
 }
 
@@ -380,10 +391,11 @@ static void test_fast_equals_slow(void)
         tw_init(&t[k], 0x1234567ull, n, 100);
     pexec_t px = {0};
     sexec_t sx = {.fail_after = -1}, fx = {.fail_after = 2};
-    sabre_snapshot_exec_t exs[NW] = {
-        {0}, {0}, {.parallel_for = pthread_for, .user = &px},
-        {.parallel_for = serial_rev_for, .user = &sx},
-        {.parallel_for = serial_rev_for, .user = &fx}};
+    sabre_snapshot_exec_t exs[NW] = {{0},
+                                     {0},
+                                     {.parallel_for = pthread_for, .user = &px},
+                                     {.parallel_for = serial_rev_for, .user = &sx},
+                                     {.parallel_for = serial_rev_for, .user = &fx}};
     /* 0: fast; 1: forced slow; 2: pthread; 3: serial reverse; 4: failing */
     sabre_snapshot_t *s[NW] = {0}, *sc[NW] = {0};
     unsigned rounds = (unsigned)check_scale(12);
@@ -481,7 +493,8 @@ static void test_structural(int scenario)
     const sabre_entity_t *ents;
     CHECK_OK(sabre_snapshot_entities(sa, &ents));
     uint64_t vr = rows / 3;
-    while (vr < rows && (!sabre_has(a.w, ents[vr], a.c[CHP]) || sabre_has(a.w, ents[vr], a.c[CTAG])))
+    while (vr < rows &&
+           (!sabre_has(a.w, ents[vr], a.c[CHP]) || sabre_has(a.w, ents[vr], a.c[CTAG])))
         vr++;
     CHECK(vr < rows);
     sabre_entity_t victim = ents[vr];
@@ -583,7 +596,7 @@ static void test_executor(void)
     sabre_snapshot_exec_t ex = {.parallel_for = serial_rev_for, .user = &sx};
     sabre_snapshot_t *sa = snap_build(&a, a.q, &ex);
     sabre_snapshot_t *sb = snap_build(&b, b.q, NULL);
-    CHECK_EQ(sx.calls, 1);                 /* the build's fill */
+    CHECK_EQ(sx.calls, 1); /* the build's fill */
     CHECK(sx.ranges >= 2);
     scribble(&a, sa, 3);
     scribble(&b, sb, 3);
@@ -600,7 +613,8 @@ static void test_executor(void)
     CHECK_EQ(sx.calls, 2);
     /* A failing executor: the snapshot redoes the job, same result. */
     sexec_t fx = {.fail_after = 1};
-    CHECK_OK(sabre_snapshot_set_executor(sa, &(sabre_snapshot_exec_t){.parallel_for = serial_rev_for, .user = &fx}));
+    CHECK_OK(sabre_snapshot_set_executor(
+        sa, &(sabre_snapshot_exec_t){.parallel_for = serial_rev_for, .user = &fx}));
     CHECK_OK(sabre_snapshot_rebuild(a.w, sa, a.q));
     CHECK_OK(sabre_snapshot_rebuild(b.w, sb, b.q));
     scribble(&a, sa, 4);
@@ -618,7 +632,11 @@ static void test_executor(void)
     sexec_t gx = {.fail_after = -1};
     sabre_snap_comp_t one = {.comp = a.c[CPOS], .write = true};
     sabre_snapshot_t *g;
-    CHECK_OK(sabre_snapshot_build(a.w, &(sabre_snapshot_desc_t){.comps = &one, .ncomps = 1, .exec = {.parallel_for = serial_rev_for, .user = &gx}}, a.q, &g));
+    CHECK_OK(sabre_snapshot_build(
+        a.w,
+        &(sabre_snapshot_desc_t){
+            .comps = &one, .ncomps = 1, .exec = {.parallel_for = serial_rev_for, .user = &gx}},
+        a.q, &g));
     sabre__snapshot_set_grain(g, 1024);
     uint64_t before = sabre_snapshot_rows(g);
     for (int k = 0; k < 3000; k++)
@@ -657,11 +675,15 @@ static void test_transfer(void)
     tw_t a, b;
     tw_init(&a, 7, 4000, 64);
     tw_init(&b, 7, 4000, 64);
-    sabre_snap_comp_t sc[2] = {{.comp = a.c[CPOS], .write = true}, {.comp = a.c[CHP], .write = true}};
+    sabre_snap_comp_t sc[2] = {{.comp = a.c[CPOS], .write = true},
+                               {.comp = a.c[CHP], .write = true}};
     sabre_snapshot_t *sa, *sb;
     /* Threads: transfer and give back, same mapping: fast. */
-    CHECK_OK(sabre_snapshot_build(a.w, &(sabre_snapshot_desc_t){.comps = sc, .ncomps = 2, .mode = SABRE_SNAP_TRANSFER}, a.q, &sa));
-    CHECK_OK(sabre_snapshot_build(b.w, &(sabre_snapshot_desc_t){.comps = sc, .ncomps = 2}, b.q, &sb));
+    CHECK_OK(sabre_snapshot_build(
+        a.w, &(sabre_snapshot_desc_t){.comps = sc, .ncomps = 2, .mode = SABRE_SNAP_TRANSFER}, a.q,
+        &sa));
+    CHECK_OK(
+        sabre_snapshot_build(b.w, &(sabre_snapshot_desc_t){.comps = sc, .ncomps = 2}, b.q, &sb));
     sabre_snapshot_t *m;
     CHECK_OK(sabre_snapshot_transfer(sa, &m));
     uint64_t rows = sabre_snapshot_rows(m);
@@ -678,7 +700,11 @@ static void test_transfer(void)
 
     /* Processes (here: both ends in this process): a fresh mapping comes
      * back, so commit goes through the entity ids. */
-    CHECK_OK(sabre_snapshot_build(a.w, &(sabre_snapshot_desc_t){.comps = sc, .ncomps = 2, .mode = SABRE_SNAP_TRANSFER, .backing = SABRE_BACKING_MEMFD}, a.q, &sa));
+    CHECK_OK(sabre_snapshot_build(
+        a.w,
+        &(sabre_snapshot_desc_t){
+            .comps = sc, .ncomps = 2, .mode = SABRE_SNAP_TRANSFER, .backing = SABRE_BACKING_MEMFD},
+        a.q, &sa));
     CHECK_OK(sabre_snapshot_rebuild(b.w, sb, b.q));
     int sv[2];
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);

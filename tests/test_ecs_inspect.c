@@ -34,11 +34,19 @@ int main(void)
     char path[128];
     snprintf(path, sizeof path, "/tmp/sabre-test-ecs-inspect-%d.region", (int)getpid());
     sabre_region_t *r;
-    CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_FILE, .name = path, .size = 4u << 20, .flags = SABRE_REGION_REPLACE}, &r));
+    CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_FILE,
+                                                        .name = path,
+                                                        .size = 4u << 20,
+                                                        .flags = SABRE_REGION_REPLACE},
+                                 &r));
     sabre_world_t *w;
-    CHECK_OK(sabre_world_create(&(sabre_world_desc_t){.region = r, .chunk_rows = 64, .prefix = "game"}, &w));
+    CHECK_OK(sabre_world_create(
+        &(sabre_world_desc_t){.region = r, .chunk_rows = 64, .prefix = "game"}, &w));
     sabre_component_t P;
-    CHECK_OK(sabre_component_define(w, &(sabre_component_desc_t){.name = "Position", .schema = "struct Pos { x: f32; y: f32; }"}, &P));
+    CHECK_OK(sabre_component_define(
+        w,
+        &(sabre_component_desc_t){.name = "Position", .schema = "struct Pos { x: f32; y: f32; }"},
+        &P));
     for (int i = 0; i < 10; i++) {
         sabre_entity_t e;
         CHECK_OK(sabre_entity_create_with(w, &P, NULL, 1, &e));
@@ -47,7 +55,9 @@ int main(void)
     CHECK_OK(sabre_query_create(w, &(sabre_query_desc_t){.all = &P, .nall = 1}, &q));
     sabre_snap_comp_t sc = {.comp = P, .write = true};
     sabre_snapshot_t *s;
-    CHECK_OK(sabre_snapshot_build(w, &(sabre_snapshot_desc_t){.comps = &sc, .ncomps = 1, .region = r, .name = "physics-snap"}, q, &s));
+    CHECK_OK(sabre_snapshot_build(
+        w, &(sabre_snapshot_desc_t){.comps = &sc, .ncomps = 1, .region = r, .name = "physics-snap"},
+        q, &s));
     CHECK_OK(sabre_snapshot_mark(s, P, 3));
     CHECK_OK(sabre_snapshot_mark(s, P, 4));
     sabre_snapshot_free(s);

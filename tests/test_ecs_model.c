@@ -27,9 +27,17 @@
 
 enum { NC = 4, MAXE = 3000, TAG = 3 };
 
-typedef struct { float x, y; } pos_t;
-typedef struct { int32_t v; } hp_t;
-typedef struct { double a; uint8_t b; uint16_t c; } big_t; /* a:f64 b:u8 c:u16 -> size 16 */
+typedef struct {
+    float x, y;
+} pos_t;
+typedef struct {
+    int32_t v;
+} hp_t;
+typedef struct {
+    double a;
+    uint8_t b;
+    uint16_t c;
+} big_t; /* a:f64 b:u8 c:u16 -> size 16 */
 
 static const char *SCHEMAS[3] = {
     "struct Pos { x: f32; y: f32; }",
@@ -49,8 +57,8 @@ typedef struct ment {
 static sabre_world_t *W;
 static sabre_component_t C[NC];
 static ment_t M[MAXE];
-static uint32_t NM;             /* model entries used */
-static sabre_entity_t DEAD[256];/* some dead ids to retry */
+static uint32_t NM;              /* model entries used */
+static sabre_entity_t DEAD[256]; /* some dead ids to retry */
 static uint32_t NDEAD;
 static uint64_t RNG = 0x9e3779b97f4a7c15ull;
 static bool IN_TICK;
@@ -76,7 +84,10 @@ static uint64_t rnd(void)
     RNG ^= RNG << 17;
     return RNG;
 }
-static uint32_t rn(uint32_t n) { return (uint32_t)(rnd() % n); }
+static uint32_t rn(uint32_t n)
+{
+    return (uint32_t)(rnd() % n);
+}
 
 static void random_value(uint32_t c, uint8_t out[16])
 {
@@ -272,17 +283,31 @@ static void op_set(void)
 
 static void op_query(void)
 {
-    uint32_t all = rn(16), none = rn(16) & ~all, any = rn(4) ? 0 : rn(16), chg = rn(3) ? 0 : (1u << rn(NC));
+    uint32_t all = rn(16), none = rn(16) & ~all, any = rn(4) ? 0 : rn(16),
+             chg = rn(3) ? 0 : (1u << rn(NC));
     sabre_component_t a[NC], n_[NC], y[NC], ch[NC];
     uint32_t na = 0, nn = 0, ny = 0, nch = 0;
     for (uint32_t c = 0; c < NC; c++) {
-        if (all >> c & 1) a[na++] = C[c];
-        if (none >> c & 1) n_[nn++] = C[c];
-        if (any >> c & 1) y[ny++] = C[c];
-        if (chg >> c & 1) ch[nch++] = C[c];
+        if (all >> c & 1)
+            a[na++] = C[c];
+        if (none >> c & 1)
+            n_[nn++] = C[c];
+        if (any >> c & 1)
+            y[ny++] = C[c];
+        if (chg >> c & 1)
+            ch[nch++] = C[c];
     }
     sabre_query_t *q;
-    CHECK_OK(sabre_query_create(W, &(sabre_query_desc_t){.all = a, .nall = na, .none = n_, .nnone = nn, .any = y, .nany = ny, .changed = ch, .nchanged = nch}, &q));
+    CHECK_OK(sabre_query_create(W,
+                                &(sabre_query_desc_t){.all = a,
+                                                      .nall = na,
+                                                      .none = n_,
+                                                      .nnone = nn,
+                                                      .any = y,
+                                                      .nany = ny,
+                                                      .changed = ch,
+                                                      .nchanged = nch},
+                                &q));
     uint64_t expect = 0;
     for (uint32_t i = 0; i < NM; i++) {
         ment_t *m = &M[i];
@@ -290,10 +315,14 @@ static void op_query(void)
             continue;
         bool ok = true, anyok = any == 0, chok = chg == 0;
         for (uint32_t c = 0; c < NC; c++) {
-            if ((all >> c & 1) && !m->has[c]) ok = false;
-            if ((none >> c & 1) && m->has[c]) ok = false;
-            if ((any >> c & 1) && m->has[c]) anyok = true;
-            if ((chg >> c & 1) && m->has[c] && m->changed[c]) chok = true;
+            if ((all >> c & 1) && !m->has[c])
+                ok = false;
+            if ((none >> c & 1) && m->has[c])
+                ok = false;
+            if ((any >> c & 1) && m->has[c])
+                anyok = true;
+            if ((chg >> c & 1) && m->has[c] && m->changed[c])
+                chok = true;
         }
         expect += ok && anyok && chok;
     }
@@ -306,8 +335,10 @@ static void op_query(void)
             int i = find_model(it.entities[r]);
             CHECK(i >= 0 && M[i].alive);
             for (uint32_t c = 0; c < NC; c++) {
-                if (all >> c & 1) CHECK(M[i].has[c]);
-                if (none >> c & 1) CHECK(!M[i].has[c]);
+                if (all >> c & 1)
+                    CHECK(M[i].has[c]);
+                if (none >> c & 1)
+                    CHECK(!M[i].has[c]);
             }
             if (all & 1) { /* term 0 is Pos: SoA columns x and y */
                 float *px = sabre_iter_column(&it, 0, 0), *py = sabre_iter_column(&it, 0, 1);
@@ -379,14 +410,21 @@ static void op_snapshot(void)
     bool excl = rn(2);
     sabre_component_t tag = C[TAG];
     sabre_query_t *q;
-    CHECK_OK(sabre_query_create(W, &(sabre_query_desc_t){.all = &C[0], .nall = 1, .none = &tag, .nnone = excl ? 1 : 0}, &q));
+    CHECK_OK(sabre_query_create(
+        W, &(sabre_query_desc_t){.all = &C[0], .nall = 1, .none = &tag, .nnone = excl ? 1 : 0},
+        &q));
     sabre_snap_comp_t sc[2] = {{.comp = C[0], .write = true}, {.comp = C[1]}};
     bool transfer = rn(2);
     sabre_snapshot_t *s;
-    CHECK_OK(sabre_snapshot_build(W, &(sabre_snapshot_desc_t){.comps = sc, .ncomps = 2, .mode = transfer ? SABRE_SNAP_TRANSFER : SABRE_SNAP_SHARED}, q, &s));
+    CHECK_OK(sabre_snapshot_build(
+        W,
+        &(sabre_snapshot_desc_t){
+            .comps = sc, .ncomps = 2, .mode = transfer ? SABRE_SNAP_TRANSFER : SABRE_SNAP_SHARED},
+        q, &s));
     bool structural = rn(2);
     if (rn(3) == 0) {
-        CHECK_OK(sabre_snapshot_set_executor(s, &(sabre_snapshot_exec_t){.parallel_for = rev_for, .user = &N_EXEC_CALLS}));
+        CHECK_OK(sabre_snapshot_set_executor(
+            s, &(sabre_snapshot_exec_t){.parallel_for = rev_for, .user = &N_EXEC_CALLS}));
         sabre__snapshot_set_grain(s, 64u << rn(4));
     }
     if (rn(4) == 0)
@@ -509,34 +547,61 @@ static void op_snapshot(void)
 
 int main(void)
 {
-    CHECK_OK(sabre_world_create(&(sabre_world_desc_t){.chunk_rows = 64, .max_chunk_rows = 512}, &W));
+    CHECK_OK(
+        sabre_world_create(&(sabre_world_desc_t){.chunk_rows = 64, .max_chunk_rows = 512}, &W));
     const char *names[NC] = {"Pos", "Hp", "Big", "Tag"};
     for (uint32_t c = 0; c < NC; c++)
-        CHECK_OK(sabre_component_define(W, &(sabre_component_desc_t){.name = names[c], .schema = c < 3 ? SCHEMAS[c] : NULL}, &C[c]));
+        CHECK_OK(sabre_component_define(
+            W, &(sabre_component_desc_t){.name = names[c], .schema = c < 3 ? SCHEMAS[c] : NULL},
+            &C[c]));
     CHECK_EQ(sabre_component_size(W, C[2]), 16);
     unsigned long steps = check_scale(100000);
     unsigned long counts[10] = {0};
     for (unsigned long step = 0; step < steps; step++) {
         uint32_t r = rn(1000);
         int kind;
-        if (r < 260) kind = 0;       /* create */
-        else if (r < 420) kind = 1;  /* destroy */
-        else if (r < 580) kind = 2;  /* add */
-        else if (r < 720) kind = 3;  /* remove */
-        else if (r < 900) kind = 4;  /* set */
-        else if (r < 960) kind = 5;  /* query */
-        else if (r < 985) kind = 6;  /* tick */
-        else kind = 7;               /* snapshot + change + commit */
+        if (r < 260)
+            kind = 0; /* create */
+        else if (r < 420)
+            kind = 1; /* destroy */
+        else if (r < 580)
+            kind = 2; /* add */
+        else if (r < 720)
+            kind = 3; /* remove */
+        else if (r < 900)
+            kind = 4; /* set */
+        else if (r < 960)
+            kind = 5; /* query */
+        else if (r < 985)
+            kind = 6; /* tick */
+        else
+            kind = 7; /* snapshot + change + commit */
         counts[kind]++;
         switch (kind) {
-        case 0: op_create(); break;
-        case 1: op_destroy(); break;
-        case 2: op_add(); break;
-        case 3: op_remove(); break;
-        case 4: op_set(); break;
-        case 5: op_query(); break;
-        case 6: op_tick(); break;
-        default: op_snapshot(); break;
+        case 0:
+            op_create();
+            break;
+        case 1:
+            op_destroy();
+            break;
+        case 2:
+            op_add();
+            break;
+        case 3:
+            op_remove();
+            break;
+        case 4:
+            op_set();
+            break;
+        case 5:
+            op_query();
+            break;
+        case 6:
+            op_tick();
+            break;
+        default:
+            op_snapshot();
+            break;
         }
         if (step % 1000 == 999)
             full_check();
@@ -544,8 +609,10 @@ int main(void)
     if (IN_TICK)
         op_tick();
     full_check();
-    printf("steps %lu: create %lu destroy %lu add %lu remove %lu set %lu query %lu tick %lu snapshot %lu\n",
-           steps, counts[0], counts[1], counts[2], counts[3], counts[4], counts[5], counts[6], counts[7]);
+    printf("steps %lu: create %lu destroy %lu add %lu remove %lu set %lu query %lu tick %lu "
+           "snapshot %lu\n",
+           steps, counts[0], counts[1], counts[2], counts[3], counts[4], counts[5], counts[6],
+           counts[7]);
     printf("commits: fast path %lu, slow path %lu; executor calls %lu\n", N_FAST, N_SLOW,
            N_EXEC_CALLS);
     CHECK(N_FAST > 0 && N_SLOW > 0 && N_EXEC_CALLS > 0);

@@ -18,9 +18,8 @@ typedef struct vec2 {
 int main(void)
 {
     sabre_region_t *region;
-    CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD,
-                                                        .size = 16u << 20},
-                                 &region));
+    CHECK_OK(sabre_region_create(
+        &(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD, .size = 16u << 20}, &region));
     sabre_world_t *w;
     CHECK_OK(sabre_world_create(&(sabre_world_desc_t){.region = region, .chunk_rows = 256}, &w));
     sabre_component_t pos;
@@ -72,7 +71,8 @@ int main(void)
     CHECK(sabre_is_changed(w, ents[N - 1], pos));
     CHECK(!sabre_is_changed(w, ents[0], pos));
     sabre_query_t *q;
-    CHECK_OK(sabre_query_create(w, &(sabre_query_desc_t){.all = &pos, .nall = 1, .changed = &pos, .nchanged = 1}, &q));
+    CHECK_OK(sabre_query_create(
+        w, &(sabre_query_desc_t){.all = &pos, .nall = 1, .changed = &pos, .nchanged = 1}, &q));
     CHECK_EQ(sabre_query_count(q), N - 256); /* the summary word was set too */
     CHECK_OK(sabre_world_end_tick(w));
 
@@ -80,9 +80,11 @@ int main(void)
     sabre_snapshot_t *bad = NULL;
     CHECK_ERR(sabre_snapshot_open_view(region, "no-such-chunk", 0, 1, &bad), SABRE_ENOENT);
     CHECK(bad == NULL);
-    CHECK_ERR(sabre_snapshot_open_view(region, info.object.name, 0, info.count + 1, &bad), SABRE_ERANGE);
+    CHECK_ERR(sabre_snapshot_open_view(region, info.object.name, 0, info.count + 1, &bad),
+              SABRE_ERANGE);
     CHECK_STR_CONTAINS(sabre_last_error(), "outside the");
-    CHECK_ERR(sabre_snapshot_open_view(region, info.object.name, info.count + 1, 0, &bad), SABRE_ERANGE);
+    CHECK_ERR(sabre_snapshot_open_view(region, info.object.name, info.count + 1, 0, &bad),
+              SABRE_ERANGE);
     CHECK_OK(sabre_region_alloc(region, &(sabre_object_desc_t){.name = "raw", .size = 64}, NULL));
     CHECK_ERR(sabre_snapshot_open_view(region, "raw", 0, 1, &bad), SABRE_EINVAL);
     CHECK_STR_CONTAINS(sabre_last_error(), "not a table chunk");

@@ -14,7 +14,9 @@
 #include "check.h"
 #include "sabre/snapshot.h"
 
-typedef struct { float x, y; } vec2;
+typedef struct {
+    float x, y;
+} vec2;
 
 static sabre_world_t *W;
 static sabre_component_t POS, VEL;
@@ -24,23 +26,31 @@ enum { N = 512 };
 
 static void setup(sabre_region_t *region)
 {
-    CHECK_OK(sabre_world_create(&(sabre_world_desc_t){.region = region, .chunk_rows = 128, .max_chunk_rows = 128}, &W));
-    CHECK_OK(sabre_component_define(W, &(sabre_component_desc_t){.name = "Pos", .schema = "struct Pos { x: f32; y: f32; }"}, &POS));
-    CHECK_OK(sabre_component_define(W, &(sabre_component_desc_t){.name = "Vel", .schema = "struct Vel { x: f32; y: f32; }"}, &VEL));
+    CHECK_OK(sabre_world_create(
+        &(sabre_world_desc_t){.region = region, .chunk_rows = 128, .max_chunk_rows = 128}, &W));
+    CHECK_OK(sabre_component_define(
+        W, &(sabre_component_desc_t){.name = "Pos", .schema = "struct Pos { x: f32; y: f32; }"},
+        &POS));
+    CHECK_OK(sabre_component_define(
+        W, &(sabre_component_desc_t){.name = "Vel", .schema = "struct Vel { x: f32; y: f32; }"},
+        &VEL));
     for (int i = 0; i < N; i++) {
         sabre_component_t cs[2] = {POS, VEL};
         const void *vals[2] = {&(vec2){(float)i, 0}, &(vec2){1, -1}};
         CHECK_OK(sabre_entity_create_with(W, cs, vals, 2, &ES[i]));
     }
-    CHECK_OK(sabre_query_create(W, &(sabre_query_desc_t){.all = (sabre_component_t[]){POS, VEL}, .nall = 2}, &Q));
+    CHECK_OK(sabre_query_create(
+        W, &(sabre_query_desc_t){.all = (sabre_component_t[]){POS, VEL}, .nall = 2}, &Q));
 }
 
 /* Child side: integrate even rows only, mark them. Returns 0 on success. */
 static int child_work(sabre_snapshot_t *s)
 {
     float *px, *py, *vx, *vy;
-    if (sabre_snapshot_column(s, POS, "x", (void **)&px) || sabre_snapshot_column(s, POS, "y", (void **)&py) ||
-        sabre_snapshot_column(s, VEL, "x", (void **)&vx) || sabre_snapshot_column(s, VEL, "y", (void **)&vy))
+    if (sabre_snapshot_column(s, POS, "x", (void **)&px) ||
+        sabre_snapshot_column(s, POS, "y", (void **)&py) ||
+        sabre_snapshot_column(s, VEL, "x", (void **)&vx) ||
+        sabre_snapshot_column(s, VEL, "y", (void **)&vy))
         return 2;
     if (sabre_snapshot_rows(s) != N)
         return 3;
@@ -76,7 +86,8 @@ static int wait_child(pid_t pid)
     int status = 0;
     while (waitpid(pid, &status, 0) < 0)
         ;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status)
+                             : 100 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
 static void test_shared_process(void)
@@ -84,7 +95,9 @@ static void test_shared_process(void)
     setup(NULL);
     sabre_snap_comp_t sc[2] = {{.comp = POS, .write = true}, {.comp = VEL}};
     sabre_snapshot_t *s;
-    CHECK_OK(sabre_snapshot_build(W, &(sabre_snapshot_desc_t){.comps = sc, .ncomps = 2, .backing = SABRE_BACKING_MEMFD}, Q, &s));
+    CHECK_OK(sabre_snapshot_build(
+        W, &(sabre_snapshot_desc_t){.comps = sc, .ncomps = 2, .backing = SABRE_BACKING_MEMFD}, Q,
+        &s));
     int fd = sabre_region_fd(sabre_snapshot_region(s));
     CHECK(fd >= 0);
     sabre_object_t obj;
@@ -117,7 +130,11 @@ static void test_transfer_process(void)
     setup(NULL);
     sabre_snap_comp_t sc[2] = {{.comp = POS, .write = true}, {.comp = VEL}};
     sabre_snapshot_t *s;
-    CHECK_OK(sabre_snapshot_build(W, &(sabre_snapshot_desc_t){.comps = sc, .ncomps = 2, .mode = SABRE_SNAP_TRANSFER, .backing = SABRE_BACKING_MEMFD}, Q, &s));
+    CHECK_OK(sabre_snapshot_build(
+        W,
+        &(sabre_snapshot_desc_t){
+            .comps = sc, .ncomps = 2, .mode = SABRE_SNAP_TRANSFER, .backing = SABRE_BACKING_MEMFD},
+        Q, &s));
     int sv[2];
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
     fflush(NULL);
@@ -156,7 +173,9 @@ static void test_transfer_process(void)
 static void test_world_in_shared_region(void)
 {
     sabre_region_t *r;
-    CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD, .size = 8u << 20, .max_objects = 64}, &r));
+    CHECK_OK(sabre_region_create(
+        &(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD, .size = 8u << 20, .max_objects = 64},
+        &r));
     setup(r);
     sabre_entity_loc_t loc;
     CHECK_OK(sabre_entity_loc(W, ES[0], &loc));

@@ -12,16 +12,23 @@
 #include "check.h"
 #include "sabre/snapshot.h"
 
-typedef struct { float x, y; } vec2;
+typedef struct {
+    float x, y;
+} vec2;
 
 static sabre_world_t *W;
 static sabre_component_t POS, VEL;
 
 static void setup(void)
 {
-    CHECK_OK(sabre_world_create(&(sabre_world_desc_t){.chunk_rows = 64, .max_chunk_rows = 128}, &W));
-    CHECK_OK(sabre_component_define(W, &(sabre_component_desc_t){.name = "Pos", .schema = "struct Pos { x: f32; y: f32; }"}, &POS));
-    CHECK_OK(sabre_component_define(W, &(sabre_component_desc_t){.name = "Vel", .schema = "struct Vel { x: f32; y: f32; }"}, &VEL));
+    CHECK_OK(
+        sabre_world_create(&(sabre_world_desc_t){.chunk_rows = 64, .max_chunk_rows = 128}, &W));
+    CHECK_OK(sabre_component_define(
+        W, &(sabre_component_desc_t){.name = "Pos", .schema = "struct Pos { x: f32; y: f32; }"},
+        &POS));
+    CHECK_OK(sabre_component_define(
+        W, &(sabre_component_desc_t){.name = "Vel", .schema = "struct Vel { x: f32; y: f32; }"},
+        &VEL));
 }
 
 /* The note's test S7: one entity, build, rows == 1, eids[0] == e, px[0] == 0,
@@ -35,7 +42,8 @@ static void note_test(sabre_snap_mode_t mode)
     CHECK_OK(sabre_query_create(W, &(sabre_query_desc_t){.all = &POS, .nall = 1}, &q));
     sabre_snap_comp_t sc = {.comp = POS, .write = true};
     sabre_snapshot_t *s;
-    CHECK_OK(sabre_snapshot_build(W, &(sabre_snapshot_desc_t){.comps = &sc, .ncomps = 1, .mode = mode}, q, &s));
+    CHECK_OK(sabre_snapshot_build(
+        W, &(sabre_snapshot_desc_t){.comps = &sc, .ncomps = 1, .mode = mode}, q, &s));
     CHECK_EQ(sabre_snapshot_rows(s), 1);
     const sabre_entity_t *eids;
     CHECK_OK(sabre_snapshot_entities(s, &eids));
@@ -73,14 +81,19 @@ static void note_test(sabre_snap_mode_t mode)
 }
 
 /* Physics on a worker thread, transfer mode: the seed's physics job. */
-typedef struct job { sabre_snapshot_t *snap; float dt; } job_t;
+typedef struct job {
+    sabre_snapshot_t *snap;
+    float dt;
+} job_t;
 
 static void *physics_job(void *arg)
 {
     job_t *j = arg;
     float *px, *py, *vx, *vy;
-    if (sabre_snapshot_column(j->snap, POS, "x", (void **)&px) || sabre_snapshot_column(j->snap, POS, "y", (void **)&py) ||
-        sabre_snapshot_column(j->snap, VEL, "x", (void **)&vx) || sabre_snapshot_column(j->snap, VEL, "y", (void **)&vy))
+    if (sabre_snapshot_column(j->snap, POS, "x", (void **)&px) ||
+        sabre_snapshot_column(j->snap, POS, "y", (void **)&py) ||
+        sabre_snapshot_column(j->snap, VEL, "x", (void **)&vx) ||
+        sabre_snapshot_column(j->snap, VEL, "y", (void **)&vy))
         return (void *)1;
     uint64_t n = sabre_snapshot_rows(j->snap);
     for (uint64_t i = 0; i < n; i++) {
@@ -102,10 +115,12 @@ static void test_worker_transfer(void)
         CHECK_OK(sabre_entity_create_with(W, cs, vals, 2, &es[i]));
     }
     sabre_query_t *q;
-    CHECK_OK(sabre_query_create(W, &(sabre_query_desc_t){.all = (sabre_component_t[]){POS, VEL}, .nall = 2}, &q));
+    CHECK_OK(sabre_query_create(
+        W, &(sabre_query_desc_t){.all = (sabre_component_t[]){POS, VEL}, .nall = 2}, &q));
     sabre_snap_comp_t sc[2] = {{.comp = POS, .write = true}, {.comp = VEL}};
     sabre_snapshot_t *s;
-    CHECK_OK(sabre_snapshot_build(W, &(sabre_snapshot_desc_t){.comps = sc, .ncomps = 2, .mode = SABRE_SNAP_TRANSFER}, q, &s));
+    CHECK_OK(sabre_snapshot_build(
+        W, &(sabre_snapshot_desc_t){.comps = sc, .ncomps = 2, .mode = SABRE_SNAP_TRANSFER}, q, &s));
     for (int frame = 0; frame < 3; frame++) {
         job_t j = {.dt = 0.5f};
         CHECK_OK(sabre_snapshot_transfer(s, &j.snap));
@@ -157,7 +172,8 @@ static void test_subsets_readonly_recycled(void)
     sabre_query_t *q;
     CHECK_OK(sabre_query_create(W, &(sabre_query_desc_t){.all = &POS, .nall = 1}, &q));
     const char *ycol[] = {"y"};
-    sabre_snap_comp_t sc[2] = {{.comp = POS, .columns = ycol, .ncolumns = 1, .write = true}, {.comp = VEL}};
+    sabre_snap_comp_t sc[2] = {{.comp = POS, .columns = ycol, .ncolumns = 1, .write = true},
+                               {.comp = VEL}};
     sabre_snapshot_t *s;
     CHECK_OK(sabre_snapshot_build(W, &(sabre_snapshot_desc_t){.comps = sc, .ncomps = 2}, q, &s));
     float *px, *py, *vx;
@@ -214,7 +230,8 @@ static void test_native_view(void)
         CHECK_OK(sabre_entity_create_with(W, cs, vals, 2, &e));
     }
     sabre_query_t *q;
-    CHECK_OK(sabre_query_create(W, &(sabre_query_desc_t){.all = (sabre_component_t[]){POS, VEL}, .nall = 2}, &q));
+    CHECK_OK(sabre_query_create(
+        W, &(sabre_query_desc_t){.all = (sabre_component_t[]){POS, VEL}, .nall = 2}, &q));
     CHECK_OK(sabre_world_begin_tick(W));
     sabre_iter_t it;
     sabre_query_iter(q, &it);
@@ -243,7 +260,8 @@ static void test_native_view(void)
     }
     CHECK(views >= 4);
     sabre_query_t *qc;
-    CHECK_OK(sabre_query_create(W, &(sabre_query_desc_t){.all = &POS, .nall = 1, .changed = &POS, .nchanged = 1}, &qc));
+    CHECK_OK(sabre_query_create(
+        W, &(sabre_query_desc_t){.all = &POS, .nall = 1, .changed = &POS, .nchanged = 1}, &qc));
     CHECK_EQ(sabre_query_count(qc), 300);
     CHECK_OK(sabre_world_end_tick(W));
     sabre_query_iter(q, &it);
@@ -281,19 +299,24 @@ static void test_bad_input(void)
     CHECK_OK(sabre_query_create(W, &(sabre_query_desc_t){.all = &POS, .nall = 1}, &q));
     sabre_snapshot_t *s;
     sabre_snap_comp_t sc = {.comp = 999, .write = true};
-    CHECK_ERR(sabre_snapshot_build(W, &(sabre_snapshot_desc_t){.comps = &sc, .ncomps = 1}, q, &s), SABRE_ENOENT);
+    CHECK_ERR(sabre_snapshot_build(W, &(sabre_snapshot_desc_t){.comps = &sc, .ncomps = 1}, q, &s),
+              SABRE_ENOENT);
     CHECK_STR_CONTAINS(sabre_last_error(), "unknown component");
     sabre_component_t T;
     CHECK_OK(sabre_component_define(W, &(sabre_component_desc_t){.name = "T"}, &T));
     sc.comp = T;
-    CHECK_ERR(sabre_snapshot_build(W, &(sabre_snapshot_desc_t){.comps = &sc, .ncomps = 1}, q, &s), SABRE_EINVAL);
+    CHECK_ERR(sabre_snapshot_build(W, &(sabre_snapshot_desc_t){.comps = &sc, .ncomps = 1}, q, &s),
+              SABRE_EINVAL);
     const char *nocol[] = {"z"};
     sabre_snap_comp_t sz = {.comp = POS, .columns = nocol, .ncolumns = 1};
-    CHECK_ERR(sabre_snapshot_build(W, &(sabre_snapshot_desc_t){.comps = &sz, .ncomps = 1}, q, &s), SABRE_ENOENT);
+    CHECK_ERR(sabre_snapshot_build(W, &(sabre_snapshot_desc_t){.comps = &sz, .ncomps = 1}, q, &s),
+              SABRE_ENOENT);
     CHECK_STR_CONTAINS(sabre_last_error(), "no column 'z'");
     sabre_snap_comp_t two[2] = {{.comp = POS}, {.comp = POS}};
-    CHECK_ERR(sabre_snapshot_build(W, &(sabre_snapshot_desc_t){.comps = two, .ncomps = 2}, q, &s), SABRE_EINVAL);
-    CHECK_ERR(sabre_snapshot_build(W, &(sabre_snapshot_desc_t){.comps = two, .ncomps = 0}, q, &s), SABRE_EINVAL);
+    CHECK_ERR(sabre_snapshot_build(W, &(sabre_snapshot_desc_t){.comps = two, .ncomps = 2}, q, &s),
+              SABRE_EINVAL);
+    CHECK_ERR(sabre_snapshot_build(W, &(sabre_snapshot_desc_t){.comps = two, .ncomps = 0}, q, &s),
+              SABRE_EINVAL);
     /* Shared snapshot cannot be transferred. */
     sabre_snap_comp_t p = {.comp = POS, .write = true};
     CHECK_OK(sabre_snapshot_build(W, &(sabre_snapshot_desc_t){.comps = &p, .ncomps = 1}, q, &s));
@@ -320,7 +343,9 @@ static void test_bad_input(void)
     sabre_world_t *w2;
     CHECK_OK(sabre_world_create(NULL, &w2));
     sabre_component_t P2;
-    CHECK_OK(sabre_component_define(w2, &(sabre_component_desc_t){.name = "Pos", .schema = "struct Pos { x: f32; y: f32; }"}, &P2));
+    CHECK_OK(sabre_component_define(
+        w2, &(sabre_component_desc_t){.name = "Pos", .schema = "struct Pos { x: f32; y: f32; }"},
+        &P2));
     sabre_entity_t e2;
     CHECK_OK(sabre_entity_create_with(w2, &P2, NULL, 1, &e2));
     sabre_query_t *q2;
@@ -333,12 +358,15 @@ static void test_bad_input(void)
     CHECK_OK(sabre_query_create(W, &(sabre_query_desc_t){.all = &POS, .nall = 1}, &qw));
     CHECK_ERR(sabre_snapshot_rebuild(w2, s, qw), SABRE_EINVAL); /* qw is W's query */
     sabre_snapshot_free(s);
-    CHECK_ERR(sabre_snapshot_build(w2, &(sabre_snapshot_desc_t){.comps = &p, .ncomps = 1}, qw, &s), SABRE_EINVAL);
+    CHECK_ERR(sabre_snapshot_build(w2, &(sabre_snapshot_desc_t){.comps = &p, .ncomps = 1}, qw, &s),
+              SABRE_EINVAL);
     CHECK_STR_CONTAINS(sabre_last_error(), "another world");
     /* A caller region: object allocated in it, capacity enforced on rebuild. */
     sabre_region_t *r;
     CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.size = 1 << 20}, &r));
-    CHECK_OK(sabre_snapshot_build(w2, &(sabre_snapshot_desc_t){.comps = &p, .ncomps = 1, .region = r, .name = "snapA"}, q2, &s));
+    CHECK_OK(sabre_snapshot_build(
+        w2, &(sabre_snapshot_desc_t){.comps = &p, .ncomps = 1, .region = r, .name = "snapA"}, q2,
+        &s));
     sabre_snapshot_t *opened;
     CHECK_OK(sabre_snapshot_open(r, "snapA", &opened));
     CHECK_EQ(sabre_snapshot_rows(opened), 1);
@@ -348,7 +376,12 @@ static void test_bad_input(void)
     for (int i = 0; i < 100; i++)
         CHECK_OK(sabre_entity_create_with(w2, &P2, NULL, 1, &e2));
     CHECK_ERR(sabre_snapshot_rebuild(w2, s, q2), SABRE_ENOSPC);
-    CHECK_ERR(sabre_snapshot_build(w2, &(sabre_snapshot_desc_t){.comps = &p, .ncomps = 1, .region = r, .mode = SABRE_SNAP_TRANSFER}, q2, &opened), SABRE_EINVAL);
+    CHECK_ERR(sabre_snapshot_build(
+                  w2,
+                  &(sabre_snapshot_desc_t){
+                      .comps = &p, .ncomps = 1, .region = r, .mode = SABRE_SNAP_TRANSFER},
+                  q2, &opened),
+              SABRE_EINVAL);
     sabre_snapshot_free(s);
     /* Corrupt header: opening fails cleanly. */
     sabre_object_t obj;
@@ -360,7 +393,8 @@ static void test_bad_input(void)
     CHECK_ERR(sabre_snapshot_open(r, "snapA", &opened), SABRE_ECORRUPT);
     sabre_region_close(r);
     sabre_world_destroy(w2);
-    CHECK_ERR(sabre_snapshot_build(W, &(sabre_snapshot_desc_t){.comps = &p, .ncomps = 1}, NULL, &s), SABRE_EINVAL);
+    CHECK_ERR(sabre_snapshot_build(W, &(sabre_snapshot_desc_t){.comps = &p, .ncomps = 1}, NULL, &s),
+              SABRE_EINVAL);
     sabre_world_destroy(W);
 }
 
@@ -375,7 +409,8 @@ static void test_rebuild_grow(void)
     CHECK_EQ(sabre_snapshot_rows(s), 0);
     sabre_entity_t es[500];
     for (int i = 0; i < 500; i++)
-        CHECK_OK(sabre_entity_create_with(W, &POS, (const void *const[]){&(vec2){(float)i, 0}}, 1, &es[i]));
+        CHECK_OK(sabre_entity_create_with(W, &POS, (const void *const[]){&(vec2){(float)i, 0}}, 1,
+                                          &es[i]));
     CHECK_OK(sabre_snapshot_rebuild(W, s, q));
     CHECK_EQ(sabre_snapshot_rows(s), 500);
     float *px;
@@ -422,11 +457,15 @@ static void test_corrupt_open(void)
     CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.size = 1 << 20}, &r));
     sabre_snap_comp_t sc[2] = {{.comp = POS, .write = true}, {.comp = VEL}};
     sabre_snapshot_t *s;
-    CHECK_OK(sabre_snapshot_build(W, &(sabre_snapshot_desc_t){.comps = sc, .ncomps = 2, .region = r, .name = "orig"}, q, &s));
+    CHECK_OK(sabre_snapshot_build(
+        W, &(sabre_snapshot_desc_t){.comps = sc, .ncomps = 2, .region = r, .name = "orig"}, q, &s));
     sabre_object_t orig, victim;
     CHECK_OK(sabre_region_find(r, "orig", NULL, &orig));
-    CHECK_OK(sabre_region_alloc(r, &(sabre_object_desc_t){.name = "victim", .kind = SABRE_OBJ_SNAPSHOT, .size = orig.size}, &victim));
-    uint64_t meta = ((uint64_t *)orig.ptr)[11] + ((uint64_t *)orig.ptr)[12]; /* names_off + names_len */
+    CHECK_OK(sabre_region_alloc(
+        r, &(sabre_object_desc_t){.name = "victim", .kind = SABRE_OBJ_SNAPSHOT, .size = orig.size},
+        &victim));
+    uint64_t meta =
+        ((uint64_t *)orig.ptr)[11] + ((uint64_t *)orig.ptr)[12]; /* names_off + names_len */
     uint64_t rng = 12345;
     unsigned long iters = check_scale(20000), opened = 0;
     for (unsigned long it = 0; it < iters; it++) {

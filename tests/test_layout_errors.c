@@ -157,8 +157,9 @@ static void check_limits(void)
     b.len = 0;
     memset(id, 'n', 63);
     id[63] = '\0';
-    check_sb_add(&b, "struct A { %s: u8; }\nstruct B { %s: A; }\nstruct C { %s: B; }\n", id, id, id);
-    CHECK_OK(compile_err(b.p, b.len, &e));   /* 191 bytes */
+    check_sb_add(&b, "struct A { %s: u8; }\nstruct B { %s: A; }\nstruct C { %s: B; }\n", id, id,
+                 id);
+    CHECK_OK(compile_err(b.p, b.len, &e));         /* 191 bytes */
     check_sb_add(&b, "struct D { %s: C; }\n", id); /* 255 */
     CHECK_OK(compile_err(b.p, b.len, &e));
     check_sb_add(&b, "struct E { x: D[2]; }\n"); /* 259 */
@@ -236,7 +237,10 @@ static void check_limits(void)
 
 /* Tiny deterministic PRNG (xorshift64*). */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint64_t rnd(void) { return check_xorshift(&rng_state); }
+static uint64_t rnd(void)
+{
+    return check_xorshift(&rng_state);
+}
 
 static void check_position(const char *text, size_t len, const sabre_schema_error_t *e)
 {

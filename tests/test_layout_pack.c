@@ -10,7 +10,10 @@
 #include "sabre/layout.h"
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-static uint64_t rnd(void) { return check_xorshift(&rng_state); }
+static uint64_t rnd(void)
+{
+    return check_xorshift(&rng_state);
+}
 
 /* ---- the model: what the layout of a generated struct must be ---- */
 #define MAX_MODEL_COLS 4096

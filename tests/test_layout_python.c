@@ -16,7 +16,10 @@
 static const char *src_dir;
 
 static uint64_t rng_state = 0x853c49e6748fea9bull;
-static uint64_t rnd(void) { return check_xorshift(&rng_state); }
+static uint64_t rnd(void)
+{
+    return check_xorshift(&rng_state);
+}
 
 static char *read_file(const char *path, size_t *len)
 {
@@ -61,11 +64,11 @@ static void random_schema(check_sb_t *b)
 /* What the C code says the Python script must print for one layout. */
 static void expect_layout(check_sb_t *want, const sabre_layout_t *l)
 {
-    check_sb_add(want, "0x%016llx\nstruct %s size %u align %u\n", (unsigned long long)l->hash, l->name,
-           l->size, l->align);
+    check_sb_add(want, "0x%016llx\nstruct %s size %u align %u\n", (unsigned long long)l->hash,
+                 l->name, l->size, l->align);
     for (uint32_t c = 0; c < l->ncolumns; c++)
-        check_sb_add(want, "%u %s %s\n", l->columns[c].offset, sabre_scalar_name(l->columns[c].type),
-               l->columns[c].name);
+        check_sb_add(want, "%u %s %s\n", l->columns[c].offset,
+                     sabre_scalar_name(l->columns[c].type), l->columns[c].name);
 }
 
 static void add_schema(check_sb_t *texts, check_sb_t *want, const char *text, size_t len,

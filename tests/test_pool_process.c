@@ -32,10 +32,10 @@ struct shared {
     uint64_t value[ROWS];
     _Atomic int32_t pid[8];
     _Atomic uint32_t entered;
-    _Atomic int32_t hung;      /* pid of the child that hangs */
-    _Atomic int32_t died;      /* pid of the child that killed itself */
-    _Atomic uint64_t rows;     /* rows run by fill (each call) */
-    _Atomic uint32_t ranges;   /* ranges run by fill (each call) */
+    _Atomic int32_t hung;    /* pid of the child that hangs */
+    _Atomic int32_t died;    /* pid of the child that killed itself */
+    _Atomic uint64_t rows;   /* rows run by fill (each call) */
+    _Atomic uint32_t ranges; /* ranges run by fill (each call) */
     _Atomic uint32_t misaligned;
 };
 
@@ -396,8 +396,8 @@ int main(void)
      * SABRE_EPEER naming the dead pid, never hangs, and the next call runs
      * with a fresh child and writes every row. */
     CHECK_OK(sabre_pool_create(
-        &(sabre_pool_desc_t){.threads = 1, .region = region, .processes = 2,
-                             .process_timeout_ns = 20000000000ull},
+        &(sabre_pool_desc_t){
+            .threads = 1, .region = region, .processes = 2, .process_timeout_ns = 20000000000ull},
         &pool));
     CHECK_OK(sabre_pool_register(pool, "fill", fill_job));
     CHECK_OK(sabre_pool_register(pool, "slow", slow_job));
@@ -433,10 +433,12 @@ int main(void)
 
     /* The doorbells' sleep path: children that sleep at once (1 us of
      * spinning) are woken for every call, and a call never goes unanswered. */
-    CHECK_OK(sabre_pool_create(
-        &(sabre_pool_desc_t){.threads = 1, .region = region, .processes = 2, .spin_ns = 1000,
-                             .process_timeout_ns = 20000000000ull},
-        &pool));
+    CHECK_OK(sabre_pool_create(&(sabre_pool_desc_t){.threads = 1,
+                                                    .region = region,
+                                                    .processes = 2,
+                                                    .spin_ns = 1000,
+                                                    .process_timeout_ns = 20000000000ull},
+                               &pool));
     CHECK_OK(sabre_pool_register(pool, "fill", fill_job));
     rounds = check_scale(300);
     for (unsigned long r = 0; r < rounds; r++) {

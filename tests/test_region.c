@@ -45,18 +45,19 @@ static void exercise_objects(sabre_region_t *r)
     CHECK_EQ(a.kind, SABRE_OBJ_RAW);
     CHECK_EQ(a.layout_len, 0);
     CHECK_STR_CONTAINS(a.layout_text, "");
-    CHECK_OK(sabre_region_alloc(
-        r,
-        &(sabre_object_desc_t){.name = "beta", .kind = SABRE_OBJ_COLUMNS, .size = 4096,
-                               .align = 4096, .layout_text = "struct P{x:f32;y:f32;}"},
-        &b));
+    CHECK_OK(sabre_region_alloc(r,
+                                &(sabre_object_desc_t){.name = "beta",
+                                                       .kind = SABRE_OBJ_COLUMNS,
+                                                       .size = 4096,
+                                                       .align = 4096,
+                                                       .layout_text = "struct P{x:f32;y:f32;}"},
+                                &b));
     CHECK_EQ(b.offset % 4096, 0);
     CHECK_EQ(b.layout_len, strlen("struct P{x:f32;y:f32;}"));
     CHECK(strcmp(b.layout_text, "struct P{x:f32;y:f32;}") == 0);
     CHECK(b.layout_hash != 0);
     CHECK_OK(sabre_region_alloc(
-        r, &(sabre_object_desc_t){.name = "gamma", .kind = SABRE_OBJ_USER + 5, .size = 1},
-        &c));
+        r, &(sabre_object_desc_t){.name = "gamma", .kind = SABRE_OBJ_USER + 5, .size = 1}, &c));
     /* Zero-filled, writable, non-overlapping. */
     unsigned char *pa = a.ptr, *pb = b.ptr;
     for (int i = 0; i < 100; i++)
@@ -149,8 +150,7 @@ static void test_backings(void)
 
     /* MEMFD: create, reopen from its fd, contents shared. */
     CHECK_OK(sabre_region_create(
-        &(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD, .name = "t", .size = 1 << 20},
-        &r));
+        &(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD, .name = "t", .size = 1 << 20}, &r));
     CHECK(sabre_region_fd(r) >= 0);
     int seals = fcntl(sabre_region_fd(r), F_GET_SEALS);
     CHECK(seals >= 0 && (seals & F_SEAL_SHRINK));
@@ -180,10 +180,11 @@ static void test_backings(void)
     CHECK_EQ(st.st_mode & 0777, 0600);
     CHECK_EQ(st.st_blocks * 512 >= (1 << 20), 1); /* reserved up front */
     exercise_objects(r);
-    CHECK_ERR(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_SHM,
-                                                         .name = shm_name, .size = 1 << 20},
-                                  &r2),
-              SABRE_EEXIST);
+    CHECK_ERR(
+        sabre_region_create(
+            &(sabre_region_desc_t){.backing = SABRE_BACKING_SHM, .name = shm_name, .size = 1 << 20},
+            &r2),
+        SABRE_EEXIST);
     CHECK_STR_CONTAINS(sabre_last_error(), "already exists");
     CHECK(r2 == NULL);
     CHECK_OK(sabre_region_open(
@@ -207,25 +208,25 @@ static void test_backings(void)
     sabre_region_close(r2);
     /* REPLACE gives a fresh, empty region under the same name. */
     CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_SHM,
-                                                        .name = shm_name, .size = 1 << 20,
+                                                        .name = shm_name,
+                                                        .size = 1 << 20,
                                                         .flags = SABRE_REGION_REPLACE},
                                  &r));
     CHECK_EQ(sabre_region_count(r), 0);
     sabre_region_close(r);
     CHECK_OK(sabre_region_unlink(SABRE_BACKING_SHM, shm_name));
     CHECK(!shm_exists(shm_name));
-    CHECK_ERR(sabre_region_open(&(sabre_region_desc_t){.backing = SABRE_BACKING_SHM,
-                                                       .name = shm_name},
-                                &r2),
+    CHECK_ERR(sabre_region_open(
+                  &(sabre_region_desc_t){.backing = SABRE_BACKING_SHM, .name = shm_name}, &r2),
               SABRE_ENOENT);
     CHECK_ERR(sabre_region_unlink(SABRE_BACKING_SHM, shm_name), SABRE_ENOENT);
 
     /* FILE: persists across close. */
     unlink(file_path);
-    CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_FILE,
-                                                        .name = file_path, .size = 300000,
-                                                        .max_objects = 8},
-                                 &r));
+    CHECK_OK(sabre_region_create(
+        &(sabre_region_desc_t){
+            .backing = SABRE_BACKING_FILE, .name = file_path, .size = 300000, .max_objects = 8},
+        &r));
     CHECK_EQ(sabre_region_size(r), 303104); /* rounded up to pages */
     CHECK(stat(file_path, &st) == 0);
     CHECK_EQ(st.st_mode & 0777, 0600);
@@ -251,7 +252,8 @@ static void test_backings(void)
     CHECK_STR_CONTAINS(sabre_last_error(), "directory is full");
     sabre_region_close(r);
     CHECK_ERR(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_FILE,
-                                                         .name = file_path, .size = 1 << 16},
+                                                         .name = file_path,
+                                                         .size = 1 << 16},
                                   &r),
               SABRE_EEXIST);
     CHECK_OK(sabre_region_unlink(SABRE_BACKING_FILE, file_path));
@@ -274,22 +276,25 @@ static void test_names_and_args(void)
     char longname[300];
     memset(longname, 'a', sizeof longname);
     longname[299] = '\0';
-    CHECK_ERR(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_SHM,
-                                                         .name = longname, .size = 1 << 16},
-                                  &r),
-              SABRE_EINVAL);
+    CHECK_ERR(
+        sabre_region_create(
+            &(sabre_region_desc_t){.backing = SABRE_BACKING_SHM, .name = longname, .size = 1 << 16},
+            &r),
+        SABRE_EINVAL);
     CHECK_ERR(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_FILE,
-                                                         .name = longname, .size = 1 << 16},
+                                                         .name = longname,
+                                                         .size = 1 << 16},
                                   &r),
               SABRE_EINVAL);
-    CHECK_ERR(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_SHM,
-                                                         .name = NULL, .size = 1 << 16},
-                                  &r),
-              SABRE_EINVAL);
-    CHECK_ERR(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_FILE,
-                                                         .name = "", .size = 1 << 16},
-                                  &r),
-              SABRE_EINVAL);
+    CHECK_ERR(
+        sabre_region_create(
+            &(sabre_region_desc_t){.backing = SABRE_BACKING_SHM, .name = NULL, .size = 1 << 16},
+            &r),
+        SABRE_EINVAL);
+    CHECK_ERR(
+        sabre_region_create(
+            &(sabre_region_desc_t){.backing = SABRE_BACKING_FILE, .name = "", .size = 1 << 16}, &r),
+        SABRE_EINVAL);
     CHECK_ERR(sabre_region_create(&(sabre_region_desc_t){.backing = 7, .size = 1 << 16}, &r),
               SABRE_EINVAL);
     CHECK_ERR(sabre_region_create(NULL, &r), SABRE_EINVAL);
@@ -297,57 +302,56 @@ static void test_names_and_args(void)
     CHECK_ERR(sabre_region_create(&(sabre_region_desc_t){.size = 100}, &r), SABRE_EINVAL);
     CHECK_STR_CONTAINS(sabre_last_error(), "too small");
     CHECK_ERR(sabre_region_create(&(sabre_region_desc_t){.size = 0}, &r), SABRE_EINVAL);
-    CHECK_ERR(sabre_region_create(&(sabre_region_desc_t){.size = 1 << 16,
-                                                         .flags = SABRE_REGION_READONLY},
-                                  &r),
+    CHECK_ERR(sabre_region_create(
+                  &(sabre_region_desc_t){.size = 1 << 16, .flags = SABRE_REGION_READONLY}, &r),
               SABRE_EINVAL);
-    CHECK_ERR(sabre_region_create(&(sabre_region_desc_t){.size = 1 << 16,
-                                                         .max_objects = 1u << 30},
-                                  &r),
-              SABRE_EINVAL);
+    CHECK_ERR(
+        sabre_region_create(&(sabre_region_desc_t){.size = 1 << 16, .max_objects = 1u << 30}, &r),
+        SABRE_EINVAL);
     CHECK_ERR(sabre_region_open(&(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD}, &r),
               SABRE_EINVAL);
     CHECK_ERR(sabre_region_open_fd(-1, 0, &r), SABRE_EINVAL);
     CHECK_ERR(sabre_region_open_fd(0, 0x100, &r), SABRE_EINVAL);
 
-    CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.size = 1 << 16, .max_objects = 64},
-                                 &r));
-    const char *bad_obj[] = {"", "a b", "q\"uote", "back\\slash", "tab\t",
-                             "0123456789012345678901234567890123456789012345678"};
+    CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.size = 1 << 16, .max_objects = 64}, &r));
+    const char *bad_obj[] = {"",        "a b",
+                             "q\"uote", "back\\slash",
+                             "tab\t",   "0123456789012345678901234567890123456789012345678"};
     for (size_t i = 0; i < sizeof bad_obj / sizeof bad_obj[0]; i++) {
-        CHECK_ERR(sabre_region_alloc(r, &(sabre_object_desc_t){.name = bad_obj[i], .size = 8},
-                                     NULL),
-                  SABRE_EINVAL);
+        CHECK_ERR(
+            sabre_region_alloc(r, &(sabre_object_desc_t){.name = bad_obj[i], .size = 8}, NULL),
+            SABRE_EINVAL);
         CHECK_STR_CONTAINS(sabre_last_error(), "object name");
         CHECK_ERR(sabre_region_find(r, bad_obj[i], NULL, NULL), SABRE_EINVAL);
     }
     CHECK_ERR(sabre_region_alloc(r, &(sabre_object_desc_t){.name = NULL, .size = 8}, NULL),
               SABRE_EINVAL);
-    const char *good_obj[] = {"a", "weights/policy", "ring.rollouts", "ecs:table:3", "x-y_z@1",
-                              "01234567890123456789012345678901234567890123456"};
+    const char *good_obj[] = {
+        "a",           "weights/policy", "ring.rollouts",
+        "ecs:table:3", "x-y_z@1",        "01234567890123456789012345678901234567890123456"};
     for (size_t i = 0; i < sizeof good_obj / sizeof good_obj[0]; i++)
-        CHECK_OK(sabre_region_alloc(r, &(sabre_object_desc_t){.name = good_obj[i], .size = 8},
-                                    NULL));
+        CHECK_OK(
+            sabre_region_alloc(r, &(sabre_object_desc_t){.name = good_obj[i], .size = 8}, NULL));
     CHECK_ERR(sabre_region_alloc(r, &(sabre_object_desc_t){.name = "s0", .size = 0}, NULL),
               SABRE_EINVAL);
-    CHECK_ERR(sabre_region_alloc(r, &(sabre_object_desc_t){.name = "a3", .size = 8, .align = 3},
-                                 NULL),
-              SABRE_EINVAL);
-    CHECK_ERR(sabre_region_alloc(r, &(sabre_object_desc_t){.name = "k", .size = 8, .kind = 9},
-                                 NULL),
-              SABRE_EINVAL);
-    CHECK_ERR(sabre_region_alloc(r, &(sabre_object_desc_t){.name = "huge", .size = 1ull << 40},
-                                 NULL),
-              SABRE_ENOSPC);
+    CHECK_ERR(
+        sabre_region_alloc(r, &(sabre_object_desc_t){.name = "a3", .size = 8, .align = 3}, NULL),
+        SABRE_EINVAL);
+    CHECK_ERR(
+        sabre_region_alloc(r, &(sabre_object_desc_t){.name = "k", .size = 8, .kind = 9}, NULL),
+        SABRE_EINVAL);
+    CHECK_ERR(
+        sabre_region_alloc(r, &(sabre_object_desc_t){.name = "huge", .size = 1ull << 40}, NULL),
+        SABRE_ENOSPC);
     CHECK_STR_CONTAINS(sabre_last_error(), "full");
-    CHECK_ERR(sabre_region_alloc(r, &(sabre_object_desc_t){.name = "ovf", .size = UINT64_MAX},
-                                 NULL),
-              SABRE_ENOSPC);
-    CHECK_ERR(sabre_region_alloc(r, &(sabre_object_desc_t){.name = "ovf2",
-                                                           .size = UINT64_MAX - 100,
-                                                           .align = 1u << 30},
-                                 NULL),
-              SABRE_ENOSPC);
+    CHECK_ERR(
+        sabre_region_alloc(r, &(sabre_object_desc_t){.name = "ovf", .size = UINT64_MAX}, NULL),
+        SABRE_ENOSPC);
+    CHECK_ERR(
+        sabre_region_alloc(
+            r, &(sabre_object_desc_t){.name = "ovf2", .size = UINT64_MAX - 100, .align = 1u << 30},
+            NULL),
+        SABRE_ENOSPC);
     /* Names whose allocation failed are free again. */
     CHECK_OK(sabre_region_alloc(r, &(sabre_object_desc_t){.name = "huge", .size = 64}, NULL));
     CHECK_EQ(sabre_region_count(r), 7);
@@ -383,8 +387,8 @@ static void test_layout_mismatch(void)
     CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.size = 1 << 16}, &r));
     const char *t1 = "struct Pos{x:f32;y:f32;}";
     const char *t2 = "struct Pos{x:f64;y:f64;}";
-    sabre_layout_t l1 = {.name = "Pos", .size = 8, .align = 4, .canonical = t1,
-                         .canonical_len = strlen(t1)};
+    sabre_layout_t l1 = {
+        .name = "Pos", .size = 8, .align = 4, .canonical = t1, .canonical_len = strlen(t1)};
     l1.hash = 0xcbf29ce484222325ull;
     for (const char *p = t1; *p; p++) {
         l1.hash ^= (unsigned char)*p;
@@ -399,8 +403,7 @@ static void test_layout_mismatch(void)
         l2.hash *= 0x100000001b3ull;
     }
     sabre_object_t o;
-    CHECK_OK(sabre_region_alloc(r, &(sabre_object_desc_t){.name = "pos", .size = 64,
-                                                          .layout = &l1},
+    CHECK_OK(sabre_region_alloc(r, &(sabre_object_desc_t){.name = "pos", .size = 64, .layout = &l1},
                                 &o));
     CHECK_EQ(o.layout_hash, l1.hash);
     CHECK_OK(sabre_region_find(r, "pos", &l1, &o));
@@ -415,14 +418,14 @@ static void test_layout_mismatch(void)
     /* A layout whose hash is not the FNV-1a of its text is refused. */
     sabre_layout_t bad = l1;
     bad.hash ^= 1;
-    CHECK_ERR(sabre_region_alloc(r, &(sabre_object_desc_t){.name = "bad", .size = 64,
-                                                           .layout = &bad},
-                                 NULL),
+    CHECK_ERR(sabre_region_alloc(
+                  r, &(sabre_object_desc_t){.name = "bad", .size = 64, .layout = &bad}, NULL),
               SABRE_EINVAL);
-    CHECK_ERR(sabre_region_alloc(r, &(sabre_object_desc_t){.name = "both", .size = 64,
-                                                           .layout = &l1, .layout_text = t1},
-                                 NULL),
-              SABRE_EINVAL);
+    CHECK_ERR(
+        sabre_region_alloc(
+            r, &(sabre_object_desc_t){.name = "both", .size = 64, .layout = &l1, .layout_text = t1},
+            NULL),
+        SABRE_EINVAL);
     sabre_region_close(r);
 }
 
@@ -435,10 +438,11 @@ static void test_enospc(void)
     if (size > (1ull << 46))
         size = 1ull << 46; /* the size limit; still above any /dev/shm seen in practice */
     sabre_region_t *r = NULL;
-    CHECK_ERR(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_SHM,
-                                                         .name = shm_name, .size = size},
-                                  &r),
-              SABRE_ENOSPC);
+    CHECK_ERR(
+        sabre_region_create(
+            &(sabre_region_desc_t){.backing = SABRE_BACKING_SHM, .name = shm_name, .size = size},
+            &r),
+        SABRE_ENOSPC);
     CHECK_STR_CONTAINS(sabre_last_error(), "cannot reserve");
     CHECK_STR_CONTAINS(sabre_last_error(), shm_name);
     CHECK_STR_CONTAINS(sabre_last_error(), "/dev/shm");
@@ -447,13 +451,11 @@ static void test_enospc(void)
     CHECK_STR_CONTAINS(sabre_last_error(), num);
     CHECK(r == NULL);
     CHECK(!shm_exists(shm_name)); /* no leftover name */
-    CHECK_ERR(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD,
-                                                         .size = size},
-                                  &r),
+    CHECK_ERR(sabre_region_create(
+                  &(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD, .size = size}, &r),
               SABRE_ENOSPC);
     CHECK_STR_CONTAINS(sabre_last_error(), "memfd");
-    CHECK_ERR(sabre_region_create(&(sabre_region_desc_t){.size = 1ull << 50}, &r),
-              SABRE_EINVAL);
+    CHECK_ERR(sabre_region_create(&(sabre_region_desc_t){.size = 1ull << 50}, &r), SABRE_EINVAL);
 }
 
 static void test_fd_passing(void)
@@ -531,18 +533,18 @@ static void test_fd_passing(void)
 static void test_flags_and_probe(void)
 {
     sabre_region_t *r = NULL;
-    CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.size = 4 << 20,
-                                                        .flags = SABRE_REGION_PREFAULT |
-                                                                 SABRE_REGION_HUGEPAGES},
-                                 &r));
+    CHECK_OK(sabre_region_create(
+        &(sabre_region_desc_t){.size = 4 << 20,
+                               .flags = SABRE_REGION_PREFAULT | SABRE_REGION_HUGEPAGES},
+        &r));
     CHECK(sabre_region_size(r) >= (4 << 20));
     CHECK_OK(sabre_region_alloc(r, &(sabre_object_desc_t){.name = "x", .size = 1 << 20}, NULL));
     sabre_region_close(r);
-    CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD,
-                                                        .size = 4 << 20,
-                                                        .flags = SABRE_REGION_PREFAULT |
-                                                                 SABRE_REGION_HUGEPAGES},
-                                 &r));
+    CHECK_OK(sabre_region_create(
+        &(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD,
+                               .size = 4 << 20,
+                               .flags = SABRE_REGION_PREFAULT | SABRE_REGION_HUGEPAGES},
+        &r));
     CHECK_OK(sabre_region_alloc(r, &(sabre_object_desc_t){.name = "x", .size = 1 << 20}, NULL));
     sabre_region_t *r2 = NULL;
     CHECK_OK(sabre_region_open_fd(sabre_region_fd(r), SABRE_REGION_PREFAULT, &r2));
@@ -550,7 +552,8 @@ static void test_flags_and_probe(void)
     sabre_region_close(r2);
     sabre_region_close(r);
     CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_SHM,
-                                                        .name = shm_name, .size = 4 << 20,
+                                                        .name = shm_name,
+                                                        .size = 4 << 20,
                                                         .flags = SABRE_REGION_HUGEPAGES},
                                  &r));
     sabre_region_close(r);

@@ -16,9 +16,9 @@
 #include "check.h"
 #include "sabre/region.h"
 
-#define NTHREADS 4
-#define NPROCS 3
-#define NSHARED 16
+#define NTHREADS          4
+#define NPROCS            3
+#define NSHARED           16
 #define SABRE_MIN_U(a, b) ((a) < (b) ? (a) : (b))
 
 static unsigned per_worker;
@@ -41,7 +41,10 @@ static uint64_t name_seed(const char *name)
 }
 
 /* Object size and content are functions of its name, so any process can check them. */
-static uint64_t size_for(const char *name) { return 1 + mix(name_seed(name)) % 3000; }
+static uint64_t size_for(const char *name)
+{
+    return 1 + mix(name_seed(name)) % 3000;
+}
 
 static void fill(const char *name, uint8_t *p, uint64_t n)
 {
@@ -62,7 +65,7 @@ static bool verify(const char *name, const uint8_t *p, uint64_t n)
 struct worker {
     sabre_region_t *r;
     int id;
-    unsigned won;     /* shared names this worker allocated */
+    unsigned won; /* shared names this worker allocated */
     int failures;
 };
 
@@ -75,10 +78,8 @@ static int work(struct worker *w)
         snprintf(name, sizeof name, "w%d.obj%u", w->id, i);
         sabre_object_t o;
         uint64_t n = size_for(name);
-        int rc = sabre_region_alloc(w->r,
-                                    &(sabre_object_desc_t){.name = name, .size = n,
-                                                           .layout_text = name},
-                                    &o);
+        int rc = sabre_region_alloc(
+            w->r, &(sabre_object_desc_t){.name = name, .size = n, .layout_text = name}, &o);
         if (rc != SABRE_OK) {
             fprintf(stderr, "worker %d: alloc %s: %s\n", w->id, name, sabre_last_error());
             w->failures++;
@@ -180,9 +181,9 @@ static void test_threads(void)
     for (int backing = 0; backing < 2; backing++) {
         sabre_region_t *r = NULL;
         CHECK_OK(sabre_region_create(
-            &(sabre_region_desc_t){.backing = backing ? SABRE_BACKING_MEMFD
-                                                      : SABRE_BACKING_PRIVATE,
-                                   .size = 64ull << 20, .max_objects = 8192},
+            &(sabre_region_desc_t){.backing = backing ? SABRE_BACKING_MEMFD : SABRE_BACKING_PRIVATE,
+                                   .size = 64ull << 20,
+                                   .max_objects = 8192},
             &r));
         pthread_t t[NTHREADS];
         struct worker w[NTHREADS];
@@ -209,7 +210,8 @@ static void test_processes(void)
     snprintf(shm, sizeof shm, "/sabre-test-conc-%d", (int)getpid());
     sabre_region_t *r = NULL;
     CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_SHM,
-                                                        .name = shm, .size = 64ull << 20,
+                                                        .name = shm,
+                                                        .size = 64ull << 20,
                                                         .max_objects = 8192,
                                                         .flags = SABRE_REGION_REPLACE},
                                  &r));
@@ -222,8 +224,7 @@ static void test_processes(void)
         if (pids[i] == 0) {
             /* Child: its own mapping, opened by name. */
             sabre_region_t *cr = NULL;
-            if (sabre_region_open(&(sabre_region_desc_t){.backing = SABRE_BACKING_SHM,
-                                                         .name = shm},
+            if (sabre_region_open(&(sabre_region_desc_t){.backing = SABRE_BACKING_SHM, .name = shm},
                                   &cr) != SABRE_OK) {
                 fprintf(stderr, "child %d: open: %s\n", i, sabre_last_error());
                 _exit(2);
@@ -287,8 +288,8 @@ static void *fill_main(void *arg)
 static void test_fill_to_brim(void)
 {
     sabre_region_t *r = NULL;
-    CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.size = 2ull << 20, .max_objects = 2048},
-                                 &r));
+    CHECK_OK(
+        sabre_region_create(&(sabre_region_desc_t){.size = 2ull << 20, .max_objects = 2048}, &r));
     pthread_t t[NTHREADS];
     struct filler f[NTHREADS];
     for (int i = 0; i < NTHREADS; i++) {

@@ -19,9 +19,9 @@
 #include "sabre/region.h"
 
 #define IMG_SIZE (64u * 1024u)
-#define CAP 16u
-#define DIR_OFF 512u
-#define ENT(i) (DIR_OFF + 128u * (i))
+#define CAP      16u
+#define DIR_OFF  512u
+#define ENT(i)   (DIR_OFF + 128u * (i))
 
 static uint8_t good[IMG_SIZE];
 static uint64_t obj_off[3], txt_off[3], txt_len[3];
@@ -30,7 +30,8 @@ static void build_good_image(void)
 {
     sabre_region_t *r = NULL;
     CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD,
-                                                        .size = IMG_SIZE, .max_objects = CAP},
+                                                        .size = IMG_SIZE,
+                                                        .max_objects = CAP},
                                  &r));
     CHECK_EQ(sabre_region_size(r), IMG_SIZE);
     const char *texts[3] = {"struct A{x:f32;}", NULL, "struct C{a:u8;b:u64;}"};
@@ -46,8 +47,8 @@ static void build_good_image(void)
         memset(o.ptr, 0x11 * (i + 1), o.size);
         obj_off[i] = o.offset;
         txt_len[i] = o.layout_len;
-        txt_off[i] = o.layout_len ? (uint64_t)(o.layout_text - (const char *)sabre_region_base(r))
-                                  : 0;
+        txt_off[i] =
+            o.layout_len ? (uint64_t)(o.layout_text - (const char *)sabre_region_base(r)) : 0;
     }
     memcpy(good, sabre_region_base(r), IMG_SIZE);
     sabre_region_close(r);
@@ -74,8 +75,8 @@ static void open_image(const uint8_t *img, size_t len, int want, const char *sub
     int fd = image_fd(img, len);
     for (int ro = 0; ro < 2; ro++) {
         sabre_region_t *r = NULL;
-        int rc = sabre_region_open_fd(fd, SABRE_REGION_NOWAIT | (ro ? SABRE_REGION_READONLY : 0),
-                                      &r);
+        int rc =
+            sabre_region_open_fd(fd, SABRE_REGION_NOWAIT | (ro ? SABRE_REGION_READONLY : 0), &r);
         if (rc != want)
             CHECK_FAIL_("%s: open returned %s, want %s (%s)", what, sabre_status_name(rc),
                         sabre_status_name(want), sabre_last_error());
@@ -192,8 +193,7 @@ static void test_header_fields(void)
         int fd = image_fd(img, IMG_SIZE);
         sabre_region_t *r = NULL;
         int rc = sabre_region_open_fd(fd, SABRE_REGION_NOWAIT, &r);
-        CHECK(rc == SABRE_OK || rc == SABRE_ECORRUPT || rc == SABRE_EVERSION ||
-              rc == SABRE_EBUSY);
+        CHECK(rc == SABRE_OK || rc == SABRE_ECORRUPT || rc == SABRE_EVERSION || rc == SABRE_EBUSY);
         CHECK((rc == SABRE_OK) == (r != NULL));
         if (r) {
             /* The only header bytes a 1.0 reader may ignore: reserved / padding,

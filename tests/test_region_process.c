@@ -67,9 +67,10 @@ static int child_work(sabre_region_t *r, uint8_t seed)
     if (!has_pattern(o.ptr, 4096, 1))
         return 4; /* the parent's contents are visible */
     pattern(o.ptr, 4096, seed);
-    if (sabre_region_alloc(r, &(sabre_object_desc_t){.name = "child", .size = 1000,
-                                                     .layout_text = "struct C{v:u8;}"},
-                           &o) != SABRE_OK)
+    if (sabre_region_alloc(
+            r,
+            &(sabre_object_desc_t){.name = "child", .size = 1000, .layout_text = "struct C{v:u8;}"},
+            &o) != SABRE_OK)
         return 5;
     pattern(o.ptr, 1000, (uint8_t)(seed + 1));
     return 0;
@@ -90,13 +91,12 @@ static void parent_check(sabre_region_t *r, uint8_t seed)
 static sabre_region_t *make(sabre_backing_t b, const char *name)
 {
     sabre_region_t *r = NULL;
-    CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.backing = b, .name = name,
-                                                        .size = 1 << 20,
-                                                        .flags = SABRE_REGION_REPLACE &
-                                                                 (b >= SABRE_BACKING_SHM
-                                                                      ? ~0u
-                                                                      : 0u)},
-                                 &r));
+    CHECK_OK(sabre_region_create(
+        &(sabre_region_desc_t){.backing = b,
+                               .name = name,
+                               .size = 1 << 20,
+                               .flags = SABRE_REGION_REPLACE & (b >= SABRE_BACKING_SHM ? ~0u : 0u)},
+        &r));
     sabre_object_t o;
     CHECK_OK(sabre_region_alloc(r, &(sabre_object_desc_t){.name = "data", .size = 4096}, &o));
     pattern(o.ptr, 4096, 1);
@@ -116,8 +116,8 @@ static void test_cross_process(void)
         int fd = -1;
         char msg[32];
         size_t len = 0;
-        if (sabre_fd_recv(sv[1], &fd, msg, sizeof msg, &len) != SABRE_OK || fd < 0 ||
-            len != 6 || memcmp(msg, "region", 6) != 0)
+        if (sabre_fd_recv(sv[1], &fd, msg, sizeof msg, &len) != SABRE_OK || fd < 0 || len != 6 ||
+            memcmp(msg, "region", 6) != 0)
             _exit(2);
         sabre_region_t *cr = NULL;
         if (sabre_region_open_fd(fd, 0, &cr) != SABRE_OK)
@@ -168,7 +168,8 @@ static void test_persistence(void)
 {
     sabre_region_t *r = NULL;
     CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_FILE,
-                                                        .name = file_path, .size = 1 << 20,
+                                                        .name = file_path,
+                                                        .size = 1 << 20,
                                                         .flags = SABRE_REGION_REPLACE},
                                  &r));
     uint64_t sums[3];
@@ -231,8 +232,7 @@ static void test_persistence(void)
     CHECK_OK(sabre_region_open(
         &(sabre_region_desc_t){.backing = SABRE_BACKING_FILE, .name = file_path}, &r));
     CHECK_EQ(sabre_region_count(r), 3);
-    CHECK_OK(sabre_region_alloc(r, &(sabre_object_desc_t){.name = "persist.d", .size = 10},
-                                NULL));
+    CHECK_OK(sabre_region_alloc(r, &(sabre_object_desc_t){.name = "persist.d", .size = 10}, NULL));
     sabre_region_close(r);
     CHECK_OK(sabre_region_unlink(SABRE_BACKING_FILE, file_path));
 }
@@ -281,9 +281,8 @@ static void test_creator_died(void)
         sabre_region_t *r = NULL;
         char want[96];
         /* Alive: waits wait_ms, then EBUSY naming the creator. */
-        CHECK_ERR(sabre_region_open(&(sabre_region_desc_t){.backing = b, .name = name,
-                                                           .wait_ms = 50},
-                                    &r),
+        CHECK_ERR(sabre_region_open(
+                      &(sabre_region_desc_t){.backing = b, .name = name, .wait_ms = 50}, &r),
                   SABRE_EBUSY);
         snprintf(want, sizeof want, "still being created by pid %d", (int)pid);
         CHECK_STR_CONTAINS(sabre_last_error(), want);
@@ -308,10 +307,10 @@ static void test_creator_died(void)
                   SABRE_ECORRUPT);
         CHECK_STR_CONTAINS(sabre_last_error(), "died before initialising");
         /* REPLACE recovers the name. */
-        CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.backing = b, .name = name,
-                                                            .size = 1 << 16,
-                                                            .flags = SABRE_REGION_REPLACE},
-                                     &r));
+        CHECK_OK(sabre_region_create(
+            &(sabre_region_desc_t){
+                .backing = b, .name = name, .size = 1 << 16, .flags = SABRE_REGION_REPLACE},
+            &r));
         sabre_region_close(r);
         CHECK_OK(sabre_region_unlink(b, name));
     }
@@ -320,10 +319,11 @@ static void test_creator_died(void)
     CHECK(fd >= 0);
     close(fd);
     sabre_region_t *r = NULL;
-    CHECK_ERR(sabre_region_open(&(sabre_region_desc_t){.backing = SABRE_BACKING_SHM,
-                                                       .name = shm_name, .wait_ms = 20},
-                                &r),
-              SABRE_ECORRUPT);
+    CHECK_ERR(
+        sabre_region_open(
+            &(sabre_region_desc_t){.backing = SABRE_BACKING_SHM, .name = shm_name, .wait_ms = 20},
+            &r),
+        SABRE_ECORRUPT);
     CHECK_STR_CONTAINS(sabre_last_error(), "empty");
     CHECK_OK(sabre_region_unlink(SABRE_BACKING_SHM, shm_name));
 }
@@ -345,9 +345,8 @@ static void test_dead_allocator(void)
         _exit(0);
     CHECK_EQ(wait_child(pid), 0); /* pid is now a dead process id */
     sabre_region_t *r = NULL;
-    CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD,
-                                                        .size = 1 << 16},
-                                 &r));
+    CHECK_OK(sabre_region_create(
+        &(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD, .size = 1 << 16}, &r));
     CHECK_OK(sabre_region_alloc(r, &(sabre_object_desc_t){.name = "before", .size = 8}, NULL));
     uint8_t *base = sabre_region_base(r);
     uint64_t state = 1u | ((uint64_t)hash24("victim") << 8) | ((uint64_t)(uint32_t)pid << 32);

@@ -142,9 +142,9 @@ static void test_create_inspect(void)
     CHECK(f != NULL);
     fputs("struct X { a: f33; }\n", f);
     fclose(f);
-    CHECK_EQ(run("'%s' create --file '%s' --size 64K --replace --object x:%s:4", tool, file,
-                 bad_schema),
-             1);
+    CHECK_EQ(
+        run("'%s' create --file '%s' --size 64K --replace --object x:%s:4", tool, file, bad_schema),
+        1);
     CHECK_STR_CONTAINS(err, "bad.schema:1:");
     CHECK(access(file, F_OK) != 0);
 
@@ -191,7 +191,8 @@ static void test_bad_regions(void)
     /* A valid region, then corrupted in place. */
     sabre_region_t *r = NULL;
     CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_FILE,
-                                                        .name = file, .size = 1 << 16,
+                                                        .name = file,
+                                                        .size = 1 << 16,
                                                         .flags = SABRE_REGION_REPLACE},
                                  &r));
     CHECK_OK(sabre_region_alloc(r, &(sabre_object_desc_t){.name = "obj", .size = 64}, NULL));

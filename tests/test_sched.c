@@ -21,9 +21,12 @@ static void new_world(void)
 {
     CHECK_OK(sabre_world_create(NULL, &world));
     const char *schema = "struct V { v: f32; }";
-    CHECK_OK(sabre_component_define(world, &(sabre_component_desc_t){.name = "A", .schema = schema}, &A));
-    CHECK_OK(sabre_component_define(world, &(sabre_component_desc_t){.name = "B", .schema = schema}, &B));
-    CHECK_OK(sabre_component_define(world, &(sabre_component_desc_t){.name = "C", .schema = schema}, &C));
+    CHECK_OK(sabre_component_define(world, &(sabre_component_desc_t){.name = "A", .schema = schema},
+                                    &A));
+    CHECK_OK(sabre_component_define(world, &(sabre_component_desc_t){.name = "B", .schema = schema},
+                                    &B));
+    CHECK_OK(sabre_component_define(world, &(sabre_component_desc_t){.name = "C", .schema = schema},
+                                    &C));
 }
 
 static int nop(const sabre_sys_ctx_t *c)
@@ -62,7 +65,7 @@ static sabre_sched_t *new_sched(sabre_pool_t *pool)
     return s;
 }
 
-#define SYS(...) (&(sabre_system_desc_t){.run = nop, __VA_ARGS__})
+#define SYS(...)   (&(sabre_system_desc_t){.run = nop, __VA_ARGS__})
 #define COMPS(...) ((const sabre_component_t[]){__VA_ARGS__})
 #define NAMES(...) ((const char *const[]){__VA_ARGS__})
 
@@ -74,7 +77,8 @@ static void test_plan_rules(void)
     CHECK_OK(sabre_sched_add(s, SYS(.name = "move", .writes = COMPS(A), .nwrites = 1)));
     CHECK_OK(sabre_sched_add(s, SYS(.name = "read", .reads = COMPS(A), .nreads = 1)));
     CHECK_OK(sabre_sched_add(s, SYS(.name = "other", .writes = COMPS(B), .nwrites = 1)));
-    CHECK_OK(sabre_sched_add(s, SYS(.name = "draw", .stage = "render", .reads = COMPS(A, B), .nreads = 2)));
+    CHECK_OK(sabre_sched_add(
+        s, SYS(.name = "draw", .stage = "render", .reads = COMPS(A, B), .nreads = 2)));
     CHECK_OK(sabre_sched_compile(s));
     /* explicit order honoured without any conflict: the greedy seed
      * scheduler put `log` in the first batch, beside `move` */
@@ -96,9 +100,11 @@ static void test_plan_rules(void)
 
     /* conflicts follow the explicit order, not registration order */
     s = new_sched(NULL);
-    CHECK_OK(sabre_sched_add(s, SYS(.name = "w1", .writes = COMPS(A), .nwrites = 1, .after = NAMES("w2"), .nafter = 1)));
+    CHECK_OK(sabre_sched_add(
+        s, SYS(.name = "w1", .writes = COMPS(A), .nwrites = 1, .after = NAMES("w2"), .nafter = 1)));
     CHECK_OK(sabre_sched_add(s, SYS(.name = "w2", .writes = COMPS(A), .nwrites = 1)));
-    CHECK_OK(sabre_sched_add(s, SYS(.name = "r", .reads = COMPS(A), .nreads = 1, .before = NAMES("w2"), .nbefore = 1)));
+    CHECK_OK(sabre_sched_add(
+        s, SYS(.name = "r", .reads = COMPS(A), .nreads = 1, .before = NAMES("w2"), .nbefore = 1)));
     CHECK_OK(sabre_sched_compile(s));
     CHECK(batch_of(s, "r") < batch_of(s, "w2"));
     CHECK(batch_of(s, "w2") < batch_of(s, "w1"));
@@ -106,7 +112,8 @@ static void test_plan_rules(void)
 
     /* resources conflict like components */
     s = new_sched(NULL);
-    CHECK_OK(sabre_sched_add(s, SYS(.name = "score", .writes_res = NAMES("score"), .nwrites_res = 1)));
+    CHECK_OK(
+        sabre_sched_add(s, SYS(.name = "score", .writes_res = NAMES("score"), .nwrites_res = 1)));
     CHECK_OK(sabre_sched_add(s, SYS(.name = "hud", .reads_res = NAMES("score"), .nreads_res = 1)));
     CHECK_OK(sabre_sched_add(s, SYS(.name = "free", .reads_res = NAMES("time"), .nreads_res = 1)));
     CHECK(batch_of(s, "hud") > batch_of(s, "score"));
@@ -146,20 +153,27 @@ static void test_plan_errors(void)
     sabre_sched_destroy(s);
 
     s = new_sched(NULL);
-    CHECK_OK(sabre_sched_add(s, SYS(.name = "early", .stage = "startup", .after = NAMES("late"), .nafter = 1)));
+    CHECK_OK(sabre_sched_add(
+        s, SYS(.name = "early", .stage = "startup", .after = NAMES("late"), .nafter = 1)));
     CHECK_OK(sabre_sched_add(s, SYS(.name = "late", .stage = "render")));
     CHECK_ERR(sabre_sched_compile(s), SABRE_ECYCLE);
     CHECK_STR_CONTAINS(sabre_last_error(), "against the stage order");
     CHECK_ERR(sabre_sched_add(s, SYS(.name = "late")), SABRE_EEXIST);
     CHECK_ERR(sabre_sched_add(s, SYS(.name = "x", .stage = "nowhere")), SABRE_ENOENT);
     CHECK_ERR(sabre_sched_add(s, &(sabre_system_desc_t){.name = "neither"}), SABRE_EINVAL);
-    CHECK_ERR(sabre_sched_add(s, SYS(.name = "y", .writes = COMPS(999), .nwrites = 1)), SABRE_ENOENT);
-    CHECK_ERR(sabre_sched_add(s, SYS(.name = "z", .offload = SABRE_OFFLOAD_SNAPSHOT)), SABRE_EINVAL);
+    CHECK_ERR(sabre_sched_add(s, SYS(.name = "y", .writes = COMPS(999), .nwrites = 1)),
+              SABRE_ENOENT);
+    CHECK_ERR(sabre_sched_add(s, SYS(.name = "z", .offload = SABRE_OFFLOAD_SNAPSHOT)),
+              SABRE_EINVAL);
     sabre_sched_destroy(s);
 
     /* custom stage order */
-    CHECK_ERR(sabre_sched_create(&(sabre_sched_desc_t){.world = world, .stages = NAMES("a", "a"), .nstages = 2}, &s), SABRE_EINVAL);
-    CHECK_OK(sabre_sched_create(&(sabre_sched_desc_t){.world = world, .stages = NAMES("input", "sim"), .nstages = 2}, &s));
+    CHECK_ERR(
+        sabre_sched_create(
+            &(sabre_sched_desc_t){.world = world, .stages = NAMES("a", "a"), .nstages = 2}, &s),
+        SABRE_EINVAL);
+    CHECK_OK(sabre_sched_create(
+        &(sabre_sched_desc_t){.world = world, .stages = NAMES("input", "sim"), .nstages = 2}, &s));
     CHECK_OK(sabre_sched_add(s, SYS(.name = "s", .stage = "sim")));
     CHECK_OK(sabre_sched_add(s, SYS(.name = "i", .stage = "input")));
     CHECK(batch_of(s, "i") < batch_of(s, "s"));
@@ -182,8 +196,8 @@ static void test_deterministic(void)
             sabre_component_t w[1] = {(sabre_component_t)((seed >> 33) % 3)};
             seed = seed * 6364136223846793005ull + 1442695040888963407ull;
             bool writes = (seed >> 40) & 1;
-            CHECK_OK(sabre_sched_add(s, SYS(.name = name, .reads = r, .nreads = 1,
-                                            .writes = w, .nwrites = writes ? 1 : 0)));
+            CHECK_OK(sabre_sched_add(s, SYS(.name = name, .reads = r, .nreads = 1, .writes = w,
+                                            .nwrites = writes ? 1 : 0)));
         }
         char *d = dump(s);
         if (!first)
@@ -199,15 +213,15 @@ static void test_deterministic(void)
 
 /* ---- concurrency instrumentation ---------------------------------------- */
 
-static _Atomic int active[3];      /* systems running now that touch A, B, C */
+static _Atomic int active[3]; /* systems running now that touch A, B, C */
 static _Atomic int writers[3];
 static _Atomic int violations;
-static _Atomic int overlap_seen;   /* two non-conflicting systems ran at once */
+static _Atomic int overlap_seen; /* two non-conflicting systems ran at once */
 static _Atomic int running;
 
 typedef struct probe {
-    int writes;  /* component index written, -1 none */
-    int reads;   /* component index read, -1 none */
+    int writes;            /* component index written, -1 none */
+    int reads;             /* component index read, -1 none */
     bool wait_for_company; /* spin until another system is running (bounded) */
 } probe_t;
 
@@ -250,12 +264,34 @@ static void test_concurrency(void)
     sabre_sched_t *s = new_sched(pool);
     static const probe_t wA = {0, -1, false}, rA = {-1, 0, false}, wB = {1, -1, true},
                          wC = {2, -1, true}, rB = {-1, 1, false};
-    CHECK_OK(sabre_sched_add(s, &(sabre_system_desc_t){.name = "wA", .run = probe_run, .user = (void *)&wA, .writes = COMPS(A), .nwrites = 1}));
-    CHECK_OK(sabre_sched_add(s, &(sabre_system_desc_t){.name = "rA", .run = probe_run, .user = (void *)&rA, .reads = COMPS(A), .nreads = 1}));
-    CHECK_OK(sabre_sched_add(s, &(sabre_system_desc_t){.name = "wA2", .run = probe_run, .user = (void *)&wA, .writes = COMPS(A), .nwrites = 1}));
-    CHECK_OK(sabre_sched_add(s, &(sabre_system_desc_t){.name = "wB", .run = probe_run, .user = (void *)&wB, .writes = COMPS(B), .nwrites = 1}));
-    CHECK_OK(sabre_sched_add(s, &(sabre_system_desc_t){.name = "wC", .run = probe_run, .user = (void *)&wC, .writes = COMPS(C), .nwrites = 1}));
-    CHECK_OK(sabre_sched_add(s, &(sabre_system_desc_t){.name = "rB", .run = probe_run, .user = (void *)&rB, .reads = COMPS(B), .nreads = 1}));
+    CHECK_OK(sabre_sched_add(s, &(sabre_system_desc_t){.name = "wA",
+                                                       .run = probe_run,
+                                                       .user = (void *)&wA,
+                                                       .writes = COMPS(A),
+                                                       .nwrites = 1}));
+    CHECK_OK(sabre_sched_add(
+        s,
+        &(sabre_system_desc_t){
+            .name = "rA", .run = probe_run, .user = (void *)&rA, .reads = COMPS(A), .nreads = 1}));
+    CHECK_OK(sabre_sched_add(s, &(sabre_system_desc_t){.name = "wA2",
+                                                       .run = probe_run,
+                                                       .user = (void *)&wA,
+                                                       .writes = COMPS(A),
+                                                       .nwrites = 1}));
+    CHECK_OK(sabre_sched_add(s, &(sabre_system_desc_t){.name = "wB",
+                                                       .run = probe_run,
+                                                       .user = (void *)&wB,
+                                                       .writes = COMPS(B),
+                                                       .nwrites = 1}));
+    CHECK_OK(sabre_sched_add(s, &(sabre_system_desc_t){.name = "wC",
+                                                       .run = probe_run,
+                                                       .user = (void *)&wC,
+                                                       .writes = COMPS(C),
+                                                       .nwrites = 1}));
+    CHECK_OK(sabre_sched_add(
+        s,
+        &(sabre_system_desc_t){
+            .name = "rB", .run = probe_run, .user = (void *)&rB, .reads = COMPS(B), .nreads = 1}));
     CHECK_EQ(batch_of(s, "wB"), batch_of(s, "wC"));
     unsigned long frames = check_scale(200);
     for (unsigned long f = 0; f < frames; f++)
@@ -305,18 +341,26 @@ static void test_failure(void)
     CHECK_OK(sabre_pool_create(&(sabre_pool_desc_t){.threads = 2}, &pool));
     sabre_sched_t *s = new_sched(pool);
     CHECK_OK(sabre_sched_add(s, &(sabre_system_desc_t){.name = "spawn", .run = spawn_one}));
-    CHECK_OK(sabre_sched_add(s, &(sabre_system_desc_t){.name = "boom", .run = fail_run, .after = NAMES("spawn"), .nafter = 1}));
-    CHECK_OK(sabre_sched_add(s, &(sabre_system_desc_t){.name = "after_boom", .run = later, .after = NAMES("boom"), .nafter = 1}));
+    CHECK_OK(sabre_sched_add(
+        s, &(sabre_system_desc_t){
+               .name = "boom", .run = fail_run, .after = NAMES("spawn"), .nafter = 1}));
+    CHECK_OK(sabre_sched_add(
+        s, &(sabre_system_desc_t){
+               .name = "after_boom", .run = later, .after = NAMES("boom"), .nafter = 1}));
     sabre_component_t tagless[1] = {C};
-    CHECK_OK(sabre_sched_add(s, &(sabre_system_desc_t){.name = "empty", .run = empty_run, .skip_if_empty = true,
-                                                        .query = &(sabre_query_desc_t){.all = tagless, .nall = 1}}));
+    CHECK_OK(sabre_sched_add(
+        s, &(sabre_system_desc_t){.name = "empty",
+                                  .run = empty_run,
+                                  .skip_if_empty = true,
+                                  .query = &(sabre_query_desc_t){.all = tagless, .nall = 1}}));
     uint64_t before = sabre_world_count(world);
     CHECK_ERR(sabre_sched_run_frame(s, 0.016, 0), SABRE_ERANGE);
-    CHECK_STR_CONTAINS(sabre_last_error(), "system 'boom' failed: velocity out of range at entity 7");
-    CHECK(!sabre_world_in_tick(world));                 /* the tick ended */
-    CHECK_EQ(sabre_world_count(world), before + 1);     /* spawn's command was flushed */
-    CHECK_EQ(atomic_load(&later_ran), 0);               /* later batches did not run */
-    CHECK_EQ(empty_ran, 0);                             /* skipped: no entity has C */
+    CHECK_STR_CONTAINS(sabre_last_error(),
+                       "system 'boom' failed: velocity out of range at entity 7");
+    CHECK(!sabre_world_in_tick(world));             /* the tick ended */
+    CHECK_EQ(sabre_world_count(world), before + 1); /* spawn's command was flushed */
+    CHECK_EQ(atomic_load(&later_ran), 0);           /* later batches did not run */
+    CHECK_EQ(empty_ran, 0);                         /* skipped: no entity has C */
     sabre_system_stats_t st;
     CHECK_OK(sabre_sched_stats(s, "empty", &st));
     CHECK_EQ(st.skipped, 1);

@@ -13,7 +13,7 @@
 #include "../examples/physics.h"
 #include "check.h"
 
-#define N 20000
+#define N      20000
 #define FRAMES 12
 
 typedef struct run {
@@ -31,12 +31,11 @@ static void run_open_ex(run_t *r, sabre_offload_t mode, unsigned threads, unsign
 {
     memset(r, 0, sizeof *r);
     if (processes)
-        CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD,
-                                                            .size = 64u << 20},
-                                     &r->region));
-    CHECK_OK(sabre_world_create(&(sabre_world_desc_t){.chunk_rows = 4096,
-                                                      .region = shared_world ? r->region : NULL},
-                                &r->world));
+        CHECK_OK(sabre_region_create(
+            &(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD, .size = 64u << 20}, &r->region));
+    CHECK_OK(sabre_world_create(
+        &(sabre_world_desc_t){.chunk_rows = 4096, .region = shared_world ? r->region : NULL},
+        &r->world));
     CHECK_OK(phys_setup(&r->phys, r->world, N, 7));
     if (threads || processes) {
         CHECK_OK(sabre_pool_create(&(sabre_pool_desc_t){.threads = threads ? threads : 1,
@@ -45,8 +44,8 @@ static void run_open_ex(run_t *r, sabre_offload_t mode, unsigned threads, unsign
                                                         .process_timeout_ns = 20000000000ull},
                                    &r->pool));
     }
-    CHECK_OK(sabre_sched_create(&(sabre_sched_desc_t){.world = r->world, .pool = r->pool},
-                                &r->sched));
+    CHECK_OK(
+        sabre_sched_create(&(sabre_sched_desc_t){.world = r->world, .pool = r->pool}, &r->sched));
     CHECK_OK(phys_register(&r->phys, r->sched, mode));
 }
 
@@ -90,7 +89,9 @@ static void check_changed(run_t *r)
     CHECK_OK(sabre_sched_run_frame(r->sched, 1.0 / 30.0, 0));
     sabre_component_t pos = r->phys.pos;
     sabre_query_t *q;
-    CHECK_OK(sabre_query_create(r->world, &(sabre_query_desc_t){.all = &pos, .nall = 1, .changed = &pos, .nchanged = 1}, &q));
+    CHECK_OK(sabre_query_create(
+        r->world, &(sabre_query_desc_t){.all = &pos, .nall = 1, .changed = &pos, .nchanged = 1},
+        &q));
     /* end_tick does not clear changed bits: they describe the last tick */
     CHECK_EQ(sabre_query_count(q), N);
     sabre_query_destroy(q);
@@ -122,16 +123,28 @@ static void test_failure_isolated(const phys_stats_t *after_one)
             CHECK_OK(phys_setup(&r.phys, r.world, N, 7));
             if (threads)
                 CHECK_OK(sabre_pool_create(&(sabre_pool_desc_t){.threads = threads}, &r.pool));
-            CHECK_OK(sabre_sched_create(&(sabre_sched_desc_t){.world = r.world, .pool = r.pool}, &r.sched));
+            CHECK_OK(sabre_sched_create(&(sabre_sched_desc_t){.world = r.world, .pool = r.pool},
+                                        &r.sched));
             sabre_component_t rv[1] = {r.phys.vel}, wp[1] = {r.phys.pos};
             /* registered first, so with one thread it fails before integrate runs */
-            CHECK_OK(sabre_sched_add(r.sched, &(sabre_system_desc_t){
-                         .name = "bad", .reads = rv, .nreads = 1, .kernel = fail_kernel,
-                         .offload = (sabre_offload_t)mode, .grain = 64}));
-            CHECK_OK(sabre_sched_add(r.sched, &(sabre_system_desc_t){
-                         .name = "integrate", .reads = rv, .nreads = 1, .writes = wp, .nwrites = 1,
-                         .kernel = phys_integrate, .offload = (sabre_offload_t)mode, .grain = 64,
-                         .args = &r.phys.args, .args_len = sizeof r.phys.args}));
+            CHECK_OK(
+                sabre_sched_add(r.sched, &(sabre_system_desc_t){.name = "bad",
+                                                                .reads = rv,
+                                                                .nreads = 1,
+                                                                .kernel = fail_kernel,
+                                                                .offload = (sabre_offload_t)mode,
+                                                                .grain = 64}));
+            CHECK_OK(
+                sabre_sched_add(r.sched, &(sabre_system_desc_t){.name = "integrate",
+                                                                .reads = rv,
+                                                                .nreads = 1,
+                                                                .writes = wp,
+                                                                .nwrites = 1,
+                                                                .kernel = phys_integrate,
+                                                                .offload = (sabre_offload_t)mode,
+                                                                .grain = 64,
+                                                                .args = &r.phys.args,
+                                                                .args_len = sizeof r.phys.args}));
             CHECK_EQ(sabre_sched_batches(r.sched), 1);
             CHECK_ERR(sabre_sched_run_frame(r.sched, 1.0 / 30.0, 0), SABRE_ERANGE);
             CHECK_STR_CONTAINS(sabre_last_error(), "system 'bad' failed");
@@ -181,9 +194,14 @@ int main(void)
         CHECK_OK(phys_setup(&r.phys, r.world, N, 7));
         CHECK_OK(sabre_sched_create(&(sabre_sched_desc_t){.world = r.world}, &r.sched));
         sabre_component_t rv[1] = {r.phys.vel}, wp[1] = {r.phys.pos};
-        CHECK_OK(sabre_sched_add(r.sched, &(sabre_system_desc_t){
-                     .name = "integrate", .reads = rv, .nreads = 1, .writes = wp, .nwrites = 1,
-                     .kernel = phys_integrate, .args = &r.phys.args, .args_len = sizeof r.phys.args}));
+        CHECK_OK(sabre_sched_add(r.sched, &(sabre_system_desc_t){.name = "integrate",
+                                                                 .reads = rv,
+                                                                 .nreads = 1,
+                                                                 .writes = wp,
+                                                                 .nwrites = 1,
+                                                                 .kernel = phys_integrate,
+                                                                 .args = &r.phys.args,
+                                                                 .args_len = sizeof r.phys.args}));
         CHECK_OK(sabre_sched_run_frame(r.sched, 1.0 / 30.0, 0));
         CHECK_OK(phys_measure(&r.phys, &after_one));
         run_close(&r);
@@ -194,10 +212,8 @@ int main(void)
         sabre_offload_t mode;
         unsigned threads, processes;
     } cases[] = {
-        {SABRE_OFFLOAD_INPLACE, 2, 0},
-        {SABRE_OFFLOAD_INPLACE, 3, 0},
-        {SABRE_OFFLOAD_SNAPSHOT, 0, 0},
-        {SABRE_OFFLOAD_SNAPSHOT, 2, 0},
+        {SABRE_OFFLOAD_INPLACE, 2, 0},  {SABRE_OFFLOAD_INPLACE, 3, 0},
+        {SABRE_OFFLOAD_SNAPSHOT, 0, 0}, {SABRE_OFFLOAD_SNAPSHOT, 2, 0},
         {SABRE_OFFLOAD_PROCESS, 2, 2},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -240,17 +256,28 @@ int main(void)
     for (int shared = 0; shared <= 1; shared++) {
         run_t r;
         memset(&r, 0, sizeof r);
-        CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD, .size = 64u << 20}, &r.region));
-        CHECK_OK(sabre_world_create(&(sabre_world_desc_t){.region = shared ? r.region : NULL}, &r.world));
+        CHECK_OK(sabre_region_create(
+            &(sabre_region_desc_t){.backing = SABRE_BACKING_MEMFD, .size = 64u << 20}, &r.region));
+        CHECK_OK(sabre_world_create(&(sabre_world_desc_t){.region = shared ? r.region : NULL},
+                                    &r.world));
         CHECK_OK(phys_setup(&r.phys, r.world, N, 7));
-        CHECK_OK(sabre_pool_create(&(sabre_pool_desc_t){.threads = 1, .region = r.region, .processes = 2,
-                                                        .process_timeout_ns = 20000000000ull}, &r.pool));
-        CHECK_OK(sabre_sched_create(&(sabre_sched_desc_t){.world = r.world, .pool = r.pool}, &r.sched));
+        CHECK_OK(sabre_pool_create(&(sabre_pool_desc_t){.threads = 1,
+                                                        .region = r.region,
+                                                        .processes = 2,
+                                                        .process_timeout_ns = 20000000000ull},
+                                   &r.pool));
+        CHECK_OK(
+            sabre_sched_create(&(sabre_sched_desc_t){.world = r.world, .pool = r.pool}, &r.sched));
         sabre_component_t rv[1] = {r.phys.vel}, wp[1] = {r.phys.pos};
-        CHECK_OK(sabre_sched_add(r.sched, &(sabre_system_desc_t){
-                     .name = "integrate", .reads = rv, .nreads = 1, .writes = wp, .nwrites = 1,
-                     .kernel = die_kernel, .offload = SABRE_OFFLOAD_PROCESS,
-                     .args = &r.phys.args, .args_len = sizeof r.phys.args}));
+        CHECK_OK(sabre_sched_add(r.sched, &(sabre_system_desc_t){.name = "integrate",
+                                                                 .reads = rv,
+                                                                 .nreads = 1,
+                                                                 .writes = wp,
+                                                                 .nwrites = 1,
+                                                                 .kernel = die_kernel,
+                                                                 .offload = SABRE_OFFLOAD_PROCESS,
+                                                                 .args = &r.phys.args,
+                                                                 .args_len = sizeof r.phys.args}));
         for (int f = 0; f < 6; f++) {
             int rc = sabre_sched_run_frame(r.sched, 1.0 / 30.0, 0);
             if (f == 3) {

@@ -13,26 +13,26 @@
 #include "sabre/layout.h"
 #include "sabre/region.h"
 
-#define MAX_SPECS 256
+#define MAX_SPECS       256
 #define SCHEMA_FILE_MAX (1u << 20)
 
 static void create_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: sabre create (--file PATH | --shm NAME) --size BYTES[K|M|G]\n"
-            "                    [--object NAME:SCHEMAFILE:ROWS ...] [--raw NAME:BYTES[K|M|G] ...]\n"
-            "                    [--max-objects N] [--fill] [--replace] [--prefault] [--hugepages]\n"
-            "\n"
-            "Creates a region (mode 0600, space reserved up front) and allocates in it:\n"
-            "  --object NAME:SCHEMAFILE:ROWS  a COLUMNS object: one 64-byte aligned array of\n"
-            "                                 ROWS entries per flattened column of the schema's\n"
-            "                                 root (last) struct; the root layout is stored\n"
-            "  --raw NAME:BYTES               a RAW object of BYTES zero bytes\n"
-            "  --max-objects N                directory capacity (default 256)\n"
-            "  --fill                         set every column value to its row number\n"
-            "  --replace                      replace an existing region of that name\n"
-            "  --prefault, --hugepages        SABRE_REGION_PREFAULT / _HUGEPAGES\n"
-            "  -h, --help                     this help\n");
+    fprintf(
+        f, "usage: sabre create (--file PATH | --shm NAME) --size BYTES[K|M|G]\n"
+           "                    [--object NAME:SCHEMAFILE:ROWS ...] [--raw NAME:BYTES[K|M|G] ...]\n"
+           "                    [--max-objects N] [--fill] [--replace] [--prefault] [--hugepages]\n"
+           "\n"
+           "Creates a region (mode 0600, space reserved up front) and allocates in it:\n"
+           "  --object NAME:SCHEMAFILE:ROWS  a COLUMNS object: one 64-byte aligned array of\n"
+           "                                 ROWS entries per flattened column of the schema's\n"
+           "                                 root (last) struct; the root layout is stored\n"
+           "  --raw NAME:BYTES               a RAW object of BYTES zero bytes\n"
+           "  --max-objects N                directory capacity (default 256)\n"
+           "  --fill                         set every column value to its row number\n"
+           "  --replace                      replace an existing region of that name\n"
+           "  --prefault, --hugepages        SABRE_REGION_PREFAULT / _HUGEPAGES\n"
+           "  -h, --help                     this help\n");
 }
 
 /* "64", "4K", "1M", "2G" (binary units). */
@@ -78,9 +78,19 @@ static char *read_file(const char *path, size_t *len)
 static void fill_value(uint8_t *p, sabre_scalar_t t, uint64_t row)
 {
     switch (t) {
-    case SABRE_F32: { float v = (float)row; memcpy(p, &v, 4); break; }
-    case SABRE_F64: { double v = (double)row; memcpy(p, &v, 8); break; }
-    case SABRE_BOOL: *p = (uint8_t)(row & 1); break;
+    case SABRE_F32: {
+        float v = (float)row;
+        memcpy(p, &v, 4);
+        break;
+    }
+    case SABRE_F64: {
+        double v = (double)row;
+        memcpy(p, &v, 8);
+        break;
+    }
+    case SABRE_BOOL:
+        *p = (uint8_t)(row & 1);
+        break;
     default: {
         uint64_t v = row; /* truncated to the width, little-endian */
         memcpy(p, &v, sabre_scalar_size(t));
@@ -131,9 +141,10 @@ static int alloc_columns(sabre_region_t *r, const char *name, const char *schema
         size = (size + bytes + 63) & ~63ull;
     }
     sabre_object_t o;
-    rc = sabre_region_alloc(r, &(sabre_object_desc_t){.name = name, .kind = SABRE_OBJ_COLUMNS,
-                                                      .size = size, .layout = l},
-                            &o);
+    rc = sabre_region_alloc(
+        r,
+        &(sabre_object_desc_t){.name = name, .kind = SABRE_OBJ_COLUMNS, .size = size, .layout = l},
+        &o);
     if (rc != SABRE_OK) {
         fprintf(stderr, "sabre create: object '%s': %s\n", name, sabre_last_error());
         free(offs);
@@ -152,9 +163,9 @@ static int alloc_columns(sabre_region_t *r, const char *name, const char *schema
             for (uint64_t i = 0; i < rows; i++)
                 fill_value(p + offs[c] + i * l->columns[c].size, l->columns[c].type, i);
     printf("  %s: columns of %s, %u columns x %llu rows, %llu bytes at offset %llu, layout "
-           "0x%016llx\n", name, l->name, ncol, (unsigned long long)rows,
-           (unsigned long long)size, (unsigned long long)o.offset,
-           (unsigned long long)o.layout_hash);
+           "0x%016llx\n",
+           name, l->name, ncol, (unsigned long long)rows, (unsigned long long)size,
+           (unsigned long long)o.offset, (unsigned long long)o.layout_hash);
     free(offs);
     status = 0;
 out:
@@ -178,8 +189,7 @@ int sabre_tool_cmd_create(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_val = !strcmp(a, "--file") || !strcmp(a, "--shm") || !strcmp(a, "--size") ||
-                       !strcmp(a, "--object") || !strcmp(a, "--raw") ||
-                       !strcmp(a, "--max-objects");
+                       !strcmp(a, "--object") || !strcmp(a, "--raw") || !strcmp(a, "--max-objects");
         if (has_val && i + 1 >= argc) {
             fprintf(stderr, "sabre create: %s needs a value\n", a);
             return 2;
@@ -236,8 +246,9 @@ int sabre_tool_cmd_create(int argc, char **argv)
         const char *arg = specs[k].arg;
         const char *c1 = strchr(arg, ':'), *c2 = strrchr(arg, ':');
         uint64_t n;
-        bool ok = c1 && c1 != arg && (specs[k].raw ? (c1 == c2 && parse_size(c1 + 1, &n) && n)
-                                                   : (c2 > c1 + 1 && parse_size(c2 + 1, &n)));
+        bool ok = c1 && c1 != arg &&
+                  (specs[k].raw ? (c1 == c2 && parse_size(c1 + 1, &n) && n)
+                                : (c2 > c1 + 1 && parse_size(c2 + 1, &n)));
         if (!ok) {
             fprintf(stderr, "sabre create: bad %s '%s' (want %s)\n",
                     specs[k].raw ? "--raw" : "--object", arg,

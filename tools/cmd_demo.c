@@ -46,8 +46,11 @@ static bool parse_u64(const char *s, uint64_t *out)
 static int demo_physics(int argc, char **argv)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    phys_opts_t o = {.entities = 1000000, .workers = cpus > 0 ? (unsigned)cpus : 2, .frames = 200,
-                .ticks = 8, .seed = 12345};
+    phys_opts_t o = {.entities = 1000000,
+                     .workers = cpus > 0 ? (unsigned)cpus : 2,
+                     .frames = 200,
+                     .ticks = 8,
+                     .seed = 12345};
     bool any_mode = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -67,8 +70,8 @@ static int demo_physics(int argc, char **argv)
         } else if ((!strcmp(a, "-f") || !strcmp(a, "--frames")) && v && parse_u64(v, &x) &&
                    x >= 1 && x <= 1000000) {
             o.frames = (unsigned)x, i++;
-        } else if ((!strcmp(a, "-k") || !strcmp(a, "--ticks")) && v && parse_u64(v, &x) &&
-                   x >= 1 && x <= 1000000) {
+        } else if ((!strcmp(a, "-k") || !strcmp(a, "--ticks")) && v && parse_u64(v, &x) && x >= 1 &&
+                   x <= 1000000) {
             o.ticks = (unsigned)x, i++;
         } else if ((!strcmp(a, "-m") || !strcmp(a, "--modes")) && v) {
             char *list = strdup(v), *save = NULL;
@@ -110,7 +113,8 @@ static int demo_physics(int argc, char **argv)
     for (int m = 0; m < M_COUNT; m++) {
         if (!o.modes[m])
             continue;
-        int rc = m == M_MAILBOX ? phys_run_mailbox(&o, &res[m]) : phys_run_sched(&o, (enum phys_mode)m, &res[m]);
+        int rc = m == M_MAILBOX ? phys_run_mailbox(&o, &res[m])
+                                : phys_run_sched(&o, (enum phys_mode)m, &res[m]);
         if (rc) {
             fprintf(stderr, "\nsabre demo physics: mode %s failed: %s (%s)\n", phys_mode_names[m],
                     sabre_last_error(), sabre_status_name(rc));
@@ -119,8 +123,8 @@ static int demo_physics(int argc, char **argv)
                 return 1;
         }
     }
-    printf("%-12s %8s %10s %10s %9s  %s\n", "mode", "workers", "ms/frame", "ns/entity",
-           "speed-up", "final state vs serial");
+    printf("%-12s %8s %10s %10s %9s  %s\n", "mode", "workers", "ms/frame", "ns/entity", "speed-up",
+           "final state vs serial");
     for (int m = 0; m < M_COUNT; m++) {
         if (!o.modes[m] || !res[m].ran)
             continue;
@@ -133,8 +137,7 @@ static int demo_physics(int argc, char **argv)
                     res[m].final.rows == res[M_SERIAL].final.rows;
         char state[96];
         if (m == M_SERIAL)
-            snprintf(state, sizeof state, "reference, checksum %016" PRIx64,
-                     res[m].final.checksum);
+            snprintf(state, sizeof state, "reference, checksum %016" PRIx64, res[m].final.checksum);
         else
             snprintf(state, sizeof state, "%s", same ? "bit-identical" : "DIFFERENT");
         if (!same)

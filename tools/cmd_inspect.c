@@ -27,39 +27,44 @@
 
 typedef int (*describe_fn)(const sabre_region_t *, const sabre_object_t *, FILE *, bool);
 
-static int describe_columns(const sabre_region_t *r, const sabre_object_t *o, FILE *out,
-                            bool json);
+static int describe_columns(const sabre_region_t *r, const sabre_object_t *o, FILE *out, bool json);
 
 static describe_fn hook_for(uint32_t kind)
 {
     switch (kind) {
-    case SABRE_OBJ_COLUMNS: return describe_columns;
-    case SABRE_OBJ_WEIGHTS: return sabre_tool_describe_weights;
-    case SABRE_OBJ_RING: return sabre_tool_describe_ring;
-    case SABRE_OBJ_SNAPSHOT: return sabre_tool_describe_snapshot;
-    case SABRE_OBJ_TABLE: return sabre_tool_describe_table;
-    case SABRE_OBJ_MAILBOX: return sabre_tool_describe_mailbox;
-    default: return NULL;
+    case SABRE_OBJ_COLUMNS:
+        return describe_columns;
+    case SABRE_OBJ_WEIGHTS:
+        return sabre_tool_describe_weights;
+    case SABRE_OBJ_RING:
+        return sabre_tool_describe_ring;
+    case SABRE_OBJ_SNAPSHOT:
+        return sabre_tool_describe_snapshot;
+    case SABRE_OBJ_TABLE:
+        return sabre_tool_describe_table;
+    case SABRE_OBJ_MAILBOX:
+        return sabre_tool_describe_mailbox;
+    default:
+        return NULL;
     }
 }
 
 static void inspect_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: sabre inspect <file|shm-name> [--json] [--watch[=SECONDS]] [--count N]\n"
-            "\n"
-            "Opens a region read-only, validates it, and prints its header, every\n"
-            "object (name, kind, offset, size, layout text and hash) and, for kinds\n"
-            "whose layer provides a describer, the object's live state.\n"
-            "\n"
-            "  <file|shm-name>   an existing path is a FILE region; anything else is\n"
-            "                    a POSIX shm name (\"/name\" or \"name\")\n"
-            "  --json            one JSON document (with --watch: one per line)\n"
-            "  --watch[=S]       refresh every S seconds (default 1) until interrupted\n"
-            "  --count N         with --watch: stop after N refreshes\n"
-            "  -h, --help        this help\n"
-            "\n"
-            "A missing, corrupt or incompatible region prints the reason and exits 1.\n");
+    fprintf(f, "usage: sabre inspect <file|shm-name> [--json] [--watch[=SECONDS]] [--count N]\n"
+               "\n"
+               "Opens a region read-only, validates it, and prints its header, every\n"
+               "object (name, kind, offset, size, layout text and hash) and, for kinds\n"
+               "whose layer provides a describer, the object's live state.\n"
+               "\n"
+               "  <file|shm-name>   an existing path is a FILE region; anything else is\n"
+               "                    a POSIX shm name (\"/name\" or \"name\")\n"
+               "  --json            one JSON document (with --watch: one per line)\n"
+               "  --watch[=S]       refresh every S seconds (default 1) until interrupted\n"
+               "  --count N         with --watch: stop after N refreshes\n"
+               "  -h, --help        this help\n"
+               "\n"
+               "A missing, corrupt or incompatible region prints the reason and exits 1.\n");
 }
 
 /* ---- JSON and text helpers ---------------------------------------------- */
@@ -79,10 +84,14 @@ static void iso_time(char *dst, size_t cap, uint64_t ns)
 static const char *backing_str(sabre_backing_t b)
 {
     switch (b) {
-    case SABRE_BACKING_PRIVATE: return "private";
-    case SABRE_BACKING_MEMFD: return "memfd";
-    case SABRE_BACKING_SHM: return "shm";
-    case SABRE_BACKING_FILE: return "file";
+    case SABRE_BACKING_PRIVATE:
+        return "private";
+    case SABRE_BACKING_MEMFD:
+        return "memfd";
+    case SABRE_BACKING_SHM:
+        return "shm";
+    case SABRE_BACKING_FILE:
+        return "file";
     }
     return "?";
 }
@@ -90,11 +99,16 @@ static const char *backing_str(sabre_backing_t b)
 static const char *slot_state_str(sabre_slot_state_t s)
 {
     switch (s) {
-    case SABRE_SLOT_EMPTY: return "empty";
-    case SABRE_SLOT_WRITING: return "writing";
-    case SABRE_SLOT_READY: return "ready";
-    case SABRE_SLOT_DEAD: return "dead";
-    default: return "invalid";
+    case SABRE_SLOT_EMPTY:
+        return "empty";
+    case SABRE_SLOT_WRITING:
+        return "writing";
+    case SABRE_SLOT_READY:
+        return "ready";
+    case SABRE_SLOT_DEAD:
+        return "dead";
+    default:
+        return "invalid";
     }
 }
 
@@ -117,18 +131,42 @@ static void print_value(FILE *f, sabre_scalar_t t, const uint8_t *p, bool json)
     memcpy(&v, p, sabre_scalar_size(t));
     double d = 0;
     switch (t) {
-    case SABRE_F32: d = v.f32; goto real;
-    case SABRE_F64: d = v.f64; goto real;
-    case SABRE_I8: fprintf(f, "%d", v.i8); return;
-    case SABRE_U8: fprintf(f, "%u", v.u8); return;
-    case SABRE_I16: fprintf(f, "%d", v.i16); return;
-    case SABRE_U16: fprintf(f, "%u", v.u16); return;
-    case SABRE_I32: fprintf(f, "%d", v.i32); return;
-    case SABRE_U32: fprintf(f, "%u", v.u32); return;
-    case SABRE_I64: fprintf(f, "%lld", (long long)v.i64); return;
-    case SABRE_U64: fprintf(f, "%llu", (unsigned long long)v.u64); return;
-    case SABRE_BOOL: fprintf(f, "%s", v.u8 ? "true" : "false"); return;
-    default: fprintf(f, json ? "null" : "?"); return;
+    case SABRE_F32:
+        d = v.f32;
+        goto real;
+    case SABRE_F64:
+        d = v.f64;
+        goto real;
+    case SABRE_I8:
+        fprintf(f, "%d", v.i8);
+        return;
+    case SABRE_U8:
+        fprintf(f, "%u", v.u8);
+        return;
+    case SABRE_I16:
+        fprintf(f, "%d", v.i16);
+        return;
+    case SABRE_U16:
+        fprintf(f, "%u", v.u16);
+        return;
+    case SABRE_I32:
+        fprintf(f, "%d", v.i32);
+        return;
+    case SABRE_U32:
+        fprintf(f, "%u", v.u32);
+        return;
+    case SABRE_I64:
+        fprintf(f, "%lld", (long long)v.i64);
+        return;
+    case SABRE_U64:
+        fprintf(f, "%llu", (unsigned long long)v.u64);
+        return;
+    case SABRE_BOOL:
+        fprintf(f, "%s", v.u8 ? "true" : "false");
+        return;
+    default:
+        fprintf(f, json ? "null" : "?");
+        return;
     }
 real:
     if (isfinite(d))
@@ -139,14 +177,15 @@ real:
 
 #define COLUMNS_SHOW 4
 
-static int describe_columns(const sabre_region_t *r, const sabre_object_t *o, FILE *out,
-                            bool json)
+static int describe_columns(const sabre_region_t *r, const sabre_object_t *o, FILE *out, bool json)
 {
     (void)r;
     const uint8_t *p = o->ptr;
     if (o->size < 64)
-        return sabre__fail(SABRE_ECORRUPT, "columns object is %llu bytes, smaller than its "
-                                "64-byte header", (unsigned long long)o->size);
+        return sabre__fail(SABRE_ECORRUPT,
+                           "columns object is %llu bytes, smaller than its "
+                           "64-byte header",
+                           (unsigned long long)o->size);
     uint64_t magic, rows;
     uint32_t ncol, hsize;
     memcpy(&magic, p, 8);
@@ -155,8 +194,7 @@ static int describe_columns(const sabre_region_t *r, const sabre_object_t *o, FI
     memcpy(&hsize, p + 20, 4);
     if (magic != SABRE_COLUMNS_MAGIC)
         return sabre__fail(SABRE_ECORRUPT, "columns header magic 0x%016llx, want 0x%016llx",
-                                (unsigned long long)magic,
-                                (unsigned long long)SABRE_COLUMNS_MAGIC);
+                           (unsigned long long)magic, (unsigned long long)SABRE_COLUMNS_MAGIC);
     if (!o->layout_len)
         return sabre__fail(SABRE_ECORRUPT, "columns object has no layout text");
     sabre_schema_t *s = NULL;
@@ -166,15 +204,15 @@ static int describe_columns(const sabre_region_t *r, const sabre_object_t *o, FI
     const sabre_layout_t *l = sabre_schema_root(s);
     rc = SABRE_ECORRUPT;
     if (!l || l->ncolumns != ncol) {
-        sabre__fail(rc, "columns header has %u columns, its layout %u", ncol,
-                         l ? l->ncolumns : 0);
+        sabre__fail(rc, "columns header has %u columns, its layout %u", ncol, l ? l->ncolumns : 0);
         goto done;
     }
     uint64_t table_end = 64 + 8ull * ncol;
     if (hsize < table_end || hsize > o->size) {
-        sabre__fail(rc, "columns header size %u must cover the %llu-byte offset table and "
-                         "fit in %llu bytes", hsize, (unsigned long long)table_end,
-                         (unsigned long long)o->size);
+        sabre__fail(rc,
+                    "columns header size %u must cover the %llu-byte offset table and "
+                    "fit in %llu bytes",
+                    hsize, (unsigned long long)table_end, (unsigned long long)o->size);
         goto done;
     }
     for (uint32_t c = 0; c < ncol; c++) {
@@ -183,10 +221,11 @@ static int describe_columns(const sabre_region_t *r, const sabre_object_t *o, FI
         uint64_t sz = l->columns[c].size, bytes;
         if (__builtin_mul_overflow(rows, sz, &bytes) || off < hsize || off > o->size ||
             bytes > o->size - off) {
-            sabre__fail(rc, "column '%s' at %llu with %llu rows of %llu bytes does not fit "
-                             "the %llu-byte object", l->columns[c].name,
-                             (unsigned long long)off, (unsigned long long)rows,
-                             (unsigned long long)sz, (unsigned long long)o->size);
+            sabre__fail(rc,
+                        "column '%s' at %llu with %llu rows of %llu bytes does not fit "
+                        "the %llu-byte object",
+                        l->columns[c].name, (unsigned long long)off, (unsigned long long)rows,
+                        (unsigned long long)sz, (unsigned long long)o->size);
             goto done;
         }
     }
@@ -272,13 +311,13 @@ static int render(const sabre_region_t *r, bool json, FILE *out)
                 (unsigned long long)info.total_size, (unsigned long long)info.used,
                 (unsigned long long)info.dir_offset, info.max_objects, info.dir_claimed,
                 info.nobjects, (unsigned long long)info.data_offset, (int)info.creator_pid,
-                (unsigned long long)info.creator_start_time,
-                info.creator_alive ? "true" : "false", (unsigned long long)info.created_ns, when,
-                info.hugetlb ? "true" : "false", info.page_size);
+                (unsigned long long)info.creator_start_time, info.creator_alive ? "true" : "false",
+                (unsigned long long)info.created_ns, when, info.hugetlb ? "true" : "false",
+                info.page_size);
     } else {
         fprintf(out, "region %s (%s)\n", name[0] ? name : "(anonymous)", backing_str(info.backing));
-        fprintf(out, "  abi           %u.%u (this library %d.%d)\n", info.abi_major,
-                info.abi_minor, SABRE_ABI_MAJOR, SABRE_ABI_MINOR);
+        fprintf(out, "  abi           %u.%u (this library %d.%d)\n", info.abi_major, info.abi_minor,
+                SABRE_ABI_MAJOR, SABRE_ABI_MINOR);
         fprintf(out, "  header size   %u\n", info.header_size);
         fprintf(out, "  total size    %llu (%s)\n", (unsigned long long)info.total_size, tot);
         fprintf(out, "  used          %llu (%s, %.1f%%)\n", (unsigned long long)info.used, usd,
@@ -369,9 +408,8 @@ static int render(const sabre_region_t *r, bool json, FILE *out)
     } else if (others) {
         fprintf(out, "unpublished slots (%u)\n", others);
         for (uint32_t i = 0; i < others && i < 64; i++)
-            fprintf(out, "  slot %u: %s, pid %d (%s)\n", odd_slot[i],
-                    slot_state_str(odd[i].state), (int)odd[i].pid,
-                    odd[i].pid_alive ? "alive" : "exited");
+            fprintf(out, "  slot %u: %s, pid %d (%s)\n", odd_slot[i], slot_state_str(odd[i].state),
+                    (int)odd[i].pid, odd[i].pid_alive ? "alive" : "exited");
     }
     return SABRE_OK;
 }
@@ -438,8 +476,7 @@ int sabre_tool_cmd_inspect(int argc, char **argv)
             char when[64];
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            iso_time(when, sizeof when,
-                     (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
+            iso_time(when, sizeof when, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
             printf("== %s\n", when);
         }
         rc = render(r, json, stdout);

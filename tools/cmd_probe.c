@@ -10,20 +10,25 @@
 
 static void probe_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: sabre probe [--json] [--dir D]\n"
-            "\n"
-            "Reports which region backings work on this system (private memory,\n"
-            "memfd with seals, POSIX shm, files in D), shared futexes, free space in\n"
-            "/dev/shm and in D, and huge pages.\n"
-            "\n"
-            "  --json     print one JSON object\n"
-            "  --dir D    where FILE regions would go (default: the current directory)\n"
-            "  -h, --help this help\n");
+    fprintf(f, "usage: sabre probe [--json] [--dir D]\n"
+               "\n"
+               "Reports which region backings work on this system (private memory,\n"
+               "memfd with seals, POSIX shm, files in D), shared futexes, free space in\n"
+               "/dev/shm and in D, and huge pages.\n"
+               "\n"
+               "  --json     print one JSON object\n"
+               "  --dir D    where FILE regions would go (default: the current directory)\n"
+               "  -h, --help this help\n");
 }
 
-static const char *yes_no(bool b) { return b ? "yes" : "no"; }
-static const char *tf(bool b) { return b ? "true" : "false"; }
+static const char *yes_no(bool b)
+{
+    return b ? "yes" : "no";
+}
+static const char *tf(bool b)
+{
+    return b ? "true" : "false";
+}
 
 int sabre_tool_cmd_probe(int argc, char **argv)
 {
@@ -60,8 +65,8 @@ int sabre_tool_cmd_probe(int argc, char **argv)
                "\"cross_process_ok\": %s, \"shm_free\": %llu, \"shm_total\": %llu, "
                "\"file_free\": %llu, \"page_size\": %llu, \"hugepage_size\": %llu, "
                "\"hugepages_free\": %llu, \"abi_major\": %d, \"abi_minor\": %d}\n",
-               tf(c.private_ok), tf(c.memfd_ok), tf(c.memfd_seals_ok), tf(c.shm_ok),
-               tf(c.file_ok), tf(c.futex_ok), tf(c.hugepages_ok), tf(shared && c.futex_ok),
+               tf(c.private_ok), tf(c.memfd_ok), tf(c.memfd_seals_ok), tf(c.shm_ok), tf(c.file_ok),
+               tf(c.futex_ok), tf(c.hugepages_ok), tf(shared && c.futex_ok),
                (unsigned long long)c.shm_free, (unsigned long long)c.shm_total,
                (unsigned long long)c.file_free, (unsigned long long)c.page_size,
                (unsigned long long)c.hugepage_size, (unsigned long long)c.hugepages_free,
@@ -70,9 +75,10 @@ int sabre_tool_cmd_probe(int argc, char **argv)
     }
     printf("sabre probe (region ABI %d.%d)\n", SABRE_ABI_MAJOR, SABRE_ABI_MINOR);
     printf("  private memory (threads)   %s\n", yes_no(c.private_ok));
-    printf("  memfd                      %s (seals: %s)\n", yes_no(c.memfd_ok), yes_no(c.memfd_seals_ok));
-    printf("  POSIX shm (/dev/shm)       %s, %llu of %llu bytes free (%.1f GiB)\n", yes_no(c.shm_ok),
-           (unsigned long long)c.shm_free, (unsigned long long)c.shm_total,
+    printf("  memfd                      %s (seals: %s)\n", yes_no(c.memfd_ok),
+           yes_no(c.memfd_seals_ok));
+    printf("  POSIX shm (/dev/shm)       %s, %llu of %llu bytes free (%.1f GiB)\n",
+           yes_no(c.shm_ok), (unsigned long long)c.shm_free, (unsigned long long)c.shm_total,
            (double)c.shm_free / (1024.0 * 1024.0 * 1024.0));
     printf("  files in %-17s %s, %llu bytes free\n", dir, yes_no(c.file_ok),
            (unsigned long long)c.file_free);

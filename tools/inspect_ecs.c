@@ -20,15 +20,17 @@ static int load_meta(const sabre_object_t *o, uint64_t magic, uint8_t **out)
 {
     *out = NULL;
     if (o->size < SABRE_COLSET_HEADER)
-        return sabre__fail(SABRE_ECORRUPT, "object '%s': %llu bytes, smaller than the %d-byte "
-                                           "column-set header",
+        return sabre__fail(SABRE_ECORRUPT,
+                           "object '%s': %llu bytes, smaller than the %d-byte "
+                           "column-set header",
                            o->name, (unsigned long long)o->size, SABRE_COLSET_HEADER);
     sabre_colset_hdr_t h;
     memcpy(&h, o->ptr, sizeof h);
     uint64_t end = SABRE_COLSET_HEADER, e;
     if (h.ncomps > SABRE_COLSET_MAX_COMPS || h.ncols > SABRE_COLSET_MAX_COLS)
-        return sabre__fail(SABRE_ECORRUPT, "object '%s': %u components / %u columns exceed the "
-                                           "limits",
+        return sabre__fail(SABRE_ECORRUPT,
+                           "object '%s': %u components / %u columns exceed the "
+                           "limits",
                            o->name, h.ncomps, h.ncols);
     if (h.comps_off > o->size || h.cols_off > o->size || h.names_off > o->size ||
         h.names_len > o->size)
@@ -41,8 +43,9 @@ static int load_meta(const sabre_object_t *o, uint64_t magic, uint8_t **out)
     e = h.names_off + h.names_len;
     end = e > end ? e : end;
     if (end > o->size)
-        return sabre__fail(SABRE_ECORRUPT, "object '%s': metadata ends at %llu, beyond its %llu "
-                                           "bytes",
+        return sabre__fail(SABRE_ECORRUPT,
+                           "object '%s': metadata ends at %llu, beyond its %llu "
+                           "bytes",
                            o->name, (unsigned long long)end, (unsigned long long)o->size);
     uint8_t *copy = malloc(end);
     if (!copy)
@@ -107,22 +110,22 @@ static int describe(const sabre_object_t *o, FILE *out, bool json, uint64_t magi
         else
             fprintf(out, "    table %u chunk %u of world %016llx: table rows [%llu, %llu)\n",
                     h->table, (unsigned)(h->uid & 0xffffffffu), (unsigned long long)h->world_id,
-                    (unsigned long long)h->first_row,
-                    (unsigned long long)(h->first_row + rows));
+                    (unsigned long long)h->first_row, (unsigned long long)(h->first_row + rows));
         fprintf(out, "    rows %llu of capacity %llu, %u components, %u columns\n",
                 (unsigned long long)rows, (unsigned long long)h->capacity, h->ncomps, h->ncols);
     }
     for (uint32_t i = 0; i < h->ncomps; i++) {
         uint64_t changed = count_changed(o, ce[i].changed_off, rows);
-        uint32_t summary = atomic_load_explicit(&((sabre_colset_comp_t *)&ce[i])->summary,
-                                                memory_order_relaxed);
+        uint32_t summary =
+            atomic_load_explicit(&((sabre_colset_comp_t *)&ce[i])->summary, memory_order_relaxed);
         if (json) {
             fprintf(out, "%s{\"id\":%u,\"name\":", i ? "," : "", ce[i].comp_id);
             sabre__json_str(out, names + ce[i].name_off, ce[i].name_len);
             fprintf(out, ",\"layout\":");
             sabre__json_str(out, names + ce[i].layout_off, ce[i].layout_len);
-            fprintf(out, ",\"layout_hash\":\"%016llx\",\"write\":%s,\"changed_rows\":%llu,"
-                         "\"summary\":%u,\"columns\":[",
+            fprintf(out,
+                    ",\"layout_hash\":\"%016llx\",\"write\":%s,\"changed_rows\":%llu,"
+                    "\"summary\":%u,\"columns\":[",
                     (unsigned long long)ce[i].layout_hash, (ce[i].flags & 1) ? "true" : "false",
                     (unsigned long long)changed, summary);
         } else {

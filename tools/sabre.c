@@ -47,8 +47,8 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
-        printf("sabre %d.%d.%d (region ABI %d.%d)\n", SABRE_VERSION_MAJOR,
-               SABRE_VERSION_MINOR, SABRE_VERSION_PATCH, SABRE_ABI_MAJOR, SABRE_ABI_MINOR);
+        printf("sabre %d.%d.%d (region ABI %d.%d)\n", SABRE_VERSION_MAJOR, SABRE_VERSION_MINOR,
+               SABRE_VERSION_PATCH, SABRE_ABI_MAJOR, SABRE_ABI_MINOR);
         return 0;
     }
     for (size_t i = 0; i < n; i++)

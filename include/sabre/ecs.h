@@ -79,18 +79,18 @@ extern "C" {
 #endif
 
 typedef uint64_t sabre_entity_t;
-#define SABRE_ENTITY_NULL ((sabre_entity_t)0)
-#define SABRE_ENTITY_INDEX(e) ((uint32_t)((e) & 0xffffffffu))
-#define SABRE_ENTITY_GEN(e) ((uint32_t)((e) >> 32))
+#define SABRE_ENTITY_NULL     ((sabre_entity_t)0)
+#define SABRE_ENTITY_INDEX(e) ((uint32_t)((e)&0xffffffffu))
+#define SABRE_ENTITY_GEN(e)   ((uint32_t)((e) >> 32))
 /* Ids returned by sabre_cmd_create() before the flush carry this bit. */
 #define SABRE_ENTITY_PENDING_BIT (1ull << 63)
 
-typedef uint32_t sabre_component_t;        /* component id: 0, 1, 2, ... */
+typedef uint32_t sabre_component_t; /* component id: 0, 1, 2, ... */
 #define SABRE_COMPONENT_NONE UINT32_MAX
 
-#define SABRE_ECS_MIN_COMPONENTS 1024
+#define SABRE_ECS_MIN_COMPONENTS     1024
 #define SABRE_ECS_DEFAULT_COMPONENTS 4096
-#define SABRE_ECS_MAX_QUERY_TERMS 32
+#define SABRE_ECS_MAX_QUERY_TERMS    32
 
 typedef struct sabre_world sabre_world_t;
 typedef struct sabre_query sabre_query_t;
@@ -108,10 +108,11 @@ typedef struct sabre_world_desc {
     sabre_region_t *region;
     uint64_t region_size;        /* own region only; 0 = 1 GiB */
     uint32_t region_max_objects; /* own region only; 0 = 65536 */
-    const char *prefix;          /* chunk object names "<prefix>.t<table>.<chunk>"; 0 = "ecs" (1..23 bytes) */
-    uint32_t max_components;     /* 0 = 4096; values below 1024 are raised to 1024 */
-    uint32_t chunk_rows;         /* rows of a table's first chunk, rounded up to 64; 0 = 1024 */
-    uint32_t max_chunk_rows;     /* largest chunk, rounded up to 64; 0 = 1 Mi rows */
+    const char
+        *prefix; /* chunk object names "<prefix>.t<table>.<chunk>"; 0 = "ecs" (1..23 bytes) */
+    uint32_t max_components; /* 0 = 4096; values below 1024 are raised to 1024 */
+    uint32_t chunk_rows;     /* rows of a table's first chunk, rounded up to 64; 0 = 1024 */
+    uint32_t max_chunk_rows; /* largest chunk, rounded up to 64; 0 = 1 Mi rows */
 } sabre_world_desc_t;
 
 /* Create a world.  desc may be NULL (all defaults). */
@@ -150,14 +151,14 @@ typedef void (*sabre_hook_fn)(sabre_world_t *world, sabre_entity_t e, sabre_comp
                               const void *value, void *ctx);
 
 typedef struct sabre_component_desc {
-    const char *name;              /* required, 1..47 bytes, unique in the world */
+    const char *name; /* required, 1..47 bytes, unique in the world */
     /* Either a compiled layout (the caller keeps its schema alive for the
      * world's lifetime) or schema text compiled here (struct_name selects the
      * struct, default: the schema's root).  Neither: a tag. */
     const sabre_layout_t *layout;
     const char *schema;
     const char *struct_name;
-    const void *defaults;          /* layout->size bytes of AoS defaults; NULL = zeros */
+    const void *defaults; /* layout->size bytes of AoS defaults; NULL = zeros */
     /* on_add runs after the component arrived (value: its AoS value);
      * on_remove runs before it leaves (value: its last value).  Hooks may
      * call any world function, structural ones included. */
@@ -174,8 +175,8 @@ int sabre_component_define(sabre_world_t *world, const sabre_component_desc_t *d
 /* Look a component up by name (SABRE_ENOENT if unknown).  If `expect` is
  * non-NULL the component's layout must have the same hash, else
  * SABRE_ELAYOUT with both layout texts in the message. */
-int sabre_component_find(const sabre_world_t *world, const char *name,
-                         const sabre_layout_t *expect, sabre_component_t *out);
+int sabre_component_find(const sabre_world_t *world, const char *name, const sabre_layout_t *expect,
+                         sabre_component_t *out);
 /* The component's layout (NULL for a tag or an unknown id). */
 const sabre_layout_t *sabre_component_layout(const sabre_world_t *world, sabre_component_t c);
 /* The component's name (NULL for an unknown id). */
@@ -214,8 +215,8 @@ bool sabre_has(const sabre_world_t *world, sabre_entity_t e, sabre_component_t c
  * row (no structural change of it or its table).  Does not mark changed:
  * call sabre_mark_changed() after writing through it.  SABRE_ERANGE for a
  * column index past the layout's columns. */
-int sabre_field_ptr(sabre_world_t *world, sabre_entity_t e, sabre_component_t c,
-                    uint32_t column, void **out);
+int sabre_field_ptr(sabre_world_t *world, sabre_entity_t e, sabre_component_t c, uint32_t column,
+                    void **out);
 /* Mark (e, c) changed without writing (after writing through sabre_field_ptr). */
 int sabre_mark_changed(sabre_world_t *world, sabre_entity_t e, sabre_component_t c);
 /* Was (e, c) set since begin_tick?  false if dead or absent. */
@@ -286,11 +287,11 @@ typedef struct sabre_iter {
     const sabre_entity_t *entities; /* count entity ids */
     /* private */
     sabre_query_t *q_;
-    uint32_t mi_;                   /* matched-table index */
-    uint32_t ci_;                   /* chunk index */
-    uint32_t ri_;                   /* next row in chunk (changed filter) */
-    void *tm_;                      /* matched-table record */
-    void *ch_;                      /* chunk */
+    uint32_t mi_; /* matched-table index */
+    uint32_t ci_; /* chunk index */
+    uint32_t ri_; /* next row in chunk (changed filter) */
+    void *tm_;    /* matched-table record */
+    void *ch_;    /* chunk */
 } sabre_iter_t;
 
 /* Start iterating (matches tables created since the last iteration). */
@@ -332,7 +333,7 @@ typedef struct sabre_table_info {
     uint32_t ncomponents;
     const sabre_component_t *components; /* sorted ids; valid until the world is destroyed */
     uint64_t rows;
-    uint32_t nchunks;                    /* chunks allocated */
+    uint32_t nchunks; /* chunks allocated */
 } sabre_table_info_t;
 
 uint32_t sabre_world_table_count(const sabre_world_t *world);
@@ -342,9 +343,9 @@ int sabre_table_info(const sabre_world_t *world, uint32_t table, sabre_table_inf
 typedef struct sabre_chunk_info {
     uint32_t capacity;
     uint32_t count;
-    uint64_t first_row;                  /* table row of the chunk's row 0 */
+    uint64_t first_row; /* table row of the chunk's row 0 */
     const sabre_entity_t *entities;
-    sabre_object_t object;               /* the chunk's region object */
+    sabre_object_t object; /* the chunk's region object */
 } sabre_chunk_info_t;
 int sabre_table_chunk(const sabre_world_t *world, uint32_t table, uint32_t chunk,
                       sabre_chunk_info_t *out);
@@ -352,8 +353,8 @@ int sabre_table_chunk(const sabre_world_t *world, uint32_t table, uint32_t chunk
 void *sabre_table_column(const sabre_world_t *world, uint32_t table, uint32_t chunk,
                          sabre_component_t c, uint32_t column);
 /* Changed-bit words of component c in that chunk. */
-_Atomic uint64_t *sabre_table_changed(const sabre_world_t *world, uint32_t table,
-                                      uint32_t chunk, sabre_component_t c);
+_Atomic uint64_t *sabre_table_changed(const sabre_world_t *world, uint32_t table, uint32_t chunk,
+                                      sabre_component_t c);
 
 /* --------------------------------------------------------- command buffer */
 
@@ -393,8 +394,8 @@ typedef void (*sabre_prefab_fn)(uint64_t i, void *out, void *ctx);
 
 typedef struct sabre_prefab_step {
     sabre_component_t comp;
-    const void *value;      /* AoS value (copied); NULL = component defaults */
-    sabre_prefab_fn fn;     /* if set, called per entity instead of value */
+    const void *value;  /* AoS value (copied); NULL = component defaults */
+    sabre_prefab_fn fn; /* if set, called per entity instead of value */
     void *ctx;
 } sabre_prefab_step_t;
 

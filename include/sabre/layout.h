@@ -73,24 +73,24 @@ typedef struct sabre_layout sabre_layout_t;
 
 /* One direct field of a struct. */
 typedef struct sabre_field {
-    const char *name;             /* "_" for padding */
+    const char *name; /* "_" for padding */
     sabre_field_kind_t kind;
-    sabre_scalar_t scalar;        /* element type when kind == SCALAR */
-    const sabre_layout_t *type;   /* element struct when kind == STRUCT */
-    uint32_t count;               /* array length; 1 when not an array; pad: N */
-    bool is_array;                /* declared with [N] */
-    uint32_t offset;              /* byte offset in the struct */
-    uint32_t stride;              /* element stride (array), element size otherwise */
-    uint32_t size;                /* total bytes = stride * count (pad: N) */
+    sabre_scalar_t scalar;      /* element type when kind == SCALAR */
+    const sabre_layout_t *type; /* element struct when kind == STRUCT */
+    uint32_t count;             /* array length; 1 when not an array; pad: N */
+    bool is_array;              /* declared with [N] */
+    uint32_t offset;            /* byte offset in the struct */
+    uint32_t stride;            /* element stride (array), element size otherwise */
+    uint32_t size;              /* total bytes = stride * count (pad: N) */
     uint32_t align;
 } sabre_field_t;
 
 /* One flattened scalar column. */
 typedef struct sabre_column {
-    const char *name;             /* "pos_x", "tags_2", "vel_3_y" */
+    const char *name; /* "pos_x", "tags_2", "vel_3_y" */
     sabre_scalar_t type;
-    uint32_t offset;              /* byte offset inside the struct (AoS) */
-    uint32_t size;                /* sabre_scalar_size(type) */
+    uint32_t offset; /* byte offset inside the struct (AoS) */
+    uint32_t size;   /* sabre_scalar_size(type) */
 } sabre_column_t;
 
 /* A compiled struct.  Read-only; owned by its schema. */
@@ -102,15 +102,15 @@ struct sabre_layout {
     const sabre_field_t *fields;
     uint32_t ncolumns;
     const sabre_column_t *columns;
-    const char *canonical;        /* canonical text, NUL-terminated */
-    size_t canonical_len;         /* strlen(canonical) */
-    uint64_t hash;                /* FNV-1a 64 of canonical */
+    const char *canonical; /* canonical text, NUL-terminated */
+    size_t canonical_len;  /* strlen(canonical) */
+    uint64_t hash;         /* FNV-1a 64 of canonical */
 };
 
 typedef struct sabre_schema sabre_schema_t;
 
 /* Compiler limits (see sabre_schema_compile). */
-#define SABRE_SCHEMA_MAX_TEXT          (1 << 20)   /* bytes of schema text */
+#define SABRE_SCHEMA_MAX_TEXT          (1 << 20) /* bytes of schema text */
 #define SABRE_SCHEMA_MAX_STRUCTS       1024
 #define SABRE_SCHEMA_MAX_FIELDS        4096        /* per struct, padding included */
 #define SABRE_SCHEMA_MAX_COLUMNS       65536       /* per struct */
@@ -123,9 +123,9 @@ typedef struct sabre_schema sabre_schema_t;
 
 /* Where and why a schema failed to compile. */
 typedef struct sabre_schema_error {
-    uint32_t line;                /* 1-based; 0 if not tied to a position */
-    uint32_t column;              /* 1-based byte column */
-    char message[256];            /* e.g. "expected ':' after field name 'x', found '='" */
+    uint32_t line;     /* 1-based; 0 if not tied to a position */
+    uint32_t column;   /* 1-based byte column */
+    char message[256]; /* e.g. "expected ':' after field name 'x', found '='" */
 } sabre_schema_error_t;
 
 /*
@@ -171,10 +171,10 @@ uint64_t sabre_layout_hash_text(const char *canonical, size_t len);
  * are not copied (unpack zeroes them).  bool is normalised to 0/1 on pack.
  * No bounds are known here: the caller guarantees `row` is in range.
  */
-void sabre_layout_pack(const sabre_layout_t *layout, const void *value,
-                       void *const *columns, size_t row);
-void sabre_layout_unpack(const sabre_layout_t *layout, const void *const *columns,
-                         size_t row, void *value);
+void sabre_layout_pack(const sabre_layout_t *layout, const void *value, void *const *columns,
+                       size_t row);
+void sabre_layout_unpack(const sabre_layout_t *layout, const void *const *columns, size_t row,
+                         void *value);
 
 /*
  * Write a human-readable description (every struct's size and alignment,

@@ -114,7 +114,7 @@ typedef struct sabre_executor {
  * (read-only: they are shared by the processes of the call). */
 typedef struct sabre_proc_job {
     sabre_region_t *region;
-    const void *args;         /* aligned for any type (max_align_t) */
+    const void *args; /* aligned for any type (max_align_t) */
     size_t args_len;
     size_t begin, end;
     unsigned worker;  /* index of the worker process */

@@ -54,10 +54,10 @@ extern "C" {
 #define SABRE_ABI_MAJOR 1
 #define SABRE_ABI_MINOR 0
 
-#define SABRE_REGION_MAGIC 0x4e47455245424153ull /* "SABREGN" + 'N' little-endian */
-#define SABRE_NAME_MAX 48          /* object names: at most 47 bytes + NUL */
-#define SABRE_REGION_NAME_MAX 255  /* shm names and file paths */
-#define SABRE_OBJECT_ALIGN 64
+#define SABRE_REGION_MAGIC    0x4e47455245424153ull /* "SABREGN" + 'N' little-endian */
+#define SABRE_NAME_MAX        48                    /* object names: at most 47 bytes + NUL */
+#define SABRE_REGION_NAME_MAX 255                   /* shm names and file paths */
+#define SABRE_OBJECT_ALIGN    64
 
 typedef enum sabre_backing {
     SABRE_BACKING_PRIVATE = 0,
@@ -67,22 +67,23 @@ typedef enum sabre_backing {
 } sabre_backing_t;
 
 /* Flags for sabre_region_desc_t.flags */
-#define SABRE_REGION_PREFAULT  0x1u /* touch every page at create/open (MAP_POPULATE) */
-#define SABRE_REGION_READONLY  0x2u /* open only: map read-only (inspection) */
-#define SABRE_REGION_REPLACE   0x4u /* create only: replace an existing shm name or file */
-#define SABRE_REGION_HUGEPAGES 0x8u /* create only: try MAP_HUGETLB / THP advice; falls back silently */
-#define SABRE_REGION_NOWAIT    0x10u /* open only: do not wait for a creator still initialising */
+#define SABRE_REGION_PREFAULT 0x1u /* touch every page at create/open (MAP_POPULATE) */
+#define SABRE_REGION_READONLY 0x2u /* open only: map read-only (inspection) */
+#define SABRE_REGION_REPLACE  0x4u /* create only: replace an existing shm name or file */
+#define SABRE_REGION_HUGEPAGES                                                                     \
+    0x8u /* create only: try MAP_HUGETLB / THP advice; falls back silently */
+#define SABRE_REGION_NOWAIT 0x10u /* open only: do not wait for a creator still initialising */
 
 typedef struct sabre_region_desc {
-    sabre_backing_t backing;  /* 0 = PRIVATE */
-    const char *name;         /* SHM: shm name; FILE: path; MEMFD: debug name (optional) */
-    uint64_t size;            /* total bytes, header and directory included; rounded up to pages.
-                                 Required for create; ignored by open (read from the header). */
-    uint32_t max_objects;     /* directory capacity, 0 = 256 */
-    uint32_t flags;           /* SABRE_REGION_* */
-    uint32_t wait_ms;         /* open only: how long to wait for a creator that has not yet
-                                 written the `initialised` word; 0 = 1000 ms.
-                                 SABRE_REGION_NOWAIT means no wait at all. */
+    sabre_backing_t backing; /* 0 = PRIVATE */
+    const char *name;        /* SHM: shm name; FILE: path; MEMFD: debug name (optional) */
+    uint64_t size;           /* total bytes, header and directory included; rounded up to pages.
+                                Required for create; ignored by open (read from the header). */
+    uint32_t max_objects;    /* directory capacity, 0 = 256 */
+    uint32_t flags;          /* SABRE_REGION_* */
+    uint32_t wait_ms;        /* open only: how long to wait for a creator that has not yet
+                                written the `initialised` word; 0 = 1000 ms.
+                                SABRE_REGION_NOWAIT means no wait at all. */
 } sabre_region_desc_t;
 
 typedef struct sabre_region sabre_region_t;
@@ -141,57 +142,57 @@ typedef struct sabre_region_info {
     uint16_t abi_major, abi_minor;
     uint32_t header_size;
     uint64_t total_size;
-    uint64_t used;            /* bytes allocated so far (header + directory + objects) */
+    uint64_t used; /* bytes allocated so far (header + directory + objects) */
     uint32_t max_objects;
     uint32_t nobjects;
     int32_t creator_pid;
-    uint64_t creator_start_time;  /* clock ticks since boot, /proc/<pid>/stat field 22 */
-    uint64_t created_ns;          /* CLOCK_REALTIME at creation */
+    uint64_t creator_start_time; /* clock ticks since boot, /proc/<pid>/stat field 22 */
+    uint64_t created_ns;         /* CLOCK_REALTIME at creation */
     bool creator_alive;
-    uint64_t dir_offset;          /* directory byte offset */
-    uint64_t data_offset;         /* first byte of the object area */
-    uint32_t dir_claimed;         /* directory slots claimed (published, being written, dead) */
-    sabre_backing_t backing;      /* of this handle */
-    bool hugetlb;                 /* the backing is hugetlbfs / MAP_HUGETLB */
-    uint32_t page_size;           /* page size the creator rounded the size to */
+    uint64_t dir_offset;     /* directory byte offset */
+    uint64_t data_offset;    /* first byte of the object area */
+    uint32_t dir_claimed;    /* directory slots claimed (published, being written, dead) */
+    sabre_backing_t backing; /* of this handle */
+    bool hugetlb;            /* the backing is hugetlbfs / MAP_HUGETLB */
+    uint32_t page_size;      /* page size the creator rounded the size to */
 } sabre_region_info_t;
 
 int sabre_region_info(const sabre_region_t *region, sabre_region_info_t *out);
 
 /* Object kinds (the `kind` word of a directory entry). */
 typedef enum sabre_object_kind {
-    SABRE_OBJ_RAW = 1,        /* plain bytes */
-    SABRE_OBJ_COLUMNS = 2,    /* SoA columns described by a layout */
+    SABRE_OBJ_RAW = 1,     /* plain bytes */
+    SABRE_OBJ_COLUMNS = 2, /* SoA columns described by a layout */
     SABRE_OBJ_WEIGHTS = 3,
     SABRE_OBJ_RING = 4,
     SABRE_OBJ_MAILBOX = 5,
     SABRE_OBJ_SNAPSHOT = 6,
-    SABRE_OBJ_TABLE = 7,      /* ECS archetype table chunk */
-    SABRE_OBJ_USER = 0x1000   /* kinds >= this are the application's */
+    SABRE_OBJ_TABLE = 7,    /* ECS archetype table chunk */
+    SABRE_OBJ_USER = 0x1000 /* kinds >= this are the application's */
 } sabre_object_kind_t;
 
 const char *sabre_object_kind_name(uint32_t kind);
 
 typedef struct sabre_object_desc {
-    const char *name;              /* 1..47 bytes, unique in the region */
-    uint32_t kind;                 /* sabre_object_kind_t; 0 = RAW */
-    uint64_t size;                 /* bytes, > 0 */
-    uint32_t align;                /* power of two; 0 = 64; at least 64 is always honoured */
-    const sabre_layout_t *layout;  /* optional: store layout->canonical and hash */
-    const char *layout_text;       /* optional alternative: canonical text (hash computed) */
+    const char *name;             /* 1..47 bytes, unique in the region */
+    uint32_t kind;                /* sabre_object_kind_t; 0 = RAW */
+    uint64_t size;                /* bytes, > 0 */
+    uint32_t align;               /* power of two; 0 = 64; at least 64 is always honoured */
+    const sabre_layout_t *layout; /* optional: store layout->canonical and hash */
+    const char *layout_text;      /* optional alternative: canonical text (hash computed) */
 } sabre_object_desc_t;
 
 /* A located object.  Pointers are into the mapping (valid until close). */
 typedef struct sabre_object {
-    uint32_t index;                /* directory slot */
+    uint32_t index; /* directory slot */
     uint32_t kind;
     char name[SABRE_NAME_MAX];
-    uint64_t offset;               /* from the region base, multiple of 64 */
+    uint64_t offset; /* from the region base, multiple of 64 */
     uint64_t size;
-    void *ptr;                     /* base + offset */
-    const char *layout_text;       /* "" if none; points into the mapping, NUL-terminated */
+    void *ptr;               /* base + offset */
+    const char *layout_text; /* "" if none; points into the mapping, NUL-terminated */
     uint64_t layout_len;
-    uint64_t layout_hash;          /* 0 if none */
+    uint64_t layout_hash; /* 0 if none */
 } sabre_object_t;
 
 /*
@@ -220,8 +221,8 @@ int sabre_region_alloc(sabre_region_t *region, const sabre_object_desc_t *desc,
  * validation (which hashes the layout text): look objects up once, keep
  * the sabre_object_t.  *out may be NULL.
  */
-int sabre_region_find(const sabre_region_t *region, const char *name,
-                      const sabre_layout_t *expect, sabre_object_t *out);
+int sabre_region_find(const sabre_region_t *region, const char *name, const sabre_layout_t *expect,
+                      sabre_object_t *out);
 
 /* Number of published objects and the i-th (0 <= i < count), in directory
  * order.  Both scan the directory (O(number of slots)); objects published
@@ -243,7 +244,7 @@ typedef enum sabre_slot_state {
 
 typedef struct sabre_slot_info {
     sabre_slot_state_t state;
-    int32_t pid;                  /* the process that claimed the slot (0 if empty) */
+    int32_t pid; /* the process that claimed the slot (0 if empty) */
     bool pid_alive;
 } sabre_slot_info_t;
 
@@ -251,8 +252,7 @@ int sabre_region_slot(const sabre_region_t *region, uint32_t slot, sabre_slot_in
 
 /* The object published in directory slot `slot` (O(1), re-validated):
  * SABRE_ENOENT if the slot is not READY or past the capacity. */
-int sabre_region_object_in_slot(const sabre_region_t *region, uint32_t slot,
-                                sabre_object_t *out);
+int sabre_region_object_in_slot(const sabre_region_t *region, uint32_t slot, sabre_object_t *out);
 
 /* Pointer/offset conversions with bounds checks; NULL / UINT64_MAX if out of range. */
 void *sabre_region_ptr(const sabre_region_t *region, uint64_t offset, uint64_t len);
@@ -269,19 +269,19 @@ int sabre_fd_recv(int sock, int *fd, void *msg, size_t cap, size_t *len);
 
 /* The capability probe (the C counterpart of canUseSAB()). */
 typedef struct sabre_caps {
-    bool private_ok;              /* anonymous mappings work */
-    bool memfd_ok;                /* memfd_create works */
-    bool memfd_seals_ok;          /* F_ADD_SEALS works on memfds */
-    bool shm_ok;                  /* shm_open on /dev/shm works */
-    bool file_ok;                 /* the probe directory is writable */
-    bool hugepages_ok;            /* MAP_HUGETLB mappings can be made now */
-    bool futex_ok;                /* shared futex wait/wake works */
-    uint64_t shm_free;            /* free bytes in /dev/shm (0 if unknown) */
+    bool private_ok;     /* anonymous mappings work */
+    bool memfd_ok;       /* memfd_create works */
+    bool memfd_seals_ok; /* F_ADD_SEALS works on memfds */
+    bool shm_ok;         /* shm_open on /dev/shm works */
+    bool file_ok;        /* the probe directory is writable */
+    bool hugepages_ok;   /* MAP_HUGETLB mappings can be made now */
+    bool futex_ok;       /* shared futex wait/wake works */
+    uint64_t shm_free;   /* free bytes in /dev/shm (0 if unknown) */
     uint64_t shm_total;
-    uint64_t file_free;           /* free bytes where the probe directory is */
+    uint64_t file_free; /* free bytes where the probe directory is */
     uint64_t page_size;
-    uint64_t hugepage_size;       /* 0 if none configured */
-    uint64_t hugepages_free;      /* free huge pages */
+    uint64_t hugepage_size;  /* 0 if none configured */
+    uint64_t hugepages_free; /* free huge pages */
 } sabre_caps_t;
 
 /* Probe what works here.  `dir` is where FILE regions would go (NULL = ".").

@@ -76,8 +76,8 @@
 extern "C" {
 #endif
 
-#define SABRE_SCHED_NAME_MAX 48      /* system, stage and resource names: 1..47 bytes */
-#define SABRE_SCHED_MAX_STAGES 32
+#define SABRE_SCHED_NAME_MAX    48 /* system, stage and resource names: 1..47 bytes */
+#define SABRE_SCHED_MAX_STAGES  32
 #define SABRE_SCHED_MAX_SYSTEMS 4096
 
 typedef struct sabre_sched sabre_sched_t;
@@ -93,62 +93,63 @@ typedef enum sabre_offload {
 typedef struct sabre_sys_ctx {
     sabre_world_t *world;
     sabre_sched_t *sched;
-    sabre_query_t *query;      /* the system's query (NULL if it has none) */
-    sabre_cmd_t *cmd;          /* the system's own command buffer (flushed at end of tick) */
+    sabre_query_t *query; /* the system's query (NULL if it has none) */
+    sabre_cmd_t *cmd;     /* the system's own command buffer (flushed at end of tick) */
     double dt, time;
-    uint64_t frame;            /* frames run so far by this scheduler, 0-based */
+    uint64_t frame; /* frames run so far by this scheduler, 0-based */
     const char *name;
-    void *user;                /* sabre_system_desc_t.user */
-    unsigned worker;           /* pool thread running it */
+    void *user;      /* sabre_system_desc_t.user */
+    unsigned worker; /* pool thread running it */
 } sabre_sys_ctx_t;
 
 /* What a kernel gets: rows [begin, end) of `rows`. */
 typedef struct sabre_kernel_ctx {
-    sabre_snapshot_t *rows;    /* native view, built snapshot or opened snapshot */
-    uint64_t begin, end;       /* begin is a multiple of 64 */
+    sabre_snapshot_t *rows; /* native view, built snapshot or opened snapshot */
+    uint64_t begin, end;    /* begin is a multiple of 64 */
     double dt, time;
     uint64_t frame;
-    const void *args;          /* sabre_system_desc_t.args bytes (copied per frame) */
+    const void *args; /* sabre_system_desc_t.args bytes (copied per frame) */
     size_t args_len;
-    void *user;                /* sabre_system_desc_t.user; NULL in a worker process */
-    unsigned worker;           /* thread index, or worker process index */
-    bool in_process;           /* running in a worker process */
+    void *user;      /* sabre_system_desc_t.user; NULL in a worker process */
+    unsigned worker; /* thread index, or worker process index */
+    bool in_process; /* running in a worker process */
 } sabre_kernel_ctx_t;
 
 typedef int (*sabre_system_fn)(const sabre_sys_ctx_t *ctx);
 typedef int (*sabre_kernel_fn)(const sabre_kernel_ctx_t *ctx);
 
 typedef struct sabre_system_desc {
-    const char *name;                   /* required, unique */
-    const char *stage;                  /* NULL = "update" */
-    const char *const *after;           /* systems this one runs after */
+    const char *name;         /* required, unique */
+    const char *stage;        /* NULL = "update" */
+    const char *const *after; /* systems this one runs after */
     uint32_t nafter;
-    const char *const *before;          /* systems this one runs before */
+    const char *const *before; /* systems this one runs before */
     uint32_t nbefore;
-    const sabre_component_t *reads;     /* components read */
+    const sabre_component_t *reads; /* components read */
     uint32_t nreads;
-    const sabre_component_t *writes;    /* components written (implies read) */
+    const sabre_component_t *writes; /* components written (implies read) */
     uint32_t nwrites;
-    const char *const *reads_res;       /* named resources read */
+    const char *const *reads_res; /* named resources read */
     uint32_t nreads_res;
-    const char *const *writes_res;      /* named resources written */
+    const char *const *writes_res; /* named resources written */
     uint32_t nwrites_res;
-    const sabre_query_desc_t *query;    /* optional for `run`; kernels default to all = reads + writes */
-    bool skip_if_empty;                 /* skip when the query matches no row */
+    const sabre_query_desc_t
+        *query;         /* optional for `run`; kernels default to all = reads + writes */
+    bool skip_if_empty; /* skip when the query matches no row */
 
-    sabre_system_fn run;                /* exactly one of run / kernel */
+    sabre_system_fn run; /* exactly one of run / kernel */
     sabre_kernel_fn kernel;
-    sabre_offload_t offload;            /* kernel systems: 0 = INPLACE */
-    uint64_t grain;                     /* rows per range (rounded up to 64); 0 = automatic */
-    const void *args;                   /* bytes copied to every kernel call (<= 64 KiB) */
+    sabre_offload_t offload; /* kernel systems: 0 = INPLACE */
+    uint64_t grain;          /* rows per range (rounded up to 64); 0 = automatic */
+    const void *args;        /* bytes copied to every kernel call (<= 64 KiB) */
     size_t args_len;
     void *user;
 } sabre_system_desc_t;
 
 typedef struct sabre_sched_desc {
-    sabre_world_t *world;               /* required */
-    sabre_pool_t *pool;                 /* NULL: everything runs on the caller */
-    const char *const *stages;          /* stage order; NULL = startup, update, late, render, cleanup */
+    sabre_world_t *world;      /* required */
+    sabre_pool_t *pool;        /* NULL: everything runs on the caller */
+    const char *const *stages; /* stage order; NULL = startup, update, late, render, cleanup */
     uint32_t nstages;
 } sabre_sched_desc_t;
 
@@ -182,8 +183,8 @@ int sabre_sched_run_frame(sabre_sched_t *sched, double dt, double time);
 typedef struct sabre_plan_entry {
     const char *system;
     const char *stage;
-    uint32_t batch;              /* global batch index in run order */
-    uint32_t level;              /* level inside its stage, 0-based */
+    uint32_t batch; /* global batch index in run order */
+    uint32_t level; /* level inside its stage, 0-based */
 } sabre_plan_entry_t;
 /* Systems in run order (stage, batch, registration).  *n receives the count. */
 int sabre_sched_plan(sabre_sched_t *sched, const sabre_plan_entry_t **entries, uint32_t *n);
@@ -197,13 +198,13 @@ int sabre_sched_dump(sabre_sched_t *sched, FILE *file);
 
 /* Per-system counters. */
 typedef struct sabre_system_stats {
-    uint64_t runs;               /* frames it ran */
-    uint64_t skipped;            /* frames skipped (skip_if_empty) */
-    uint64_t rows;               /* rows handed to its kernel, all frames */
-    uint64_t ranges;             /* kernel calls, all frames */
-    uint64_t ns_total;           /* wall time from its first to last range, summed */
+    uint64_t runs;     /* frames it ran */
+    uint64_t skipped;  /* frames skipped (skip_if_empty) */
+    uint64_t rows;     /* rows handed to its kernel, all frames */
+    uint64_t ranges;   /* kernel calls, all frames */
+    uint64_t ns_total; /* wall time from its first to last range, summed */
     uint64_t ns_last;
-    uint64_t committed;          /* rows committed (snapshot/process modes) */
+    uint64_t committed; /* rows committed (snapshot/process modes) */
 } sabre_system_stats_t;
 int sabre_sched_stats(const sabre_sched_t *sched, const char *name, sabre_system_stats_t *out);
 

@@ -85,7 +85,7 @@ typedef struct sabre_snapshot sabre_snapshot_t;
 typedef enum sabre_snap_mode {
     SABRE_SNAP_SHARED = 0,
     SABRE_SNAP_TRANSFER = 1,
-    SABRE_SNAP_NATIVE = 2   /* set by sabre_snapshot_view(); not valid in a desc */
+    SABRE_SNAP_NATIVE = 2 /* set by sabre_snapshot_view(); not valid in a desc */
 } sabre_snap_mode_t;
 
 /* One component of a snapshot spec. */
@@ -93,7 +93,7 @@ typedef struct sabre_snap_comp {
     sabre_component_t comp;
     const char *const *columns; /* flattened column names to include; NULL = all */
     uint32_t ncolumns;
-    bool write;                 /* commit writes this component back */
+    bool write; /* commit writes this component back */
 } sabre_snap_comp_t;
 
 /* An executor job: process rows [begin, end).  `worker` identifies the
@@ -121,18 +121,18 @@ typedef struct sabre_snapshot_exec {
 } sabre_snapshot_exec_t;
 
 typedef struct sabre_snapshot_desc {
-    const sabre_snap_comp_t *comps;  /* 1..64 components, no duplicates, no tags */
+    const sabre_snap_comp_t *comps; /* 1..64 components, no duplicates, no tags */
     uint32_t ncomps;
-    sabre_snap_mode_t mode;          /* SHARED or TRANSFER */
+    sabre_snap_mode_t mode; /* SHARED or TRANSFER */
     /* Storage.  region NULL: the snapshot creates its own region with
      * `backing` (PRIVATE for threads, MEMFD for processes; TRANSFER to a
      * process needs MEMFD).  region set: one object named `name` is
      * allocated in it (not allowed with TRANSFER). */
     sabre_backing_t backing;
     sabre_region_t *region;
-    const char *name;                /* object name, default "snapshot" */
-    uint64_t capacity;               /* rows to reserve; 0 = the query's rows now */
-    sabre_snapshot_exec_t exec;      /* zero: build/commit on the calling thread */
+    const char *name;           /* object name, default "snapshot" */
+    uint64_t capacity;          /* rows to reserve; 0 = the query's rows now */
+    sabre_snapshot_exec_t exec; /* zero: build/commit on the calling thread */
 } sabre_snapshot_desc_t;
 
 /*
@@ -163,7 +163,8 @@ typedef struct sabre_commit_stats {
  * SABRE_EINVAL for a native view (workers already wrote the world, there is
  * nothing to commit); SABRE_ELAYOUT if a component's layout in the snapshot
  * no longer matches the world's (a snapshot that came back corrupted). */
-int sabre_snapshot_commit(sabre_world_t *world, sabre_snapshot_t *snap, sabre_commit_stats_t *stats);
+int sabre_snapshot_commit(sabre_world_t *world, sabre_snapshot_t *snap,
+                          sabre_commit_stats_t *stats);
 
 /* Set (exec non-NULL, copied) or clear (NULL) the executor used by later
  * rebuilds and commits of snap (see the top of this file); kept when a
