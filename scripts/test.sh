@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Builds and runs every sabre test:
+#   0. every C source and header matches .clang-format
 #   1. release build, warnings as errors: unit, integration, stress, fuzz replay
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer build: the same tests
 #   3. ThreadSanitizer build: the same tests (stress loops scaled down)
@@ -24,6 +25,11 @@ run_ctest() { # dir, extra ctest args...
   local dir=$1; shift
   (cd "$dir" && ctest --output-on-failure --timeout 600 -j"$jobs" "$@")
 }
+
+echo "== [0/4] clang-format check"
+find src include tools tests bench fuzz examples -name '*.[ch]' -print0 |
+  xargs -0 -r clang-format --dry-run --Werror ||
+  { echo "format: run clang-format -i on the files above"; exit 1; }
 
 echo "== [1/4] release build (-Wall -Wextra -Werror)"
 build build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
