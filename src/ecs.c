@@ -18,27 +18,6 @@
 
 /* ------------------------------------------------------------ small utils */
 
-static inline void copy_elem(void *dst, const void *src, uint32_t size)
-{
-    switch (size) {
-    case 4:
-        memcpy(dst, src, 4);
-        break;
-    case 8:
-        memcpy(dst, src, 8);
-        break;
-    case 1:
-        memcpy(dst, src, 1);
-        break;
-    case 2:
-        memcpy(dst, src, 2);
-        break;
-    default:
-        memcpy(dst, src, size);
-        break;
-    }
-}
-
 static inline bool bit_test(_Atomic uint64_t *words, uint32_t row)
 {
     return sabre_bits_test(words, row);
@@ -497,8 +476,8 @@ static inline void table_remove_row(sabre_world_t *w, ecs_table_t *t, uint32_t c
     if (ch != lc || row != lr) {
         for (uint32_t j = 0; j < t->ncols; j++) {
             uint32_t e = t->elem[j];
-            copy_elem((char *)ch->cols[j] + (size_t)row * e, (char *)lc->cols[j] + (size_t)lr * e,
-                      e);
+            sabre__copy_elem((char *)ch->cols[j] + (size_t)row * e,
+                             (char *)lc->cols[j] + (size_t)lr * e, e);
         }
         /* The moved row keeps its changed bits.  Bits at rows >= count are
          * left as they are: nothing reads them, and a row appended there
@@ -1108,8 +1087,8 @@ static inline int entity_move(sabre_world_t *w, ecs_record_t *r, sabre_entity_t 
         int32_t s = map[j];
         if (s >= 0) {
             uint32_t es = dst->elem[j];
-            copy_elem((char *)dch->cols[j] + (size_t)dr * es,
-                      (char *)sch->cols[s] + (size_t)sr * es, es);
+            sabre__copy_elem((char *)dch->cols[j] + (size_t)dr * es,
+                             (char *)sch->cols[s] + (size_t)sr * es, es);
         }
     }
     mark_row_all(dst, dch, dr);

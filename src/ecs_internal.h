@@ -8,6 +8,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "internal.h"
 #include "sabre/ecs.h"
@@ -171,6 +172,29 @@ struct sabre_world {
      * fast path, docs/ecs.md). */
     uint64_t struct_epoch;
 };
+
+/* One element of a column (scalar sizes: 1, 2, 4 or 8 bytes), with a
+ * constant-size memcpy for each so the compiler emits a single move. */
+static inline void sabre__copy_elem(void *dst, const void *src, uint32_t size)
+{
+    switch (size) {
+    case 4:
+        memcpy(dst, src, 4);
+        break;
+    case 8:
+        memcpy(dst, src, 8);
+        break;
+    case 1:
+        memcpy(dst, src, 1);
+        break;
+    case 2:
+        memcpy(dst, src, 2);
+        break;
+    default:
+        memcpy(dst, src, size);
+        break;
+    }
+}
 
 /* Internal entry points shared with snapshot.c. */
 static inline ecs_record_t *sabre__ecs_record(const sabre_world_t *w, sabre_entity_t e)

@@ -1043,24 +1043,10 @@ int sabre_snapshot_commit(sabre_world_t *w, sabre_snapshot_t *s, sabre_commit_st
                 char *dst =
                     (char *)ch->cols[t->first_col[ci] + s->layout_col[j]] + (size_t)row * es;
                 const char *src = (const char *)s->cols[j] + i * es;
-                if (len == 1) {
-                    switch (es) {
-                    case 4:
-                        memcpy(dst, src, 4);
-                        break;
-                    case 8:
-                        memcpy(dst, src, 8);
-                        break;
-                    case 2:
-                        memcpy(dst, src, 2);
-                        break;
-                    default:
-                        memcpy(dst, src, 1);
-                        break;
-                    }
-                } else {
+                if (len == 1)
+                    sabre__copy_elem(dst, src, es);
+                else
                     memcpy(dst, src, len * es);
-                }
             }
             sabre_bits_mark_range(ch->bits[ci], row, len);
             if (!atomic_load_explicit(&ch->centries[ci].summary, memory_order_relaxed))
