@@ -131,7 +131,7 @@ static struct dir_entry *entry_of(const sabre_region_t *r, uint32_t i)
  * Small helpers
  * ------------------------------------------------------------------------- */
 
-static const char *backing_name(sabre_backing_t b)
+const char *sabre_backing_name(sabre_backing_t b)
 {
     switch (b) {
     case SABRE_BACKING_PRIVATE:
@@ -778,7 +778,7 @@ static void copy_entry(const struct dir_entry *e, uint64_t state, struct entry_c
 static int validate_entry(const sabre_region_t *r, uint32_t i, const struct entry_copy *c,
                           uint64_t used, sabre_object_t *o)
 {
-    const char *rn = r->name[0] ? r->name : backing_name(r->backing);
+    const char *rn = r->name[0] ? r->name : sabre_backing_name(r->backing);
     if (c->name[SABRE_NAME_MAX - 1] != '\0' || memchr(c->name, 0, SABRE_NAME_MAX) == NULL)
         return sabre__fail(SABRE_ECORRUPT,
                            "region '%s': directory entry %u: name is not "
@@ -886,7 +886,7 @@ static int range_cmp(const void *a, const void *b)
  * two objects (data or layout text) overlapping. */
 static int validate_directory(const sabre_region_t *r)
 {
-    const char *rn = r->name[0] ? r->name : backing_name(r->backing);
+    const char *rn = r->name[0] ? r->name : sabre_backing_name(r->backing);
     uint64_t used = atomic_load_explicit(&hdr_of(r)->used, memory_order_acquire);
     struct range *ranges = NULL;
     size_t nr = 0;
@@ -948,7 +948,7 @@ static int validate_directory(const sabre_region_t *r)
 /* Header checks on a mapping of `size` bytes whose `initialised` is done. */
 static int validate_header(sabre_region_t *r, uint64_t size)
 {
-    const char *rn = r->name[0] ? r->name : backing_name(r->backing);
+    const char *rn = r->name[0] ? r->name : sabre_backing_name(r->backing);
     const struct region_header *h = hdr_of(r);
     if (h->magic != SABRE_REGION_MAGIC)
         return sabre__fail(SABRE_ECORRUPT,
@@ -1037,7 +1037,7 @@ static int validate_header(sabre_region_t *r, uint64_t size)
  * creator that has not finished initialising. */
 static int open_mapped(sabre_region_t *r, uint32_t flags, uint32_t wait_ms)
 {
-    const char *rn = r->name[0] ? r->name : backing_name(r->backing);
+    const char *rn = r->name[0] ? r->name : sabre_backing_name(r->backing);
     bool ro = (flags & SABRE_REGION_READONLY) != 0;
     bool prefault = (flags & SABRE_REGION_PREFAULT) != 0;
     uint64_t deadline = sabre__now_ns() + (uint64_t)wait_ms * 1000000ull;
@@ -1175,7 +1175,7 @@ int sabre_region_open(const sabre_region_desc_t *desc, sabre_region_t **out)
         return sabre__fail(SABRE_EINVAL,
                            "sabre_region_open opens SHM and FILE regions; a %s "
                            "region is opened with sabre_region_open_fd",
-                           backing_name(desc->backing));
+                           sabre_backing_name(desc->backing));
     }
     uint32_t wait = (desc->flags & SABRE_REGION_NOWAIT) ? 0
                     : desc->wait_ms                     ? desc->wait_ms
@@ -1258,7 +1258,7 @@ int sabre_region_unlink(sabre_backing_t backing, const char *name)
     return sabre__fail(SABRE_EINVAL,
                        "a %s region has no name to unlink (it goes away when the "
                        "last mapping and fd close)",
-                       backing_name(backing));
+                       sabre_backing_name(backing));
 }
 
 /* ---------------------------------------------------------------------------
@@ -1438,7 +1438,7 @@ int sabre_region_find(const sabre_region_t *r, const char *name, const sabre_lay
     int64_t slot = find_slot(r, name, nlen, name_hash24(name, nlen), &s);
     if (slot < 0)
         return sabre__fail(SABRE_ENOENT, "region '%s' has no object named '%s'",
-                           r->name[0] ? r->name : backing_name(r->backing), name);
+                           r->name[0] ? r->name : sabre_backing_name(r->backing), name);
     struct entry_copy c;
     copy_entry(entry_of(r, (uint32_t)slot), s, &c);
     sabre_object_t o;
@@ -1494,7 +1494,7 @@ static int claim_slot(sabre_region_t *r, uint32_t h24, uint32_t *slot)
         }
     }
     return sabre__fail(SABRE_ENOSPC, "region '%s': directory is full (%u objects)",
-                       r->name[0] ? r->name : backing_name(r->backing), r->dir_capacity);
+                       r->name[0] ? r->name : sabre_backing_name(r->backing), r->dir_capacity);
 }
 
 /* Lower slots decide name ownership: wait for same-hash slots still being
@@ -1514,7 +1514,7 @@ static int check_unique(sabre_region_t *r, uint32_t slot, const char *name, size
                     return sabre__fail(SABRE_EEXIST,
                                        "region '%s' already has an object named "
                                        "'%s'",
-                                       r->name[0] ? r->name : backing_name(r->backing), name);
+                                       r->name[0] ? r->name : sabre_backing_name(r->backing), name);
                 break;
             }
             if (ST_CODE(s) != ST_WRITING)
@@ -1574,7 +1574,7 @@ static int bump(sabre_region_t *r, uint64_t text_bytes, uint64_t size, uint64_t 
             return sabre__fail(SABRE_ENOSPC,
                                "region '%s' is full: %llu bytes (%s) requested "
                                "(plus %llu of layout text), %s left",
-                               r->name[0] ? r->name : backing_name(r->backing),
+                               r->name[0] ? r->name : sabre_backing_name(r->backing),
                                (unsigned long long)size, a, (unsigned long long)text_bytes, b);
         }
         if (atomic_compare_exchange_weak_explicit(&h->used, &old, end, memory_order_acq_rel,

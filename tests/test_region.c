@@ -379,6 +379,9 @@ static void test_names_and_args(void)
     CHECK(strcmp(sabre_object_kind_name(SABRE_OBJ_WEIGHTS), "weights") == 0);
     CHECK(strcmp(sabre_object_kind_name(SABRE_OBJ_USER + 1), "user") == 0);
     CHECK(strcmp(sabre_object_kind_name(42), "unknown") == 0);
+    CHECK(strcmp(sabre_backing_name(SABRE_BACKING_PRIVATE), "private") == 0);
+    CHECK(strcmp(sabre_backing_name(SABRE_BACKING_FILE), "file") == 0);
+    CHECK(strcmp(sabre_backing_name((sabre_backing_t)9), "?") == 0);
 }
 
 static void test_layout_mismatch(void)

@@ -81,21 +81,6 @@ static void iso_time(char *dst, size_t cap, uint64_t ns)
     snprintf(dst + n, cap - n, ".%03uZ", (unsigned)(ns / 1000000ull % 1000ull));
 }
 
-static const char *backing_str(sabre_backing_t b)
-{
-    switch (b) {
-    case SABRE_BACKING_PRIVATE:
-        return "private";
-    case SABRE_BACKING_MEMFD:
-        return "memfd";
-    case SABRE_BACKING_SHM:
-        return "shm";
-    case SABRE_BACKING_FILE:
-        return "file";
-    }
-    return "?";
-}
-
 static const char *slot_state_str(sabre_slot_state_t s)
 {
     switch (s) {
@@ -307,7 +292,7 @@ static int render(const sabre_region_t *r, bool json, FILE *out)
                 "\"nobjects\": %u, \"data_offset\": %llu, \"creator_pid\": %d, "
                 "\"creator_start_time\": %llu, \"creator_alive\": %s, \"created_ns\": %llu, "
                 "\"created\": \"%s\", \"hugetlb\": %s, \"page_size\": %u}, \"objects\": [",
-                backing_str(info.backing), info.abi_major, info.abi_minor, info.header_size,
+                sabre_backing_name(info.backing), info.abi_major, info.abi_minor, info.header_size,
                 (unsigned long long)info.total_size, (unsigned long long)info.used,
                 (unsigned long long)info.dir_offset, info.max_objects, info.dir_claimed,
                 info.nobjects, (unsigned long long)info.data_offset, (int)info.creator_pid,
@@ -315,7 +300,8 @@ static int render(const sabre_region_t *r, bool json, FILE *out)
                 (unsigned long long)info.created_ns, when, info.hugetlb ? "true" : "false",
                 info.page_size);
     } else {
-        fprintf(out, "region %s (%s)\n", name[0] ? name : "(anonymous)", backing_str(info.backing));
+        fprintf(out, "region %s (%s)\n", name[0] ? name : "(anonymous)",
+                sabre_backing_name(info.backing));
         fprintf(out, "  abi           %u.%u (this library %d.%d)\n", info.abi_major, info.abi_minor,
                 SABRE_ABI_MAJOR, SABRE_ABI_MINOR);
         fprintf(out, "  header size   %u\n", info.header_size);

@@ -66,6 +66,9 @@ typedef enum sabre_backing {
     SABRE_BACKING_FILE = 3
 } sabre_backing_t;
 
+/* "private", "memfd", "shm" or "file" ("?" for another value). */
+const char *sabre_backing_name(sabre_backing_t backing);
+
 /* Flags for sabre_region_desc_t.flags */
 #define SABRE_REGION_PREFAULT 0x1u /* touch every page at create/open (MAP_POPULATE) */
 #define SABRE_REGION_READONLY 0x2u /* open only: map read-only (inspection) */
