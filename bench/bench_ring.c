@@ -294,9 +294,10 @@ static double big_chunk_ns(void)
 
 /* The host's speed can change between two measurements (the bare loop alone
  * runs at about 30, 100, 200 or 400 M records/s on the shared VM), so every
- * ratio is taken per run between measurements made back to back - bare loop
- * then one producer, one then four, thread then process - and the median of
- * those per-run ratios is printed next to the median rates. */
+ * ratio is taken per run between measurements made back to back - bare loops
+ * (128-byte stride, then 64-byte) then one producer, one then four, thread
+ * then process - and the median of those per-run ratios is printed next to
+ * the median rates. */
 static void measure(uint64_t n, bool pinned)
 {
     pinning = pinned;
@@ -304,11 +305,11 @@ static void measure(uint64_t n, bool pinned)
     double r_one[RUNS], r_one2[RUNS], r_four[RUNS], r_proc[RUNS];
     uint64_t n4 = n / 4 - (n / 4) % BATCH;
     for (int r = 0; r < RUNS; r++) {
+        bare2[r] = bare_rate(n, 128);
         bare[r] = bare_rate(n, REC);
         one[r] = ring_rate(SABRE_RING_LANES, 1, false, n);
         four[r] = ring_rate(SABRE_RING_LANES, 4, false, n4);
         proc[r] = ring_rate(SABRE_RING_LANES, 1, true, n);
-        bare2[r] = bare_rate(n, 128);
         mpsc[r] = ring_rate(SABRE_RING_MPSC, 4, false, n4);
         r_one[r] = one[r] / bare[r];
         r_four[r] = four[r] / one[r];
