@@ -17,6 +17,7 @@
 #include <stdlib.h>
 
 #include "../examples/physics_run.h"
+#include "core/internal.h"
 
 #include "bench_util.h"
 
