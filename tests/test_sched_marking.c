@@ -243,6 +243,23 @@ static void test_term_not_in_query(void)
                                          .kernel = move_unmarked}),
               SABRE_EINVAL);
     CHECK_STR_CONTAINS(sabre_last_error(), "term 0 (Vel) is not in its query's `all` list");
+    /* a component a snapshot lacks is named, with the ones it holds */
+    sabre_component_t hp;
+    CHECK_OK(sabre_component_define(
+        r.world, &(sabre_component_desc_t){.name = "Hp", .schema = "struct H { v: f32; }"}, &hp));
+    sabre_query_t *q;
+    CHECK_OK(sabre_query_create(r.world, &(sabre_query_desc_t){.all = &r.pos, .nall = 1}, &q));
+    sabre_snapshot_t *snap;
+    CHECK_OK(sabre_snapshot_build(
+        r.world,
+        &(sabre_snapshot_desc_t){.comps = &(sabre_snap_comp_t){.comp = r.pos}, .ncomps = 1}, q,
+        &snap));
+    void *col;
+    CHECK_ERR(sabre_snapshot_column(snap, hp, "v", &col), SABRE_ENOENT);
+    CHECK_STR_CONTAINS(sabre_last_error(), "component 'Hp' (id");
+    CHECK_STR_CONTAINS(sabre_last_error(), "it holds Pos (id");
+    sabre_snapshot_free(snap);
+    sabre_query_destroy(q);
     CHECK_OK(sabre_sched_add(
         r.sched, &(sabre_system_desc_t){.name = "full",
                                         .reads = &r.vel,

@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "cmds.h"
-#include "inspect_kinds.h"
 #include "core/internal.h"
+#include "inspect_kinds.h"
 #include "sabre/layout.h"
 #include "sabre/region.h"
 

@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "inspect_kinds.h"
 #include "core/internal.h"
+#include "inspect_kinds.h"
 #include "sabre/ring.h"
 #include "sabre/weights.h"
 
