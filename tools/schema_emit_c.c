@@ -6,7 +6,9 @@
  *     C's), checked against the compiled layout with _Static_assert on its
  *     size and every field's offset;
  *   - <NAME>_SIZE, <NAME>_ALIGN, <NAME>_LAYOUT_HASH (FNV-1a 64 of the
- *     canonical text: sabre_ring_open and sabre_region_find compare it);
+ *     canonical text: sabre_ring_open and sabre_region_find compare it),
+ *     <NAME>_SCHEMA (the canonical text: sabre_schema_compile it to get the
+ *     layout at run time);
  *   - <NAME>_FIELD_<field>: index of each top-level field that is not
  *     padding (a ring chunk's SoA arrays, sabre_chunk_array), <NAME>_NFIELDS;
  *   - <NAME>_COL_<column>: index of each flattened column (a component's
@@ -112,8 +114,10 @@ static void emit_struct(FILE *f, const sabre_layout_t *l)
     put_upper(f, tn);
     fprintf(f, "_ALIGN %uu\n#define ", l->align);
     put_upper(f, tn);
-    fprintf(f, "_LAYOUT_HASH 0x%016llxull /* canonical: %s */\n", (unsigned long long)l->hash,
-            l->canonical);
+    fprintf(f, "_LAYOUT_HASH 0x%016llxull\n#define ", (unsigned long long)l->hash);
+    put_upper(f, tn);
+    /* the canonical text: identifiers and punctuation, nothing to escape */
+    fprintf(f, "_SCHEMA \"%s\"\n", l->canonical);
     /* ring fields: top-level fields without padding */
     fprintf(f, "enum {\n");
     uint32_t nf = 0;
