@@ -100,15 +100,16 @@ int main(int argc, char **argv)
                                                  .capacity = 8,
                                                  .policy = SABRE_RING_BLOCK},
                             &ring));
-    /* Readers + 2 slots: publishing never waits for an actor's pin. */
+    /* Slots so that publishing never waits for an actor's pin (weights.h). */
     sabre_weights_t *weights;
-    check(sabre_weights_create(region,
-                               &(sabre_weights_desc_t){.name = "policy",
-                                                       .size = 4 * sizeof(float),
-                                                       .readers = ACTORS,
-                                                       .slots = ACTORS + 2,
-                                                       .flags = SABRE_WEIGHTS_F32},
-                               &weights));
+    check(sabre_weights_create(
+        region,
+        &(sabre_weights_desc_t){.name = "policy",
+                                .size = 4 * sizeof(float),
+                                .readers = ACTORS,
+                                .slots = SABRE_WEIGHTS_SLOTS_NO_WAIT(ACTORS, false),
+                                .flags = SABRE_WEIGHTS_F32},
+        &weights));
     float w[4] = {1, 1, 0, 0};
     check(sabre_weights_publish(weights, w, sizeof w, NULL, 0, NULL));
     pid_t pids[ACTORS];
