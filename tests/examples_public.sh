@@ -4,9 +4,11 @@
 # of every example schema compiles (its _Static_asserts check the layout
 # against C's), and the checked-in examples/tutorial_step.h is what the tool
 # generates today.
-#     examples_public.sh CC SABRE_TOOL SOURCE_DIR WORK_DIR
+# It also links examples/quickstart.c the way the README's "Using sabre in
+# your project" says (cc -I include ... libsabre.a -lpthread -lm).
+#     examples_public.sh CC SABRE_TOOL SOURCE_DIR WORK_DIR [LIBSABRE_A]
 set -eu
-cc=$1 tool=$2 src=$3 work=$4
+cc=$1 tool=$2 src=$3 work=$4 lib=${5:-}
 mkdir -p "$work"
 flags="-std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -I$src/include"
 n=0
@@ -23,4 +25,8 @@ for s in "$src"/examples/*.schema; do
 done
 "$tool" schema --emit c "$src/examples/tutorial_step.schema" | diff -u "$src/examples/tutorial_step.h" - ||
   { echo "FAIL: examples/tutorial_step.h is stale: regenerate it"; exit 1; }
+if [ -n "$lib" ]; then
+  $cc -std=gnu11 -O2 -I "$src/include" "$src/examples/quickstart.c" "$lib" -lpthread -lm \
+    -o "$work/quickstart" || { echo "FAIL: the README's build line"; exit 1; }
+fi
 echo "examples_public: $n files compiled with only include/ (and generated headers)"
