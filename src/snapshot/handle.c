@@ -41,7 +41,7 @@ int sabre__snap_attach(sabre_snapshot_t *s, uint8_t *base, uint64_t size, uint64
     const char *blob = (const char *)base + h->names_off;
     for (uint32_t i = 0; i < h->ncomps; i++) {
         comps[i].comp = ce[i].comp_id;
-        comps[i].name = blob + ce[i].name_off;
+        comps[i].name = h->names_len ? blob + ce[i].name_off : ""; /* validated: NUL-ended blob */
         comps[i].write = ce[i].flags & 1u;
         comps[i].first_col = ce[i].first_col;
         comps[i].ncols = ce[i].ncols;
