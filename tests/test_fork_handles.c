@@ -4,7 +4,8 @@
  * inherited MEMFD region and object handles - its writes are the parent's
  * memory, and its closing them does not affect the parent - while a PRIVATE
  * region becomes the child's own copy.  Role handles opened in the child
- * (a ring producer, a weights reader) register the child's pid.
+ * (a ring producer, a weights reader) register the child's pid.  Also:
+ * sabre_chunk_field finds a ring array by name.
  */
 #include <sys/wait.h>
 #include <unistd.h>
@@ -88,6 +89,10 @@ static void test_region_fork_role_handles_opened_in_child(void)
     sabre_ring_batch_t batch;
     CHECK_OK(sabre_ring_consume(c, 1, 0, &batch));
     CHECK_EQ(((const uint32_t *)batch.data)[0], (uint32_t)pid);
+    /* fields by name: a raw ring has one, "data" */
+    CHECK(sabre_chunk_field(ring, batch.chunks, "data") == batch.data);
+    CHECK(sabre_chunk_field(ring, batch.chunks, "obs") == NULL);
+    CHECK(sabre_chunk_field(ring, batch.chunks, NULL) == NULL);
     CHECK_OK(sabre_ring_release(c, &batch));
     sabre_ring_producer_info_t pi;
     CHECK_OK(sabre_ring_producer_at(ring, 0, &pi));
