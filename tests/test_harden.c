@@ -216,7 +216,8 @@ static void test_sparse_full_fs(void)
     int st = in_child(tiny_fs_child, &t, "sparse region on a full tmpfs");
     CHECK(st == 0 || st == 77);
     if (st == 77)
-        printf("(the sparse-copy checks above still ran on %s)\n", tmpdir);
+        printf("(sparse_reserved still checks, on %s, that opening for writing fills the holes)\n",
+               tmpdir);
     rmdir(t.dir);
     unlink(t.src);
 }
