@@ -6,8 +6,8 @@
  * fd passing, pointer/offset conversions, info and the capability probe.
  */
 #include <errno.h>
-#include <stdatomic.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

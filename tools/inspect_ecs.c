@@ -94,8 +94,8 @@ static int describe(const sabre_object_t *o, FILE *out, bool json, uint64_t magi
                 snap ? "snapshot" : "table_chunk", h->major, h->minor,
                 (unsigned long long)h->world_id);
         if (snap)
-            fprintf(out, "\"snapshot_id\":\"0x%016llx\",\"mode\":\"%s\",", (unsigned long long)h->uid,
-                    mode);
+            fprintf(out, "\"snapshot_id\":\"0x%016llx\",\"mode\":\"%s\",",
+                    (unsigned long long)h->uid, mode);
         else
             fprintf(out, "\"table\":%u,\"chunk\":%u,\"first_row\":%llu,", h->table,
                     (unsigned)(h->uid & 0xffffffffu), (unsigned long long)h->first_row);
