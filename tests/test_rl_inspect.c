@@ -256,6 +256,7 @@ int main(void)
     CHECK(json_object_ok(t));
     CHECK_STR_CONTAINS(t, "\"in_flight\":0");
     CHECK_STR_CONTAINS(t, "\"lag_recent\":{\"avg\":2.000,\"count\":2,");
+    CHECK_STR_CONTAINS(t, "\"layout_hash\":\"0x"); /* hashes are 0x-prefixed, as the object's */
     free(t);
     CHECK(!json_object_ok("{\"a\":1,}"));
     CHECK(!json_object_ok("{\"a\":01}"));
