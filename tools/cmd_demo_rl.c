@@ -349,6 +349,7 @@ static int rld_train(const rld_opts *o)
     double eval = 0;
     bool solved = false, killed = false;
     pid_t killed_pid = 0, killed_by = 0;
+    uint64_t kill_since = 0;
     uint32_t killed_lane = 0;
     while (!solved && steps < o->max_steps) {
         sabre_ring_batch_t batch;
@@ -405,18 +406,30 @@ static int rld_train(const rld_opts *o)
         }
         /* the fault: SIGKILL an actor mid-run and start a replacement */
         if (o->kill_at && !killed && steps >= o->kill_at) {
-            killed = true, killed_pid = pids[0];
-            kill(killed_pid, SIGKILL);
-            waitpid(killed_pid, NULL, 0);
-            pids[0] = rld_spawn(name, o->seed * 1000 + generation++);
-            killed_by = pids[0];
-            for (uint32_t p = 0; p < A; p++) {
-                sabre_ring_producer_info_t pi;
-                if (!sabre_ring_producer_at(ring, p, &pi) && pi.pid == killed_pid)
-                    killed_lane = p;
+            /* kill it while it writes a chunk (it holds a claim), as soon
+             * as it does in the next 250 ms, else between chunks */
+            sabre_ring_producer_info_t pi = {0};
+            if (!kill_since) {
+                kill_since = rld_now_ns();
+                for (uint32_t p = 0; p < A; p++)
+                    if (!sabre_ring_producer_at(ring, p, &pi) && pi.pid == pids[0])
+                        killed_lane = p;
             }
-            printf("killed actor pid %d (SIGKILL) at %" PRIu64 " env steps; replacement pid %d\n",
-                   (int)killed_pid, steps, (int)killed_by);
+            for (uint64_t until = rld_now_ns() + 5000000ull; rld_now_ns() < until;)
+                if (!sabre_ring_producer_at(ring, killed_lane, &pi) && pi.claim_count)
+                    break;
+            if (pi.claim_count || rld_now_ns() - kill_since > 250000000ull) {
+                killed = true, killed_pid = pids[0];
+                kill(killed_pid, SIGKILL);
+                waitpid(killed_pid, NULL, 0);
+                pids[0] = rld_spawn(name, o->seed * 1000 + generation++);
+                killed_by = pids[0];
+                printf("killed actor pid %d (lane %u, %s) at %" PRIu64
+                       " env steps; replacement pid %d\n",
+                       (int)killed_pid, killed_lane,
+                       pi.claim_count ? "while writing a chunk" : "between chunks", steps,
+                       (int)killed_by);
+            }
         }
         /* an actor that died on its own is replaced as well */
         for (uint32_t a = 0; a < A; a++) {
