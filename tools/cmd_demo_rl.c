@@ -287,6 +287,10 @@ static int rld_train(const rld_opts *o)
     pid_t pids[RLD_MAX_ACTORS] = {0};
     int status = 1;
     rl_hparams hp = rl_hparams_default();
+    /* at least one chunk of every actor per update: with big chunks, a
+     * smaller batch would learn from data many updates old */
+    if ((uint64_t)A * T * E > hp.batch_steps)
+        hp.batch_steps = (uint32_t)((uint64_t)A * T * E);
     sabre_ring_field_t f[RF_COUNT];
     if ((rc = sabre_ring_create(reg,
                                 &(sabre_ring_desc_t){.name = RLD_RING,
@@ -380,21 +384,23 @@ static int rld_train(const rld_opts *o)
                     sum100 += ret - ret100[episodes % 100];
                     ret100[episodes % 100] = ret;
                     episodes++;
+                    /* a full batch of whole episodes: learn and publish */
+                    if (rl_learner_ready(L)) {
+                        rl_learner_update(L);
+                        rc = sabre_weights_publish(w, L->pi, sizeof L->pi, NULL, 1000000000ull,
+                                                   &version);
+                        if (rc) {
+                            rld_die("publish", rc);
+                            goto out;
+                        }
+                        sabre_ring_consumer_set_version(cons, version);
+                    }
                 }
             }
             steps += n;
         }
         if (!rc)
             sabre_ring_release(cons, &batch);
-        while (rl_learner_ready(L)) {
-            rl_learner_update(L);
-            if ((rc = sabre_weights_publish(w, L->pi, sizeof L->pi, NULL, 1000000000ull,
-                                            &version))) {
-                rld_die("publish", rc);
-                goto out;
-            }
-            sabre_ring_consumer_set_version(cons, version);
-        }
         /* solved: mean-100 of training episodes, then a greedy evaluation
          * of the weights just published (once per version) */
         if (episodes >= 100 && sum100 / 100 >= RLD_SOLVED && version != last_eval_version) {
