@@ -128,23 +128,10 @@ static int rld_actor(const char *region_name, uint64_t seed)
             goto fail;
         }
         uint8_t *base = claim.data;
-        float *obs = (float *)(base + f[RF_OBS].offset);
-        float *rew = (float *)(base + f[RF_REW].offset);
-        float *logp = (float *)(base + f[RF_LOGP].offset);
-        uint32_t *tt = (uint32_t *)(base + f[RF_T].offset);
-        uint8_t *act = base + f[RF_ACT].offset;
-        uint8_t *end = base + f[RF_END].offset;
-        for (uint32_t t = 0, i = 0; t < T; t++)
-            for (uint32_t e = 0; e < E; e++, i++) {
-                cp_observe(&envs[e], &obs[i * CP_OBS]);
-                tt[i] = envs[e].steps;
-                int a = cp_act(wt, &obs[i * CP_OBS], cp_uniform(&seed), &logp[i]);
-                act[i] = (uint8_t)a;
-                rew[i] = 1.0f;
-                end[i] = (uint8_t)cp_step(&envs[e], a);
-                if (end[i])
-                    cp_reset(&envs[e], &seed);
-            }
+        cp_rollout(envs, E, T, wt, &seed, (float *)(base + f[RF_OBS].offset),
+                   (float *)(base + f[RF_REW].offset), (float *)(base + f[RF_LOGP].offset),
+                   (uint32_t *)(base + f[RF_T].offset), base + f[RF_ACT].offset,
+                   base + f[RF_END].offset);
         if ((rc = sabre_ring_commit(prod, &claim))) {
             what = "commit";
             goto fail;

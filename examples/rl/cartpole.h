@@ -123,6 +123,28 @@ static inline int cp_greedy(const float *w, const float *obs)
     return z[1] > z[0];
 }
 
+/* The actor's inner loop: step `E` envs for `T` steps with the policy `w`
+ * (sampling with `rng`), writing step (t, e) of each array at [t * E + e]:
+ * the observation before the step (obs: 4 floats), the reward, the action's
+ * log-probability, its index in the episode, the action, and whether the
+ * episode ended there (CP_TERMINATED / CP_TRUNCATED; the env is then reset). */
+static inline void cp_rollout(cp_env *envs, uint32_t E, uint32_t T, const float *w, uint64_t *rng,
+                              float *obs, float *rew, float *logp, uint32_t *tt, uint8_t *act,
+                              uint8_t *end)
+{
+    for (uint32_t t = 0, i = 0; t < T; t++)
+        for (uint32_t e = 0; e < E; e++, i++) {
+            cp_observe(&envs[e], &obs[i * CP_OBS]);
+            tt[i] = envs[e].steps;
+            int a = cp_act(w, &obs[i * CP_OBS], cp_uniform(rng), &logp[i]);
+            act[i] = (uint8_t)a;
+            rew[i] = 1.0f;
+            end[i] = (uint8_t)cp_step(&envs[e], a);
+            if (end[i])
+                cp_reset(&envs[e], rng);
+        }
+}
+
 /* Mean return of `episodes` greedy episodes of the policy `w`. */
 static inline double cp_evaluate(const float *w, int episodes, uint64_t seed)
 {
