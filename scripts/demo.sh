@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds sabre and runs its main job: the physics demo (every offload mode,
-# checked bit-identical against the serial run), then shows what the
-# machine supports and a shared region as any process sees it.
+# Builds sabre and runs its main jobs: which shared-memory backings work
+# here, the physics demo (every offload mode, checked bit-identical against
+# the serial run), then the RL demo (CartPole-v1 actor processes -> rollout
+# ring -> PPO trainer -> weights) until it is solved.
 # Extra arguments go to `sabre demo physics` (e.g. -n 200000 -f 100).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,3 +16,6 @@ echo "== sabre probe: which shared-memory backings work here"
 echo
 echo "== sabre demo physics"
 "$sabre" demo physics "$@"
+echo
+echo "== sabre demo rl --until-solved"
+"$sabre" demo rl --until-solved

@@ -14,6 +14,10 @@ if ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/
    ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-aarch64.a >/dev/null 2>&1; then
   need+=(libclang-rt-14-dev)
 fi
+# the RL demo's Python trainer (examples/rl/train.py): numpy, and matplotlib
+# for --plot, for Debian's /usr/bin/python3 (not whatever python3 is on PATH)
+/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || need+=(python3-numpy)
+/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1 || need+=(python3-matplotlib)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "sabre: missing packages: ${need[*]} (run as root, or install them)" >&2
