@@ -21,7 +21,8 @@
 #include <time.h>
 
 #include "bench_util.h"
-#include "ecs_internal.h"
+#include "ecs/ecs_internal.h"
+#include "snapshot/snapshot_internal.h"
 #include "sabre/snapshot.h"
 
 typedef struct {

@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "core/internal.h"
 #include "sabre/mailbox.h"
 #include "sabre/pool.h"
 

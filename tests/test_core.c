@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "internal.h"
+#include "core/internal.h"
 
 static _Atomic uint32_t word;
 

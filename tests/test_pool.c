@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "internal.h"
+#include "core/internal.h"
 #include "sabre/pool.h"
 
 #define MAX_ROWS 200003

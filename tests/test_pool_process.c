@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #include "check.h"
-#include "internal.h"
+#include "core/internal.h"
 #include "sabre/pool.h"
 
 #define ROWS 10000

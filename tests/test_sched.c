@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "internal.h"
+#include "core/internal.h"
 #include "sabre/sched.h"
 
 static sabre_world_t *world;

@@ -14,7 +14,7 @@
 
 #include "cmds.h"
 #include "inspect_kinds.h"
-#include "internal.h"
+#include "core/internal.h"
 #include "sabre/layout.h"
 #include "sabre/region.h"
 

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "inspect_kinds.h"
-#include "internal.h"
+#include "core/internal.h"
 #include "sabre/ring.h"
 #include "sabre/weights.h"
 

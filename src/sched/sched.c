@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "core/internal.h"
 #include "sabre/sched.h"
 
 #define DEFAULT_GRAIN_MIN 4096u

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "core/internal.h"
 #include "sabre/layout.h"
 
 /* ------------------------------------------------------------------------ */

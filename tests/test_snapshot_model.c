@@ -22,7 +22,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "ecs_internal.h"
+#include "ecs/ecs_internal.h"
+#include "snapshot/snapshot_internal.h"
 #include "sabre/snapshot.h"
 
 enum { NC = 4, MAXE = 3000, TAG = 3 };

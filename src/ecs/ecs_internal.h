@@ -1,7 +1,7 @@
 /*
- * ecs_internal.h - the world's private structures, shared by ecs.c and
- * snapshot.c (not installed).  The byte layout of the column-set header used
- * by table chunks and snapshots is specified in docs/abi.md.
+ * ecs_internal.h - the world's private structures, shared by the ECS
+ * layer's files and the snapshot layer above it (not installed).  The byte layout of the column-set
+ * header used by table chunks and snapshots is specified in docs/abi.md.
  */
 #ifndef SABRE_ECS_INTERNAL_H
 #define SABRE_ECS_INTERNAL_H
@@ -10,75 +10,13 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "internal.h"
+#include "core/internal.h"
 #include "sabre/ecs.h"
 #include "sabre/snapshot.h"
 
-/* ---- column-set header (table chunks and snapshots; docs/abi.md) ---- */
+typedef struct sabre__world_dep sabre__world_dep_t;
 
-#define SABRE_COLSET_CHUNK_MAGIC 0x314b4e4843524253ull /* "SBRCHNK1" little-endian */
-#define SABRE_COLSET_SNAP_MAGIC  0x31504e5352425353ull /* "SSBRSNP1" little-endian */
-#define SABRE_COLSET_MAJOR       1
-#define SABRE_COLSET_MINOR       0
-#define SABRE_COLSET_HEADER      256
-#define SABRE_COLSET_COMP        128
-#define SABRE_COLSET_COL         32
-#define SABRE_COLSET_MAX_COMPS   4096
-#define SABRE_COLSET_MAX_COLS    65536
-
-typedef struct sabre_colset_hdr {
-    uint64_t magic;         /* 0 */
-    uint16_t major, minor;  /* 8 */
-    uint32_t header_size;   /* 12 */
-    uint64_t world_id;      /* 16 */
-    uint64_t uid;           /* 24: snapshot id; chunks: table << 32 | chunk */
-    uint64_t tick;          /* 32: world tick at build / chunk creation */
-    uint64_t capacity;      /* 40: rows reserved */
-    _Atomic uint64_t rows;  /* 48: rows in use (owner writes, release) */
-    uint32_t ncomps, ncols; /* 56, 60 */
-    uint64_t entities_off;  /* 64 */
-    uint64_t comps_off;     /* 72 */
-    uint64_t cols_off;      /* 80 */
-    uint64_t names_off;     /* 88 */
-    uint64_t names_len;     /* 96 */
-    uint64_t total_size;    /* 104 */
-    uint32_t mode;          /* 112: sabre_snap_mode_t (snapshots), 0 for chunks */
-    uint32_t table;         /* 116: table id (chunks), 0 for snapshots */
-    uint64_t first_row;     /* 120: table row of row 0 (chunks) */
-    uint8_t reserved[128];  /* 128..255: zero */
-} sabre_colset_hdr_t;
-
-typedef struct sabre_colset_comp {
-    uint32_t comp_id;                /* 0 */
-    uint32_t flags;                  /* 4: bit 0 = written back by commit */
-    uint32_t first_col;              /* 8 */
-    uint32_t ncols;                  /* 12 */
-    uint64_t layout_hash;            /* 16 */
-    uint64_t changed_off;            /* 24 */
-    uint32_t name_off, name_len;     /* 32, 36 */
-    uint32_t layout_off, layout_len; /* 40, 44 */
-    uint32_t size;                   /* 48: AoS value size */
-    uint8_t reserved0[12];           /* 52..63 */
-    _Atomic uint32_t summary;        /* 64: non-zero when a changed bit may be set */
-    uint8_t reserved1[60];           /* 68..127 */
-} sabre_colset_comp_t;
-
-typedef struct sabre_colset_col {
-    uint64_t data_off;           /* 0 */
-    uint32_t type;               /* 8: sabre_scalar_t */
-    uint32_t elem_size;          /* 12 */
-    uint32_t comp_index;         /* 16 */
-    uint32_t layout_col;         /* 20: index among the component layout's columns */
-    uint32_t name_off, name_len; /* 24, 28 */
-} sabre_colset_col_t;
-
-_Static_assert(sizeof(sabre_colset_hdr_t) == SABRE_COLSET_HEADER, "colset header size");
-_Static_assert(sizeof(sabre_colset_comp_t) == SABRE_COLSET_COMP, "colset comp size");
-_Static_assert(sizeof(sabre_colset_col_t) == SABRE_COLSET_COL, "colset col size");
-
-/* Validate a column set at `base` of `size` bytes; magic is the expected
- * magic.  Returns SABRE_OK or SABRE_ECORRUPT with a message. */
-int sabre__colset_validate(const void *base, uint64_t size, uint64_t magic, const char *what);
+#include "ecs/colset_abi.h"
 
 /* ---- process-local world structures ---- */
 
@@ -160,11 +98,11 @@ struct sabre_world {
     uint32_t ncmds, cmds_cap;
     sabre_prefab_t **prefabs;
     uint32_t nprefabs, prefabs_cap;
-    sabre_snapshot_t *snaps; /* linked list of built snapshots/views */
+    sabre__world_dep_t *deps; /* snapshots/views built from this world */
     uint64_t snap_seq;
     /* Structural epoch: bumped whenever an existing row is removed from its
      * table or moved to another (table, chunk, row) -- every call of
-     * table_remove_row() in ecs.c, which destroy, add and remove (moves
+     * table_remove_row() (ecs/table.h), which destroy, add and remove (moves
      * between tables) all go through.  Appending rows (create, spawn, the
      * destination side of a move) leaves existing rows where they are and
      * does not bump it.  Snapshots record it at fill; an unchanged epoch at
@@ -196,7 +134,7 @@ static inline void sabre__copy_elem(void *dst, const void *src, uint32_t size)
     }
 }
 
-/* Internal entry points shared with snapshot.c. */
+/* Internal entry points shared with the snapshot layer. */
 static inline ecs_record_t *sabre__ecs_record(const sabre_world_t *w, sabre_entity_t e)
 {
     uint32_t idx = SABRE_ENTITY_INDEX(e);
@@ -220,15 +158,19 @@ static inline int sabre__table_comp_index(const ecs_table_t *t, sabre_component_
 /* The world a query belongs to. */
 sabre_world_t *sabre__query_world(const sabre_query_t *q);
 
-/* snapshot.c: forget the world in every snapshot/view built from it. */
-void sabre__snapshot_orphan_all(sabre_world_t *w);
-/* snapshot.c, for tests: make commit take the slow path (entity lookups)
- * even when the fast path applies; rows per executor range (rounded up to
- * a multiple of 64; 0 = the default), so that small worlds use the
- * executor; whether the last commit was fast. */
-void sabre__snapshot_force_slow(sabre_snapshot_t *s, bool on);
-void sabre__snapshot_set_grain(sabre_snapshot_t *s, uint32_t grain);
-bool sabre__snapshot_last_fast(const sabre_snapshot_t *s);
+/* Dependents of a world: objects of a higher layer (snapshots and native
+ * views) link themselves here and are told when the world is destroyed.
+ * The ECS layer calls nothing else of theirs, so the dependency between
+ * the layers is one-way (snapshot -> ecs).  Not thread-safe: linking,
+ * unlinking and destroying the world are main-thread operations. */
+struct sabre__world_dep {
+    sabre__world_dep_t *next;
+    /* Called once from sabre_world_destroy, after the dependent was taken
+     * off the list; the world's memory is still mapped during the call. */
+    void (*world_gone)(sabre__world_dep_t *dep);
+};
+void sabre__world_dep_link(sabre_world_t *w, sabre__world_dep_t *d);
+void sabre__world_dep_unlink(sabre_world_t *w, sabre__world_dep_t *d);
 /* Mark (chunk, comp index, row) changed: bit and summary. */
 static inline void sabre__chunk_mark(ecs_chunk_t *ch, uint32_t ci, uint32_t row)
 {

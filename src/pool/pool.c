@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "core/internal.h"
 #include "sabre/pool.h"
 
 #define DEFAULT_SPIN_NS         50000ull

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "core/internal.h"
 
 static inline uint64_t rl_self_identity(void)
 {

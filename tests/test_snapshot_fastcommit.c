@@ -34,7 +34,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "ecs_internal.h"
+#include "ecs/ecs_internal.h"
+#include "snapshot/snapshot_internal.h"
 #include "sabre/snapshot.h"
 
 typedef struct {

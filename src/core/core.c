@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "core/internal.h"
 
 /* The only mutable state outside objects: the calling thread's last error. */
 static _Thread_local char tls_error[512];

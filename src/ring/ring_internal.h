@@ -1,0 +1,149 @@
+/*
+ * ring_internal.h - ring handles and what the ring layer's files share (not
+ * public API).
+ */
+#ifndef SABRE_RING_INTERNAL_H
+#define SABRE_RING_INTERNAL_H
+
+#include <limits.h>
+
+#include "core/internal.h"
+#include "core/rl_internal.h"
+#include "ring/ring_abi.h"
+
+typedef uint64_t rg_v2 __attribute__((vector_size(16)));
+typedef uint64_t rg_v8 __attribute__((vector_size(64)));
+typedef void (*rg_fill_fn)(sabre_chunk_t *hc, uint32_t n, uint64_t seq, uint64_t w);
+rg_fill_fn sabre__ring_pick_fill_headers(void);
+
+/* Geometry and field table copied from the header once validated: a hostile
+ * process that rewrites the header later cannot make this handle read out of
+ * bounds. */
+typedef struct rg_geo {
+    uint32_t shape, policy, capacity, nproducers, nlanes, nfields, steps, envs;
+    uint64_t chunk_stride, layout_hash, reclaim_ns, spin_ns;
+} rg_geo;
+
+struct sabre_ring {
+    sabre_region_t *region;
+    sabre_object_t obj;
+    rg_hdr *h;
+    rg_geo g;
+    rg_field fields[SABRE_RING_MAX_FIELDS];
+    rg_lane *lanes;
+    rg_prod *prods;
+    sabre_chunk_t *hdrs; /* [nlanes * capacity] */
+    rg_meta *meta;       /* [nlanes * capacity] */
+    uint8_t *pay;        /* [nlanes * capacity] payloads of `stride` bytes */
+    uint64_t nslots;     /* nlanes * capacity */
+    unsigned cap_shift;  /* log2(capacity) */
+    uint64_t mask;
+    uint64_t cap;
+    uint64_t stride;
+    rg_fill_fn fill_headers; /* the claim headers' writer for this CPU */
+    bool overwrite;
+    bool cursor; /* LANES with DROP_NEWEST or BLOCK: the cursor-only lane protocol */
+};
+
+struct sabre_ring_producer {
+    sabre_ring_t *r;
+    rg_prod *rec;
+    uint64_t self; /* identity of the owning process */
+    uint32_t idx;
+    uint64_t version;
+    uint64_t head;  /* cursor lanes: the lane's committed end (this handle is its only writer) */
+    uint64_t freed; /* cursor lanes: last seen released end */
+    bool claimed;
+    sabre_ring_claim_t cur; /* the outstanding claim */
+};
+
+/* A batch of a cursor lane released before the batches ahead of it. */
+typedef struct rg_pend {
+    uint32_t lane;
+    uint64_t first, end;
+} rg_pend;
+
+struct sabre_ring_consumer {
+    sabre_ring_t *r;
+    uint64_t self;
+    uint32_t rr;
+    uint64_t *tail;        /* per lane */
+    uint64_t *stuck_pos;   /* per lane */
+    uint64_t *stuck_since; /* per lane, 0 = not stuck */
+    /* cursor lanes, per lane: */
+    uint64_t *head;    /* last seen committed end */
+    uint64_t *freed;   /* released end */
+    uint64_t *run_end; /* end of the claim whose version is run_ver */
+    uint64_t *run_ver;
+    rg_pend *pend; /* batches released out of order, not yet contiguous with freed */
+    uint32_t npend, pend_cap;
+    uint64_t next_reap_ns;
+    uint64_t cur_version;
+    uint64_t lag_min, lag_max, lag_sum, lag_count;
+};
+
+/* Index of (lane, pos) in the headers / records / payloads arrays. */
+static inline uint64_t slot_of(const sabre_ring_t *r, uint32_t lane, uint64_t pos)
+{
+    return ((uint64_t)lane << r->cap_shift) + (pos & r->mask);
+}
+static inline sabre_chunk_t *chunk_at(const sabre_ring_t *r, uint32_t lane, uint64_t pos)
+{
+    return r->hdrs + slot_of(r, lane, pos);
+}
+static inline rg_meta *meta_at(const sabre_ring_t *r, uint32_t lane, uint64_t pos)
+{
+    return r->meta + slot_of(r, lane, pos);
+}
+static inline _Atomic uint64_t *state_at(const sabre_ring_t *r, uint32_t lane, uint64_t pos)
+{
+    return &r->meta[slot_of(r, lane, pos)].state;
+}
+static inline uint8_t *payload_at(const sabre_ring_t *r, uint32_t lane, uint64_t pos)
+{
+    return r->pay + slot_of(r, lane, pos) * r->stride;
+}
+/* Chunks from `pos` to the end of its lane's slot array. */
+static inline uint64_t to_wrap(const sabre_ring_t *r, uint64_t pos)
+{
+    return r->cap - (pos & r->mask);
+}
+
+static inline uint64_t intent_of(uint64_t first, uint32_t n)
+{
+    return (first << 9) | n;
+}
+
+/* Before a futex sleep, a waiter yields the CPU in a loop for spin_ns: on an
+ * oversubscribed host the peer it waits for may share its core, and a
+ * pause-spin would burn the peer's time slice (measured: bench_ring runs
+ * 1.6x faster on a shared core with an immediate yield than after 2 us of
+ * pausing, and no slower on separate cores). */
+static inline void spin_pause(void)
+{
+    sched_yield();
+}
+
+static inline void counter_add(_Atomic uint64_t *c, uint64_t n)
+{
+    /* Single writer: a relaxed load + store is enough and cheaper than an RMW. */
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+/* Shared between this layer's files. */
+uint64_t sabre__ring_reclaim(sabre_ring_t *r, uint32_t lane, uint64_t from, uint32_t skip);
+void sabre__ring_reap_dead_claims(sabre_ring_consumer_t *c);
+uint64_t sabre__ring_reap_intent(sabre_ring_t *r, uint32_t lane);
+
+/* Wake producers blocked on a full ring, if any sleep (the "publish, then
+ * look for sleepers" rule of rl_fenced_load). */
+static inline void sabre__ring_wake_producers(rg_hdr *h)
+{
+    if (rl_fenced_load(&h->prod_waiters)) {
+        atomic_fetch_add(&h->release_seq, 1);
+        sabre__futex_wake(&h->release_seq, INT_MAX);
+    }
+}
+
+#endif

@@ -1,0 +1,101 @@
+/*
+ * snapshot_internal.h - the snapshot handle and what the snapshot layer's
+ * files share (not public API).
+ */
+#ifndef SABRE_SNAPSHOT_INTERNAL_H
+#define SABRE_SNAPSHOT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ecs/ecs_internal.h"
+#include "sabre/snapshot.h"
+
+#define SNAP_MAX_COMPS 64
+#define SNAP_MSG_MAGIC 0x4d534e5350414e53ull /* "SNAPSNSM" */
+
+/* One run of consecutive snapshot rows filled from consecutive rows of one
+ * table chunk (recorded by fill() for the commit fast path). */
+typedef struct snap_block {
+    uint64_t start; /* first snapshot row */
+    uint32_t table, chunk;
+    uint32_t chunk_row, count; /* first chunk row, rows */
+} snap_block_t;
+
+typedef struct snap_comp {
+    sabre_component_t comp;
+    bool write;
+    uint32_t first_col, ncols;
+    _Atomic uint64_t *bits;
+    _Atomic uint32_t *summary;
+} snap_comp_t;
+
+struct sabre_snapshot {
+    sabre_world_t *world; /* NULL: orphaned, opened or moved */
+    uint64_t world_id;
+    uint64_t uid;
+    sabre_snap_mode_t mode;
+    bool detached;
+    bool linked; /* on the world's dependents (dep) */
+    bool opened; /* from sabre_snapshot_open/recv: no world */
+    sabre__world_dep_t dep;
+    sabre_region_t *region;
+    bool own_region;
+    sabre_backing_t backing;
+    char name[SABRE_NAME_MAX];
+    uint8_t *base; /* colset header */
+    uint64_t obj_size;
+    uint64_t rows, capacity;
+    uint32_t ncomps, ncols;
+    snap_comp_t *comps;
+    void **cols;
+    uint32_t *elem;
+    uint32_t *types;
+    uint32_t *layout_col;
+    const char **col_names;
+    sabre_entity_t *ents;
+    uint32_t view_first; /* native view: first row in the chunk */
+    /* Where each snapshot row came from (fill), for the commit fast path.
+     * Process-local: never read from the (shared) snapshot memory. */
+    snap_block_t *blocks;
+    uint32_t nblocks, blocks_cap;
+    bool blocks_valid;        /* blocks describe the current fill */
+    uint64_t fill_epoch;      /* world->struct_epoch at the fill */
+    uint64_t fill_rows;       /* rows at the fill */
+    const uint8_t *fill_base; /* mapping at the fill */
+    sabre_snapshot_exec_t exec;
+    bool force_slow; /* tests: commit always takes the slow path */
+    uint32_t grain;  /* tests: rows per executor range; 0 = SNAP_GRAIN */
+    bool last_fast;  /* tests: the last commit took the fast path */
+};
+
+typedef struct snap_msg {
+    uint64_t magic;
+    uint64_t uid;
+    char name[SABRE_NAME_MAX];
+} snap_msg_t;
+
+/* For tests: make commit take the slow path (entity lookups) even when the
+ * fast path applies; rows per executor range (rounded up to a multiple of
+ * 64; 0 = the default), so that small worlds use the executor; whether the
+ * last commit was fast. */
+void sabre__snapshot_force_slow(sabre_snapshot_t *s, bool on);
+void sabre__snapshot_set_grain(sabre_snapshot_t *s, uint32_t grain);
+bool sabre__snapshot_last_fast(const sabre_snapshot_t *s);
+
+/* Shared between this layer's files. */
+int sabre__snap_attach(sabre_snapshot_t *s, uint8_t *base, uint64_t size, uint64_t magic);
+void sabre__snap_link(sabre_world_t *w, sabre_snapshot_t *s);
+void sabre__snap_unlink(sabre_snapshot_t *s);
+void sabre__snap_handle_free_arrays(sabre_snapshot_t *s);
+int sabre__snap_check_attached(const sabre_snapshot_t *s, const char *fn);
+int sabre__snap_check_world(const sabre_world_t *w, const sabre_snapshot_t *s, const char *fn);
+void sabre__snap_run_ranges(const sabre_snapshot_t *s, size_t n, sabre_snapshot_range_fn fn,
+                            void *ctx, void (*reset)(void *ctx));
+uint32_t sabre__snap_block_find(const sabre_snapshot_t *s, uint64_t row);
+
+void sabre__snap_narrow_to_view(sabre_snapshot_t *s, uint32_t first, uint32_t count);
+int sabre__snap_open_in_region(sabre_region_t *region, const char *name, uint32_t kind,
+                               uint64_t magic, const char *what, sabre_snapshot_t **out);
+
+#endif
