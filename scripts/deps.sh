@@ -11,9 +11,11 @@ command -v clang-format >/dev/null 2>&1 || need+=(clang-format)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 # The Python package (python/) and its tests use Debian's /usr/bin/python3
 # explicitly: another python3 may come first on PATH without these modules.
+# matplotlib draws the RL demo's learning curve (examples/rl/train.py --plot).
 [ -x /usr/bin/python3 ] || need+=(python3)
 for mod in numpy:python3-numpy cffi:python3-cffi pytest:python3-pytest \
-           setuptools:python3-setuptools pip:python3-pip venv:python3-venv; do
+           setuptools:python3-setuptools pip:python3-pip venv:python3-venv \
+           matplotlib:python3-matplotlib; do
   /usr/bin/python3 -c "import ${mod%%:*}" >/dev/null 2>&1 || need+=("${mod#*:}")
 done
 # libFuzzer and the sanitizer runtimes for clang
@@ -21,10 +23,6 @@ if ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/
    ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-aarch64.a >/dev/null 2>&1; then
   need+=(libclang-rt-14-dev)
 fi
-# the RL demo's Python trainer (examples/rl/train.py): numpy, and matplotlib
-# for --plot, for Debian's /usr/bin/python3 (not whatever python3 is on PATH)
-/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || need+=(python3-numpy)
-/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1 || need+=(python3-matplotlib)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "sabre: missing packages: ${need[*]} (run as root, or install them)" >&2
