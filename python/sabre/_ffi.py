@@ -24,7 +24,7 @@ from __future__ import annotations
 import ctypes.util
 import json
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, NoReturn, Optional
 
 import cffi
 
@@ -81,7 +81,8 @@ except OSError as e:  # pragma: no cover - depends on the system
 U64_MAX = (1 << 64) - 1
 
 
-def _abi() -> Dict[str, Any]:
+def abi() -> Dict[str, Any]:
+    """The library's own ABI description (``sabre_abi_json``), parsed."""
     try:
         fn = lib.sabre_abi_json
     except AttributeError:
@@ -89,82 +90,77 @@ def _abi() -> Dict[str, Any]:
             "sabre: %s has no sabre_abi_json(): the library predates the headers in %s"
             % (LIBRARY_PATH, INCLUDE_DIR)
         ) from None
-    return json.loads(ffi.string(fn()).decode("utf-8"))
+    n = ffi.new("size_t *")
+    fn(ffi.NULL, 0, n)
+    buf = ffi.new("char[]", n[0] + 1)
+    rc = fn(buf, n[0] + 1, n)
+    if rc != 0:
+        raise ImportError("sabre: sabre_abi_json failed with status %d" % rc)
+    return json.loads(ffi.unpack(buf, n[0]).decode("utf-8"))
 
 
-def _struct_table(abi: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
-    """name -> {"size": n, "fields": {field: offset}} from the ABI export."""
-    out: Dict[str, Dict[str, Any]] = {}
-    structs = abi.get("structs", {})
-    items = structs.items() if isinstance(structs, dict) else ((s["name"], s) for s in structs)
-    for name, s in items:
-        fields = s.get("fields", {})
-        if isinstance(fields, list):
-            fields = {f["name"]: f["offset"] for f in fields}
-        else:
-            fields = {k: (v["offset"] if isinstance(v, dict) else v) for k, v in fields.items()}
-        out[name] = {"size": s["size"], "fields": fields}
-    return out
+#: Public structs the binding passes to or receives from the library: each
+#: must be described by the library's ABI export, so none goes unchecked.
+USED_STRUCTS = (
+    "sabre_field_t", "sabre_column_t", "sabre_schema_error_t", "sabre_region_desc_t",
+    "sabre_region_info_t", "sabre_object_desc_t", "sabre_object_t", "sabre_caps_t",
+    "sabre_ring_desc_t", "sabre_chunk_t", "sabre_chunk_header_t", "sabre_ring_field_t",
+    "sabre_ring_claim_t", "sabre_ring_batch_t", "sabre_ring_stats_t", "sabre_ring_producer_info_t",
+    "sabre_weights_desc_t", "sabre_weights_meta_t", "sabre_weights_adopt_opts_t",
+    "sabre_weights_view_t", "sabre_weights_info_t", "sabre_weights_reader_info_t",
+)
 
 
-def _ctype_name(struct: str) -> Optional[str]:
-    for cand in (struct, struct + "_t", "struct " + struct):
-        try:
-            ffi.typeof(cand)
-            return cand
-        except ffi.error:
-            continue
-    return None
+def _fail(what: str) -> "NoReturn":
+    raise ImportError(
+        "sabre: %s: the headers (%s) and the library (%s) do not match; rebuild or point "
+        "SABRE_LIB / SABRE_INCLUDE at one build" % (what, INCLUDE_DIR, LIBRARY_PATH)
+    )
 
 
-def check_abi() -> List[str]:
-    """Compare every public struct cffi knows from the headers with the
-    library's export; returns the names checked, raises ImportError on the
-    first difference (struct size, a field's offset, a missing field, a
-    status code or magic number)."""
-    abi = _abi()
+def check_abi(doc: Optional[Dict[str, Any]] = None) -> List[str]:
+    """Compare what cffi computed from the headers with the library's export:
+    every public struct's size, every field's offset and size and the field
+    set; every status code, enum value and constant both know.  Returns the
+    structs checked; raises ImportError naming the first difference."""
+    doc = abi() if doc is None else doc
+    structs = doc.get("public_structs", {})
+    missing = [s for s in USED_STRUCTS if s not in structs]
+    if missing:
+        _fail("the library's ABI export does not describe %s" % ", ".join(missing))
     checked: List[str] = []
-    for name, s in _struct_table(abi).items():
-        ct = _ctype_name(name)
-        if ct is None:
-            continue  # a shared (internal) struct: not declared to cffi
-        t = ffi.typeof(ct)
+    for name, s in structs.items():
+        try:
+            t = ffi.typeof(name)
+        except ffi.error:
+            _fail("struct %s is exported by the library but not declared in the headers" % name)
         if ffi.sizeof(t) != s["size"]:
-            raise ImportError(
-                "sabre: struct %s is %d bytes in the headers (%s), %d in the library (%s): "
-                "headers and library do not match" % (name, ffi.sizeof(t), INCLUDE_DIR, s["size"], LIBRARY_PATH)
-            )
-        names = {f[0] for f in t.fields}
-        for field, off in s["fields"].items():
-            top = field.split(".")[0].split("[")[0]
-            if top not in names:
-                raise ImportError(
-                    "sabre: struct %s has no field %s in the headers (%s) but the library (%s) has it"
-                    % (name, field, INCLUDE_DIR, LIBRARY_PATH)
-                )
-            if "." in field or "[" in field:
-                continue
-            mine = ffi.offsetof(t, field)
-            if mine != off:
-                raise ImportError(
-                    "sabre: %s.%s is at offset %d in the headers (%s), %d in the library (%s)"
-                    % (name, field, mine, INCLUDE_DIR, off, LIBRARY_PATH)
+            _fail("struct %s is %d bytes in the headers, %d in the library" % (name, ffi.sizeof(t), s["size"]))
+        mine = {fname: f for fname, f in t.fields}
+        theirs = {f["name"]: f for f in s["fields"]}
+        if set(mine) != set(theirs):
+            only_h = sorted(set(mine) - set(theirs))
+            only_l = sorted(set(theirs) - set(mine))
+            _fail("struct %s: fields only in the headers %s, only in the library %s" % (name, only_h, only_l))
+        for fname, f in theirs.items():
+            off, size = mine[fname].offset, ffi.sizeof(mine[fname].type)
+            if (off, size) != (f["offset"], f["size"]):
+                _fail(
+                    "%s.%s is at offset %d (%d bytes) in the headers, offset %d (%d bytes) in the library"
+                    % (name, fname, off, size, f["offset"], f["size"])
                 )
         checked.append(name)
-    for key in ("status", "statuses", "status_codes"):
-        codes = abi.get(key)
-        if isinstance(codes, dict):
-            for cname, value in codes.items():
-                mine = getattr(lib, cname, None)
-                if mine is not None and mine != value:
-                    raise ImportError("sabre: %s is %d in the headers, %d in the library" % (cname, mine, value))
+    for cname, value in doc.get("status", {}).items():
+        if getattr(lib, cname, value) != value:
+            _fail("%s is %d in the headers, %d in the library" % (cname, getattr(lib, cname), value))
+    for enum in doc.get("enums", {}).values():
+        for cname, value in enum.items():
+            if getattr(lib, cname, value) != value:
+                _fail("%s is %d in the headers, %d in the library" % (cname, getattr(lib, cname), value))
+    for cname, value in doc.get("constants", {}).items():
+        if isinstance(value, int) and getattr(lib, cname, value) != value:
+            _fail("%s is %d in the headers, %d in the library" % (cname, getattr(lib, cname), value))
     return checked
 
 
-CHECKED_STRUCTS: List[str] = []
-try:
-    lib.sabre_abi_json
-except AttributeError:
-    pass  # headers without sabre/abi.h: nothing to check against yet
-else:
-    CHECKED_STRUCTS = check_abi()
+CHECKED_STRUCTS: List[str] = check_abi()
