@@ -15,10 +15,12 @@
  *                            a producer process for bench/bench_rl_consumer.py:
  *                            claims and commits chunks of the ring "rollouts"
  *                            as fast as it can, until killed
- *   bench_rl --consumer REGION SECONDS
+ *   bench_rl --consumer REGION SECONDS [WARMUP]
  *                            the C consumer loop of that benchmark: batches of
  *                            up to 64 chunks, each chunk's header, a copy of
- *                            every field, release; prints chunks per second
+ *                            every field, release; prints chunks per second of
+ *                            wall time and of the consumer's CPU time,
+ *                            measured for SECONDS after WARMUP seconds
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -244,7 +246,7 @@ static _Noreturn void producer(const char *name)
     }
 }
 
-static int consumer(const char *name, double seconds)
+static int consumer(const char *name, double seconds, double warmup)
 {
     sabre_region_t *reg;
     sabre_ring_t *ring = open_ring(name, &reg);
@@ -258,9 +260,13 @@ static int consumer(const char *name, double seconds)
     for (uint32_t i = 0; i < nf; i++)
         sabre_ring_field_at(ring, i, &f[i]), total += f[i].size;
     uint8_t *copy = malloc(64 * total);
-    uint64_t chunks = 0, vsum = 0;
-    uint64_t t0 = now_ns(CLOCK_MONOTONIC), end = t0 + (uint64_t)(seconds * 1e9), t1;
+    uint64_t chunks = 0, vsum = 0, c0 = 0, t0 = 0, t1 = 0, end = UINT64_MAX;
+    uint64_t warm_end = now_ns(CLOCK_MONOTONIC) + (uint64_t)(warmup * 1e9);
     while ((t1 = now_ns(CLOCK_MONOTONIC)) < end) {
+        if (!t0 && t1 >= warm_end) { /* measure from here */
+            chunks = 0, c0 = now_ns(CLOCK_PROCESS_CPUTIME_ID), t0 = t1;
+            end = t0 + (uint64_t)(seconds * 1e9);
+        }
         sabre_ring_batch_t b;
         rc = sabre_ring_consume(c, 64, 10000000ull, &b);
         if (rc == SABRE_ETIMEDOUT)
@@ -280,7 +286,9 @@ static int consumer(const char *name, double seconds)
         chunks += b.count;
         sabre_ring_release(c, &b);
     }
-    printf("%.1f chunks/s (version sum %llu)\n", (double)chunks * 1e9 / (double)(t1 - t0),
+    double cpu = (double)(now_ns(CLOCK_PROCESS_CPUTIME_ID) - c0);
+    printf("%.1f chunks/s %.1f chunks/cpu-s (version sum %llu)\n",
+           (double)chunks * 1e9 / (double)(t1 - t0), (double)chunks * 1e9 / cpu,
            (unsigned long long)vsum);
     free(copy);
     sabre_ring_consumer_close(c);
@@ -293,11 +301,11 @@ int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--producer"))
         producer(argv[2]);
-    if (argc == 4 && !strcmp(argv[1], "--consumer"))
-        return consumer(argv[2], atof(argv[3]));
+    if ((argc == 4 || argc == 5) && !strcmp(argv[1], "--consumer"))
+        return consumer(argv[2], atof(argv[3]), argc == 5 ? atof(argv[4]) : 0.0);
     if (argc != 1) {
         fprintf(stderr, "usage: bench_rl | bench_rl --producer REGION | "
-                        "bench_rl --consumer REGION SECONDS\n");
+                        "bench_rl --consumer REGION SECONDS [WARMUP]\n");
         return 2;
     }
     return bench_overhead();
