@@ -265,7 +265,8 @@ def main(argv=None) -> int:
                           % (r["steps"], r["seconds"], r["sps"], r["episodes"], r["mean100"],
                              r["lag_p50"], r["lag_p99"]), flush=True)
                 next_print = now + 0.5
-        row(time.monotonic())
+        if not rows or rows[-1]["steps"] != steps:
+            row(time.monotonic())
         stats = ring.stats()
         print()
         if solved:
