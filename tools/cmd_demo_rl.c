@@ -340,13 +340,19 @@ static int rld_train(const rld_opts *o)
     double eval = 0;
     bool solved = false, killed = false;
     pid_t killed_pid = 0, killed_by = 0;
-    uint64_t kill_since = 0;
+    uint64_t kill_since = 0, last_chunk_ns = t0;
     uint32_t killed_lane = 0;
     while (!solved && steps < o->max_steps) {
         sabre_ring_batch_t batch;
         rc = sabre_ring_consume(cons, 64, 100000000ull, &batch);
         if (rc && rc != SABRE_ETIMEDOUT) {
             rld_die("consume", rc);
+            goto out;
+        }
+        if (!rc)
+            last_chunk_ns = rld_now_ns();
+        else if (rld_now_ns() - last_chunk_ns > 30000000000ull) {
+            fprintf(stderr, "sabre demo rl: no chunk from any actor for 30 s; giving up\n");
             goto out;
         }
         for (uint32_t i = 0; !rc && i < batch.count; i++) {
@@ -431,8 +437,14 @@ static int rld_train(const rld_opts *o)
                 fprintf(stderr, "actor pid %d ended (%s %d); starting a replacement\n",
                         (int)pids[a], WIFEXITED(st) ? "exit" : "signal",
                         WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+                pids[a] = -1;
+                if (++replaced > 4 * (uint64_t)A) {
+                    fprintf(stderr,
+                            "sabre demo rl: actors keep ending (%" PRIu64 " so far); giving up\n",
+                            replaced);
+                    goto out;
+                }
                 pids[a] = rld_spawn(name, o->seed * 1000 + generation++);
-                replaced++;
             }
         }
         uint64_t now = rld_now_ns();

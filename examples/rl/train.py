@@ -173,7 +173,7 @@ def main(argv=None) -> int:
         return subprocess.Popen([tool, "demo", "rl", "--actor", name, "--seed",
                                  str(a.seed * 1000 + generation)])
 
-    t0 = time.monotonic()
+    t0 = last_chunk = time.monotonic()
     actors = [spawn() for _ in range(A)]
     lag = Lag()
     ret100 = np.zeros(100)
@@ -186,6 +186,7 @@ def main(argv=None) -> int:
     killed = None
     kill_since = 0.0
     replaced = 0
+    stalled = False
     status = 1
 
     def row(now):
@@ -203,8 +204,13 @@ def main(argv=None) -> int:
         while not solved and steps < a.max_steps:
             try:
                 batch = consumer.batch(64, timeout=0.1)
+                last_chunk = time.monotonic()
             except sabre.TimedOutError:
                 batch = None
+                if time.monotonic() - last_chunk > 30:
+                    print("train.py: no chunk from any actor for 30 s; giving up", file=sys.stderr)
+                    stalled = True
+                    break
             if batch is not None:
                 with batch:
                     f = batch.fields
@@ -255,8 +261,11 @@ def main(argv=None) -> int:
                 if p.poll() is not None:
                     print("actor pid %d ended (status %d); starting a replacement"
                           % (p.pid, p.returncode), file=sys.stderr)
-                    actors[k] = spawn()
                     replaced += 1
+                    if replaced > 4 * A:
+                        raise SystemExit("train.py: actors keep ending (%d so far); giving up"
+                                         % replaced)
+                    actors[k] = spawn()
             now = time.monotonic()
             if now >= next_print or solved:
                 r = row(now)
@@ -285,7 +294,7 @@ def main(argv=None) -> int:
                   % (stats["abandoned"], killed[0], killed[1]))
         if replaced:
             print("actors that ended on their own and were replaced: %d" % replaced)
-        status = 0 if solved or not a.until_solved else 1
+        status = 0 if solved or (not a.until_solved and not stalled) else 1
     finally:
         # closing the consumer tells the actors to stop (they look between claims)
         sys.stdout.flush()
