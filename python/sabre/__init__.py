@@ -15,7 +15,7 @@ from ._ffi import LIBRARY_PATH, ffi, lib
 from .errors import *  # noqa: F401,F403
 from .errors import SabreError, error_class
 from .region import Object, Region, probe, recv_fd, send_fd
-from .ring import CHUNK_DTYPE, Batch, Claim, Consumer, FieldInfo, Producer, Ring
+from .ring import CHUNK_DTYPE, EPISODE_DTYPE, Batch, Claim, Consumer, FieldInfo, Producer, Ring, lag_buckets
 from .schema import SCALAR_DTYPES, Column, Field, Layout, Schema, layout_hash
 from .weights import Pin, Reader, Weights
 

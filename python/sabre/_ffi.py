@@ -68,6 +68,8 @@ def _find_include() -> str:
 
 
 LIBRARY_PATH = _find_library()
+if os.sep in LIBRARY_PATH:
+    LIBRARY_PATH = os.path.abspath(LIBRARY_PATH)
 INCLUDE_DIR = _find_include()
 CDEF, HEADERS = _cdefgen.generate(INCLUDE_DIR)
 
@@ -108,6 +110,7 @@ USED_STRUCTS = (
     "sabre_ring_claim_t", "sabre_ring_batch_t", "sabre_ring_stats_t", "sabre_ring_producer_info_t",
     "sabre_weights_desc_t", "sabre_weights_meta_t", "sabre_weights_adopt_opts_t",
     "sabre_weights_view_t", "sabre_weights_info_t", "sabre_weights_reader_info_t",
+    "sabre_ring_episode_t",
 )
 
 

@@ -32,6 +32,11 @@ before the block ends.
 Timeouts are seconds (None: wait forever, 0: do not wait).  An empty ring
 raises :class:`sabre.AgainError` (timeout 0) or :class:`sabre.TimedOutError`;
 a full one :class:`sabre.FullError` (drop-newest) or TimedOutError (block).
+When the consumer closed the ring, ``claim`` raises :class:`sabre.ClosedError`;
+when it died, :class:`sabre.PeerError` once the ring is full.
+
+Episodes: ``producer.report_episode(ret, length)`` in the actor,
+``consumer.episodes()`` in the trainer (a structured array).
 """
 from __future__ import annotations
 
@@ -208,12 +213,14 @@ class Ring:
         check(lib.sabre_ring_producer_open(self._ptr(), out))
         return Producer(self, out[0])
 
-    def consumer(self) -> "Consumer":
+    def consumer(self, max_policy_lag: Optional[int] = None) -> "Consumer":
         """Register the consumer (``sabre_ring_consumer_open``; BusyError if a
-        live one exists)."""
+        live one exists).  `max_policy_lag`: see :attr:`Consumer.max_policy_lag`."""
         out = ffi.new("sabre_ring_consumer_t **")
         check(lib.sabre_ring_consumer_open(self._ptr(), out))
-        return Consumer(self, out[0])
+        c = Consumer(self, out[0])
+        c.max_policy_lag = max_policy_lag
+        return c
 
     # ---- observation ---------------------------------------------------
 
@@ -223,8 +230,15 @@ class Ring:
         return out
 
     def stats(self) -> Dict[str, Any]:
-        """``sabre_ring_stats`` as a dict."""
-        return struct_dict(self._stats())
+        """``sabre_ring_stats`` as a dict: counters, policy lag (min, avg,
+        max, p50/p90/p99, ``lag_hist``: consumed chunks per bucket, see
+        :func:`lag_buckets`), ``lag_skipped``, ``consumer_closed``,
+        ``producer_deaths``, ``episodes``, ...  ``max_lag`` is None when the
+        consumer has no limit."""
+        d = struct_dict(self._stats())
+        if d["max_lag"] == (1 << 64) - 1:
+            d["max_lag"] = None
+        return d
 
     def producers_info(self) -> List[Dict[str, Any]]:
         """Every producer record (``sabre_ring_producer_at``) as dicts."""
@@ -247,20 +261,37 @@ class Ring:
 
 
 def _field_dtype(layout: Optional[_schema.Layout], name: str, f: Any) -> Tuple[np.dtype, Tuple[int, ...]]:
-    scalar = getattr(f, "scalar", None)
-    if scalar:  # the library says the element type and count
-        dt = _schema.scalar_dtype(scalar)
-        n = f.count
-        return dt, ((n,) if n > 1 else ())
+    """A field's numpy type from the library's field info (scalar type and
+    count); struct-typed fields from the stored layout text's struct; raw
+    fields as bytes."""
+    if f.scalar != lib.SABRE_SCALAR_NONE:
+        dt = _schema.scalar_dtype(f.scalar)
+        return dt, ((f.count,) if f.count > 1 else ())
     if layout is not None:
         for fd in layout.fields:
-            if fd.name == name:
-                if fd.kind == "struct":
-                    dt = layout._sub[fd.name].dtype
-                else:
-                    dt = _schema.SCALAR_DTYPES[fd.type]
-                return dt, ((fd.count,) if fd.is_array else ())
+            if fd.name == name and fd.kind == "struct":
+                sub = layout._sub[fd.name]
+                if fd.is_array:
+                    return sub.dtype, (fd.count,)
+                return sub.dtype, ()
     return np.dtype("u1"), (f.elem_size,)
+
+
+def lag_buckets() -> List[int]:
+    """Lowest policy lag of each histogram bucket (``stats()["lag_hist"]``):
+    0..7, then 8, 16, 32, 64, 128, 256 (the last bucket is open-ended)."""
+    return [lib.sabre_ring_lag_bucket_min(i) for i in range(lib.SABRE_RING_LAG_BUCKETS)]
+
+
+#: One reported episode (``sabre_ring_episode_t``).
+EPISODE_DTYPE = np.dtype(
+    {
+        "names": ["ret", "length", "producer", "policy_version", "end_ns"],
+        "formats": ["<f8", "<u4", "<u4", "<u8", "<u8"],
+        "offsets": [ffi.offsetof("sabre_ring_episode_t", n) for n in ("ret", "length", "producer", "policy_version", "end_ns")],
+        "itemsize": ffi.sizeof("sabre_ring_episode_t"),
+    }
+)
 
 
 class Producer:
@@ -289,6 +320,13 @@ class Producer:
         c = ffi.new("sabre_ring_claim_t *")
         check(lib.sabre_ring_claim(self._core.get(), n, timeout_ns(timeout), c))
         return Claim(self, c)
+
+    def report_episode(self, ret: float, length: int) -> None:
+        """Report a finished episode's return and length to the trainer
+        (``sabre_ring_episode_report``); never waits: FullError (counted in
+        ``episodes_dropped``) when the trainer has not read this producer's
+        last ``episodes_capacity`` reports."""
+        check(lib.sabre_ring_episode_report(self._core.get(), float(ret), int(length)))
 
     def close(self) -> None:
         """Abort an outstanding claim and give the record back (at once)."""
@@ -348,6 +386,7 @@ class Consumer:
         self.ring = ring
         self._core = _Core(ptr, lib.sabre_ring_consumer_close, ring._core, "ring consumer")
         self._version = 0
+        self._max_lag: Optional[int] = None
 
     @property
     def version(self) -> int:
@@ -358,6 +397,33 @@ class Consumer:
     def version(self, v: int) -> None:
         lib.sabre_ring_consumer_set_version(self._core.get(), v)
         self._version = v
+
+    @property
+    def max_policy_lag(self) -> Optional[int]:
+        """Chunks whose policy lag (consumer version - the chunk's claim
+        version) is above this are skipped, counted in
+        ``stats()["lag_skipped"]`` and never handed out; None: no limit."""
+        return self._max_lag
+
+    @max_policy_lag.setter
+    def max_policy_lag(self, v: Optional[int]) -> None:
+        if v is not None and v < 0:
+            raise ValueError("max_policy_lag must be >= 0 or None, got %r" % (v,))
+        lib.sabre_ring_consumer_set_max_lag(self._core.get(), (1 << 64) - 1 if v is None else v)
+        self._max_lag = v
+
+    def episodes(self, max_episodes: int = 1024) -> np.ndarray:
+        """Episodes the producers reported since the last call (up to
+        `max_episodes`), as a structured array of :data:`EPISODE_DTYPE`
+        (ret, length, producer, policy_version, end_ns).  Never waits; an
+        empty array when there are none.  Unlike every other array of this
+        package it is a copy: the records are copied out so that producers
+        can reuse them (``sabre_ring_episodes``)."""
+        out = np.zeros(max_episodes, EPISODE_DTYPE)
+        n = ffi.new("uint32_t *")
+        buf = ffi.cast("sabre_ring_episode_t *", out.ctypes.data)
+        check(lib.sabre_ring_episodes(self._core.get(), buf, max_episodes, n))
+        return out[: n[0]].copy()
 
     def consume(self, max_chunks: int = 0, timeout: Optional[float] = None) -> "Batch":
         """Take up to `max_chunks` committed chunks (0 = SABRE_RING_BATCH_MAX)

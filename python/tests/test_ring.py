@@ -214,3 +214,132 @@ def test_ring_open_with_wrong_shape_is_a_layout_error(region):
         sabre.Ring.open(region, "rollouts", steps=9)
     with pytest.raises(sabre.LayoutError):
         sabre.Ring.open(region, "rollouts", "struct X { a: u8; }")
+
+
+def test_ring_struct_field_gets_the_struct_dtype(region):
+    ring = sabre.Ring.create(region, "r", "struct P { x: f32; y: f32; }\nstruct S { p: P; ps: P[2]; k: u16[3]; }", steps=2, envs=3)
+    f = {x.name: x for x in ring.fields}
+    assert f["p"].dtype.names == ("x", "y") and f["p"].shape == ()
+    assert f["ps"].shape == (2,) and f["k"].dtype == np.uint16 and f["k"].shape == (3,)
+    prod, cons = ring.producer(), ring.consumer()
+    with prod.claim(1) as c:
+        c.fields["ps"]["y"][0, 1, 2, 1] = 4.5
+        c.fields["k"][0, 1, 2] = [1, 2, 3]
+    with cons.batch(1, timeout=1) as b:
+        assert b.fields["ps"]["y"][0, 1, 2, 1] == 4.5 and list(b.fields["k"][0, 1, 2]) == [1, 2, 3]
+
+
+def test_ring_policy_lag_percentiles_and_histogram_in_stats(region):
+    ring = make(region, capacity=128)
+    prod, cons = ring.producer(), ring.consumer()
+    cons.version = 10
+    for k, v in enumerate([10] * 6 + [9] * 3 + [2]):
+        prod.version = v
+        with prod.claim(1):
+            pass
+    n = 0
+    while n < 10:
+        with cons.batch(4, timeout=1) as b:
+            n += b.count
+    st = ring.stats()
+    assert (st["lag_p50"], st["lag_p90"]) == (0, 1)
+    assert st["lag_hist"][0] == 6 and st["lag_hist"][1] == 3 and st["lag_hist"][8] == 1  # lag 8: [8,16)
+    assert st["lag_p99"] == 8 and st["lag_max"] == 8
+    assert sabre.lag_buckets()[:10] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 16]
+
+
+def test_ring_consumer_max_policy_lag_skips_and_counts(region):
+    ring = make(region)
+    prod, cons = ring.producer(), ring.consumer(max_policy_lag=1)
+    cons.version = 5
+    for v in (2, 3, 4, 5):
+        prod.version = v
+        with prod.claim(1) as c:
+            c.fields["action"][:] = v
+    with cons.batch(8, timeout=1) as b:
+        assert [int(b.fields["action"][i, 0, 0]) for i in range(b.count)] == [4, 5]
+    st = ring.stats()
+    assert st["lag_skipped"] == 2 and st["max_lag"] == 1 and st["lag_count"] == 2
+    cons.max_policy_lag = None
+    assert ring.stats()["max_lag"] is None
+
+
+def test_ring_claim_after_consumer_close_raises_closed_error(region):
+    ring = make(region)
+    prod, cons = ring.producer(), ring.consumer()
+    cons.close()
+    with pytest.raises(sabre.ClosedError) as ei:
+        prod.claim(1)
+    assert ei.value.status == sabre.lib.SABRE_ECLOSED and "closed the ring" in str(ei.value)
+    assert ring.stats()["consumer_closed"]
+
+
+def test_ring_episodes_reported_by_a_producer_process(region):
+    ring = make(region)
+    cons = ring.consumer()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            p = ring.producer()
+            p.version = 3
+            for i in range(5):
+                p.report_episode(100.0 + i, 10 + i)
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    eps = cons.episodes()
+    assert eps.dtype == sabre.EPISODE_DTYPE and len(eps) == 5
+    assert list(eps["ret"]) == [100.0, 101.0, 102.0, 103.0, 104.0]
+    assert list(eps["length"]) == [10, 11, 12, 13, 14] and set(eps["policy_version"]) == {3}
+    assert len(cons.episodes()) == 0
+    assert ring.stats()["episodes"] == 5
+
+
+def test_ring_dead_producer_is_named_in_producer_info(region):
+    ring = make(region, capacity=4)
+    cons = ring.consumer()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            p = ring.producer()
+            p.claim(2)
+            os.kill(os.getpid(), signal.SIGKILL)
+        finally:
+            os._exit(1)
+    os.waitpid(pid, 0)
+    for _ in range(100):
+        with pytest.raises(sabre.TimedOutError):
+            cons.batch(1, timeout=0.02)
+        if ring.stats()["producer_deaths"]:
+            break
+    info = ring.producers_info()[0]
+    assert info["dead_pid"] == pid and info["deaths"] == 1 and info["abandoned"] == 2
+
+
+def test_ring_inspect_json_shows_lag_distribution_and_lifecycle(tmp_path):
+    import json
+    import subprocess
+
+    from conftest import tool
+
+    path = str(tmp_path / "ring.sabre")
+    reg = sabre.Region.create(1 << 22, "file", name=path)
+    ring = make(reg)
+    prod, cons = ring.producer(), ring.consumer(max_policy_lag=3)
+    with prod.claim(1):
+        pass
+    with cons.batch(1, timeout=1):
+        pass
+    prod.report_episode(5.0, 7)
+    out = subprocess.run([tool(), "inspect", path, "--json"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    st = json.loads(out.stdout)["objects"][0]["state"]
+    assert st["lag"]["p50"] == 0 and st["lag"]["max_lag"] == 3 and len(st["lag"]["histogram"]) == 14
+    assert st["lag"]["histogram"][0] == {"min": 0, "count": 1}
+    assert st["episodes"] == 1 and st["consumer_closed"] is False
+    assert st["fields"][0]["type"] == "f32" and st["fields"][0]["count"] == 4
+    txt = subprocess.run([tool(), "inspect", path], capture_output=True, text=True, timeout=60).stdout
+    assert "policy lag p50/p90/p99 0/0/0" in txt and "lag histogram: 0:1" in txt

@@ -33,10 +33,22 @@ typedef struct abi_row {
     size_t a, b; /* struct: size; field: offset, size */
 } abi_row;
 
-#define S(T, NAME)     {ROW_STRUCT, NAME, sizeof(T), 0}
-#define F(T, f)        {ROW_FIELD, #f, offsetof(T, f), sizeof(((T *)0)->f)}
-#define FN(T, f, NAME) {ROW_FIELD, NAME, offsetof(T, f), sizeof(((T *)0)->f)}
-#define E              {ROW_END, NULL, 0, 0}
+#define S(T, NAME)                                                                                 \
+    {                                                                                              \
+        ROW_STRUCT, NAME, sizeof(T), 0                                                             \
+    }
+#define F(T, f)                                                                                    \
+    {                                                                                              \
+        ROW_FIELD, #f, offsetof(T, f), sizeof(((T *)0)->f)                                         \
+    }
+#define FN(T, f, NAME)                                                                             \
+    {                                                                                              \
+        ROW_FIELD, NAME, offsetof(T, f), sizeof(((T *)0)->f)                                       \
+    }
+#define E                                                                                          \
+    {                                                                                              \
+        ROW_END, NULL, 0, 0                                                                        \
+    }
 
 /* Shared-memory structures: what another process, a pure-JS worker or a
  * reader written from docs/abi.md sees. */
@@ -152,15 +164,24 @@ static const abi_row shared_rows[] = {
     F(rg_hdr, lag_count),
     F(rg_hdr, cur_version),
     F(rg_hdr, held),
+    F(rg_hdr, lag_skipped),
+    F(rg_hdr, lag_limit),
+    F(rg_hdr, episodes_offset),
+    F(rg_hdr, episodes_cap),
     F(rg_hdr, commit_seq),
     F(rg_hdr, cons_waiting),
     F(rg_hdr, release_seq),
     F(rg_hdr, prod_waiters),
+    F(rg_hdr, cons_closed),
+    F(rg_hdr, closed_pid),
     F(rg_hdr, abandoned),
+    F(rg_hdr, lag_hist),
+    F(rg_hdr, producer_deaths),
     E,
     S(rg_field, "ring_field"),
     F(rg_field, name),
     F(rg_field, elem_size),
+    F(rg_field, elem_info),
     F(rg_field, offset),
     F(rg_field, size),
     E,
@@ -179,12 +200,28 @@ static const abi_row shared_rows[] = {
     F(rg_prod, aborted),
     F(rg_prod, wait_ns),
     F(rg_prod, seq_next),
+    F(rg_prod, abandoned),
+    F(rg_prod, deaths),
+    F(rg_prod, dead_owner),
+    F(rg_prod, episodes),
+    F(rg_prod, episodes_dropped),
     E,
     S(rg_meta, "ring_slot"),
     F(rg_meta, state),
     F(rg_meta, policy_version),
     F(rg_meta, commit_ns),
     F(rg_meta, claim_end),
+    E,
+    S(rg_eplane, "ring_episode_lane"),
+    F(rg_eplane, head),
+    F(rg_eplane, tail),
+    E,
+    S(sabre_ring_episode_t, "ring_episode"),
+    FN(sabre_ring_episode_t, ret, "return"),
+    F(sabre_ring_episode_t, length),
+    F(sabre_ring_episode_t, producer),
+    F(sabre_ring_episode_t, policy_version),
+    F(sabre_ring_episode_t, end_ns),
     E,
     S(sabre_chunk_t, "ring_chunk_header"),
     F(sabre_chunk_t, sequence),
@@ -374,6 +411,7 @@ static const abi_row public_rows[] = {
     F(sabre_ring_desc_t, record_size),
     F(sabre_ring_desc_t, reclaim_ns),
     F(sabre_ring_desc_t, spin_ns),
+    F(sabre_ring_desc_t, episodes),
     E,
     S(sabre_chunk_t, "sabre_chunk_t"),
     F(sabre_chunk_t, sequence),
@@ -397,6 +435,8 @@ static const abi_row public_rows[] = {
     F(sabre_ring_field_t, elem_size),
     F(sabre_ring_field_t, offset),
     F(sabre_ring_field_t, size),
+    F(sabre_ring_field_t, scalar),
+    F(sabre_ring_field_t, count),
     E,
     S(sabre_ring_claim_t, "sabre_ring_claim_t"),
     F(sabre_ring_claim_t, first),
@@ -441,6 +481,25 @@ static const abi_row public_rows[] = {
     F(sabre_ring_stats_t, lag_count),
     F(sabre_ring_stats_t, current_version),
     F(sabre_ring_stats_t, consumer_pid),
+    F(sabre_ring_stats_t, consumer_closed),
+    F(sabre_ring_stats_t, closed_pid),
+    F(sabre_ring_stats_t, lag_p50),
+    F(sabre_ring_stats_t, lag_p90),
+    F(sabre_ring_stats_t, lag_p99),
+    F(sabre_ring_stats_t, lag_hist),
+    F(sabre_ring_stats_t, lag_skipped),
+    F(sabre_ring_stats_t, max_lag),
+    F(sabre_ring_stats_t, producer_deaths),
+    F(sabre_ring_stats_t, episodes),
+    F(sabre_ring_stats_t, episodes_dropped),
+    F(sabre_ring_stats_t, episodes_capacity),
+    E,
+    S(sabre_ring_episode_t, "sabre_ring_episode_t"),
+    F(sabre_ring_episode_t, ret),
+    F(sabre_ring_episode_t, length),
+    F(sabre_ring_episode_t, producer),
+    F(sabre_ring_episode_t, policy_version),
+    F(sabre_ring_episode_t, end_ns),
     E,
     S(sabre_ring_producer_info_t, "sabre_ring_producer_info_t"),
     F(sabre_ring_producer_info_t, active),
@@ -456,6 +515,11 @@ static const abi_row public_rows[] = {
     F(sabre_ring_producer_info_t, claim_count),
     F(sabre_ring_producer_info_t, head),
     F(sabre_ring_producer_info_t, tail),
+    F(sabre_ring_producer_info_t, abandoned),
+    F(sabre_ring_producer_info_t, deaths),
+    F(sabre_ring_producer_info_t, dead_pid),
+    F(sabre_ring_producer_info_t, episodes),
+    F(sabre_ring_producer_info_t, episodes_dropped),
     E,
     S(sabre_weights_desc_t, "sabre_weights_desc_t"),
     F(sabre_weights_desc_t, name),
@@ -595,7 +659,7 @@ static const abi_num status_rows[] = {
     N(SABRE_ENOENT),    N(SABRE_EEXIST), N(SABRE_ECORRUPT),  N(SABRE_EVERSION), N(SABRE_ELAYOUT),
     N(SABRE_ESCHEMA),   N(SABRE_EAGAIN), N(SABRE_ETIMEDOUT), N(SABRE_EBUSY),    N(SABRE_ESTALE),
     N(SABRE_EDETACHED), N(SABRE_EPEER),  N(SABRE_ENOTSUP),   N(SABRE_EPERM),    N(SABRE_EFULL),
-    N(SABRE_ECYCLE),    N(SABRE_EJOB),   N(SABRE_ESTATE),    N(SABRE_ERANGE),
+    N(SABRE_ECYCLE),    N(SABRE_EJOB),   N(SABRE_ESTATE),    N(SABRE_ERANGE),   N(SABRE_ECLOSED),
 };
 
 static const abi_num scalar_rows[] = {
@@ -624,6 +688,8 @@ static const abi_num const_rows[] = {
     N(SABRE_RING_MAX_PRODUCERS),
     N(SABRE_RING_MAX_CAPACITY),
     N(SABRE_RING_MAX_FIELDS),
+    N(SABRE_RING_LAG_BUCKETS),
+    N(SABRE_RING_MAX_EPISODES),
     N(SABRE_WEIGHTS_MAX_SLOTS),
     N(SABRE_MAILBOX_HEADER_SIZE),
     N(SABRE_MAILBOX_SLOT_SIZE),
