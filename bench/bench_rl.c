@@ -14,10 +14,11 @@
  *   bench_rl --producer REGION
  *                            a producer process for bench/bench_rl_consumer.py:
  *                            claims and commits chunks of the ring "rollouts"
- *                            as fast as it can, until killed
+ *                            as fast as it can (waiting while no consumer has
+ *                            it open), until killed
  *   bench_rl --consumer REGION SECONDS [WARMUP]
  *                            the C consumer loop of that benchmark: batches of
- *                            up to 64 chunks, each chunk's header, a copy of
+ *                            up to 64 chunks, their headers, a copy of
  *                            every field, release; prints chunks per second of
  *                            wall time and of the consumer's CPU time,
  *                            measured for SECONDS after WARMUP seconds
@@ -235,6 +236,10 @@ static _Noreturn void producer(const char *name)
     for (uint64_t n = 0;; n++) {
         sabre_ring_claim_t cl;
         rc = sabre_ring_claim(p, 1, 100000000ull, &cl);
+        if (rc == SABRE_ECLOSED) { /* between two consumers: the next one reopens it */
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+            continue;
+        }
         if (rc == SABRE_ETIMEDOUT)
             continue;
         if (rc)
@@ -273,12 +278,9 @@ static int consumer(const char *name, double seconds, double warmup)
             continue;
         if (rc)
             die("consume", rc);
-        /* as train.py does: each chunk's policy version, a copy of every field */
-        for (uint32_t i = 0; i < b.count; i++) {
-            sabre_chunk_header_t h;
-            sabre_ring_chunk_header(ring, sabre_ring_batch_chunk(c, &b, i), &h);
-            vsum += h.policy_version;
-        }
+        /* as train.py does: the headers, a copy of every field */
+        for (uint32_t i = 0; i < b.count; i++)
+            vsum += sabre_ring_batch_chunk(c, &b, i)->sequence;
         for (uint32_t k = 0, o = 0; k < nf; o += (uint32_t)(f[k].size * b.count), k++)
             for (uint32_t i = 0; i < b.count; i++)
                 memcpy(copy + o + i * f[k].size, b.data + (uint64_t)i * b.stride + f[k].offset,
@@ -287,7 +289,7 @@ static int consumer(const char *name, double seconds, double warmup)
         sabre_ring_release(c, &b);
     }
     double cpu = (double)(now_ns(CLOCK_PROCESS_CPUTIME_ID) - c0);
-    printf("%.1f chunks/s %.1f chunks/cpu-s (version sum %llu)\n",
+    printf("%.1f chunks/s %.1f chunks/cpu-s (sequence sum %llu)\n",
            (double)chunks * 1e9 / (double)(t1 - t0), (double)chunks * 1e9 / cpu,
            (unsigned long long)vsum);
     free(copy);

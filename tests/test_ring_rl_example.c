@@ -165,7 +165,10 @@ int main(void)
     CHECK_EQ(finish(a), 1);
     check_slurp(la, out, sizeof out);
     char want[128];
-    snprintf(want, sizeof want, "rl_actor: the trainer (pid %d) is gone", (int)trainer);
+    snprintf(want, sizeof want,
+             "rl_actor: the trainer is gone (ring 'rollouts': the consumer "
+             "(pid %d) died)",
+             (int)trainer);
     CHECK_STR_CONTAINS(out, want);
     CHECK(strstr(out, "TIMEDOUT") == NULL);
     sabre_region_unlink(SABRE_BACKING_SHM, shm);

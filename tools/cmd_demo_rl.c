@@ -30,7 +30,6 @@
 #define RLD_RING       "rollouts"
 #define RLD_WEIGHTS    "policy"
 #define RLD_MAX_ACTORS 64
-#define RLD_LAG_MAX    256 /* lags >= this are counted in the last bucket */
 #define RLD_SOLVED     475.0
 
 static const char *const rld_field_names[] = {"obs", "rew", "logp", "t", "act", "end"};
@@ -56,7 +55,8 @@ static int rld_fields(sabre_ring_t *ring, sabre_ring_field_t f[RF_COUNT])
 /* ---- the actor ------------------------------------------------------------- */
 
 /* Returns 0 when the trainer closed the ring (the normal end), 1 on an
- * error or when the trainer's process died. */
+ * error or when the trainer's process died.  Every finished episode's
+ * return and length go to the trainer through the ring's episode records. */
 static int rld_actor(const char *region_name, uint64_t seed)
 {
     sabre_region_t *reg = NULL;
@@ -65,6 +65,8 @@ static int rld_actor(const char *region_name, uint64_t seed)
     sabre_weights_reader_t *reader = NULL;
     sabre_ring_producer_t *prod = NULL;
     cp_env *envs = NULL;
+    double *ret = NULL, *ended_ret = NULL; /* per env: the running episode's return, length */
+    uint32_t *len = NULL, *ended_len = NULL;
     int rc, status = 1;
     const char *what = "open region";
     if ((rc = sabre_region_open(
@@ -87,7 +89,11 @@ static int rld_actor(const char *region_name, uint64_t seed)
     sabre_ring_stats(ring, &rs);
     const uint32_t T = rs.steps, E = rs.envs;
     envs = calloc(E, sizeof *envs);
-    if (!envs) {
+    ret = calloc(E, sizeof *ret);
+    len = calloc(E, sizeof *len);
+    ended_ret = calloc((size_t)T * E, sizeof *ended_ret);
+    ended_len = calloc((size_t)T * E, sizeof *ended_len);
+    if (!envs || !ret || !len || !ended_ret || !ended_len) {
         rc = SABRE_ENOMEM, what = "allocate envs";
         goto fail;
     }
@@ -109,39 +115,54 @@ static int rld_actor(const char *region_name, uint64_t seed)
         const float *wt = view.data;
         sabre_ring_producer_set_version(prod, view.version);
         sabre_ring_claim_t claim;
-        /* Wait for room in short steps: between them, see whether the
-         * trainer is still there (issue: an actor must not outlive it). */
-        while ((rc = sabre_ring_claim(prod, 1, 100000000ull, &claim)) == SABRE_ETIMEDOUT) {
-            sabre_ring_stats(ring, &rs);
-            if (rs.consumer_pid == 0) { /* the trainer closed the ring: the normal end */
-                status = 0;
-                goto out;
-            }
-            if (kill(rs.consumer_pid, 0) != 0 && errno == ESRCH) {
-                fprintf(stderr, "rl actor %d: the trainer (pid %d) is gone; stopping\n",
-                        (int)getpid(), (int)rs.consumer_pid);
-                goto out;
-            }
+        /* A closed ring (the trainer is done) and a trainer that died are
+         * named statuses of the claim (SABRE_ECLOSED, SABRE_EPEER). */
+        while ((rc = sabre_ring_claim(prod, 1, 1000000000ull, &claim)) == SABRE_ETIMEDOUT)
+            ;
+        if (rc == SABRE_ECLOSED) { /* the normal end */
+            status = 0;
+            goto out;
+        }
+        if (rc == SABRE_EPEER) {
+            fprintf(stderr, "rl actor %d: the trainer is gone (%s); stopping\n", (int)getpid(),
+                    sabre_last_error());
+            goto out;
         }
         if (rc) {
             what = "claim";
             goto fail;
         }
         uint8_t *base = claim.data;
+        const float *rew = (const float *)(base + f[RF_REW].offset);
+        const uint8_t *end = base + f[RF_END].offset;
         cp_rollout(envs, E, T, wt, &seed, (float *)(base + f[RF_OBS].offset),
                    (float *)(base + f[RF_REW].offset), (float *)(base + f[RF_LOGP].offset),
                    (uint32_t *)(base + f[RF_T].offset), base + f[RF_ACT].offset,
                    base + f[RF_END].offset);
+        /* the episodes this chunk finished, for the trainer's statistics
+         * (read before the commit: the slot is the trainer's after it) */
+        uint32_t nended = 0;
+        for (uint32_t i = 0; i < T * E; i++) {
+            ret[i % E] += rew[i], len[i % E]++;
+            if (end[i]) {
+                ended_ret[nended] = ret[i % E], ended_len[nended++] = len[i % E];
+                ret[i % E] = 0, len[i % E] = 0;
+            }
+        }
         if ((rc = sabre_ring_commit(prod, &claim))) {
             what = "commit";
             goto fail;
         }
+        /* never waits; a trainer that does not read them loses reports
+         * (counted as episodes_dropped), not chunks */
+        for (uint32_t k = 0; k < nended; k++)
+            sabre_ring_episode_report(prod, ended_ret[k], ended_len[k]);
     }
 fail:
     fprintf(stderr, "rl actor %d: %s: %s (%s)\n", (int)getpid(), what, sabre_status_name(rc),
             sabre_last_error());
 out:
-    free(envs);
+    free(envs), free(ret), free(len), free(ended_ret), free(ended_len);
     sabre_ring_producer_close(prod);
     sabre_weights_reader_close(reader);
     sabre_weights_close(w);
@@ -158,41 +179,32 @@ typedef struct rld_opts {
     bool until_solved, quiet;
 } rld_opts;
 
-typedef struct rld_lag {
-    uint64_t count[RLD_LAG_MAX + 1], n;
-} rld_lag;
-
-static uint64_t rld_lag_pct(const rld_lag *l, double q)
+/* The ring's policy-lag histogram (updates between a chunk's weights and
+ * the trainer's when it was consumed). */
+static void rld_lag_print(const sabre_ring_stats_t *rs)
 {
-    uint64_t want = (uint64_t)(q * (double)l->n), seen = 0;
-    for (uint32_t i = 0; i <= RLD_LAG_MAX; i++)
-        if ((seen += l->count[i]) > want)
-            return i;
-    return RLD_LAG_MAX;
-}
-
-static void rld_lag_print(const rld_lag *l)
-{
+    uint64_t n = 0;
+    for (uint32_t b = 0; b < SABRE_RING_LAG_BUCKETS; b++)
+        n += rs->lag_hist[b];
     printf("policy lag (updates between the chunk's weights and the trainer's at consume), "
-           "%" PRIu64 " chunks:\n",
-           l->n);
-    static const uint32_t lo[] = {0, 1, 2, 3, 4, 8, 16, 32, 64, RLD_LAG_MAX};
-    for (int b = 0; b < 9; b++) {
-        uint64_t c = 0;
-        for (uint32_t i = lo[b]; i < lo[b + 1] || (b == 8 && i <= RLD_LAG_MAX); i++)
-            c += l->count[i];
-        if (!c && lo[b] > 3)
+           "%" PRIu64 " chunks: p50 %" PRIu64 ", p90 %" PRIu64 ", p99 %" PRIu64 ", max %" PRIu64
+           "\n",
+           n, rs->lag_p50, rs->lag_p90, rs->lag_p99, rs->lag_max);
+    for (uint32_t b = 0; b < SABRE_RING_LAG_BUCKETS; b++) {
+        uint64_t c = rs->lag_hist[b], lo = sabre_ring_lag_bucket_min(b);
+        uint64_t hi = sabre_ring_lag_bucket_min(b + 1);
+        if (!c && lo > 3)
             continue;
-        char label[32];
-        if (lo[b + 1] - lo[b] == 1)
-            snprintf(label, sizeof label, "%u", lo[b]);
-        else if (b == 8)
-            snprintf(label, sizeof label, ">=%u", lo[b]);
+        char label[48];
+        if (hi == UINT64_MAX)
+            snprintf(label, sizeof label, ">=%" PRIu64, lo);
+        else if (hi - lo == 1)
+            snprintf(label, sizeof label, "%" PRIu64, lo);
         else
-            snprintf(label, sizeof label, "%u-%u", lo[b], lo[b + 1] - 1);
-        int bar = l->n ? (int)(40.0 * (double)c / (double)l->n + 0.5) : 0;
+            snprintf(label, sizeof label, "%" PRIu64 "-%" PRIu64, lo, hi - 1);
+        int bar = n ? (int)(40.0 * (double)c / (double)n + 0.5) : 0;
         printf("  %-7s %10" PRIu64 " %5.1f%% %.*s\n", label, c,
-               l->n ? 100.0 * (double)c / (double)l->n : 0.0, bar,
+               n ? 100.0 * (double)c / (double)n : 0.0, bar,
                "########################################");
     }
 }
@@ -287,7 +299,8 @@ static int rld_train(const rld_opts *o)
                                                      .producers = A,
                                                      .layout = sabre_schema_root(schema),
                                                      .steps = T,
-                                                     .envs = E},
+                                                     .envs = E,
+                                                     .episodes = 1024},
                                 &ring)) ||
         (rc = rld_fields(ring, f))) {
         rld_die("create ring", rc);
@@ -331,9 +344,7 @@ static int rld_train(const rld_opts *o)
         }
 
     /* consume, rebuild episodes, learn, publish */
-    rld_lag lag;
-    memset(&lag, 0, sizeof lag);
-    float ret100[100] = {0};
+    double ret100[100] = {0};
     double sum100 = 0;
     uint64_t steps = 0, episodes = 0, next_print = t0 + 500000000ull, solved_steps = 0;
     uint64_t solved_ns = 0, replaced = 0, last_eval_version = 0, generation = A;
@@ -356,11 +367,7 @@ static int rld_train(const rld_opts *o)
             goto out;
         }
         for (uint32_t i = 0; !rc && i < batch.count; i++) {
-            sabre_chunk_header_t hd;
             const sabre_chunk_t *c = sabre_ring_batch_chunk(cons, &batch, i);
-            sabre_ring_chunk_header(ring, c, &hd);
-            uint64_t lg = version > hd.policy_version ? version - hd.policy_version : 0;
-            lag.count[lg < RLD_LAG_MAX ? lg : RLD_LAG_MAX]++, lag.n++;
             const uint8_t *base = batch.data + (uint64_t)i * batch.stride;
             const float *obs = (const float *)(base + f[RF_OBS].offset);
             const float *rew = (const float *)(base + f[RF_REW].offset);
@@ -368,32 +375,39 @@ static int rld_train(const rld_opts *o)
             const uint32_t *tt = (const uint32_t *)(base + f[RF_T].offset);
             const uint8_t *act = base + f[RF_ACT].offset;
             const uint8_t *end = base + f[RF_END].offset;
-            uint32_t n = hd.valid_steps * E;
-            for (uint32_t k = 0; k < n; k++) {
-                uint32_t len;
-                float ret;
-                if (rl_learner_step(L, hd.lane * E + k % E, &obs[k * CP_OBS], act[k], logp[k],
-                                    rew[k], tt[k], end[k], &len, &ret)) {
-                    sum100 += ret - ret100[episodes % 100];
-                    ret100[episodes % 100] = ret;
-                    episodes++;
-                    /* a full batch of whole episodes: learn and publish */
-                    if (rl_learner_ready(L)) {
-                        rl_learner_update(L);
-                        rc = sabre_weights_publish(w, L->pi, sizeof L->pi, NULL, 1000000000ull,
-                                                   &version);
-                        if (rc) {
-                            rld_die("publish", rc);
-                            goto out;
-                        }
-                        sabre_ring_consumer_set_version(cons, version);
+            uint32_t n = c->valid_steps * E, len;
+            float ret;
+            for (uint32_t k = 0; k < n; k++)
+                /* a full batch of whole episodes: learn and publish */
+                if (rl_learner_step(L, batch.lane * E + k % E, &obs[k * CP_OBS], act[k], logp[k],
+                                    rew[k], tt[k], end[k], &len, &ret) &&
+                    rl_learner_ready(L)) {
+                    rl_learner_update(L);
+                    rc = sabre_weights_publish(w, L->pi, sizeof L->pi, NULL, 1000000000ull,
+                                               &version);
+                    if (rc) {
+                        rld_die("publish", rc);
+                        goto out;
                     }
+                    sabre_ring_consumer_set_version(cons, version);
                 }
-            }
             steps += n;
         }
         if (!rc)
             sabre_ring_release(cons, &batch);
+        /* the episodes the actors finished (their statistics channel) */
+        sabre_ring_episode_t eps[256];
+        uint32_t neps = 0;
+        do {
+            if ((rc = sabre_ring_episodes(cons, eps, 256, &neps))) {
+                rld_die("episodes", rc);
+                goto out;
+            }
+            for (uint32_t k = 0; k < neps; k++, episodes++) {
+                sum100 += eps[k].ret - ret100[episodes % 100];
+                ret100[episodes % 100] = eps[k].ret;
+            }
+        } while (neps == 256);
         /* solved: mean-100 of training episodes, then a greedy evaluation
          * of the weights just published (once per version) */
         if (episodes >= 100 && sum100 / 100 >= RLD_SOLVED && version != last_eval_version) {
@@ -450,11 +464,13 @@ static int rld_train(const rld_opts *o)
         uint64_t now = rld_now_ns();
         if (!o->quiet && (now >= next_print || solved)) {
             double s = (double)(now - t0) / 1e9;
+            sabre_ring_stats_t rs;
+            sabre_ring_stats(ring, &rs);
             printf("steps %8" PRIu64 "  %6.2f s  %8.0f SPS  episodes %6" PRIu64
                    "  mean-100 %6.1f  lag p50/p99 %" PRIu64 "/%" PRIu64 "\n",
                    steps, s, (double)steps / s, episodes,
-                   sum100 / (double)(episodes < 100 ? (episodes ? episodes : 1) : 100),
-                   rld_lag_pct(&lag, 0.5), rld_lag_pct(&lag, 0.99));
+                   sum100 / (double)(episodes < 100 ? (episodes ? episodes : 1) : 100), rs.lag_p50,
+                   rs.lag_p99);
             fflush(stdout);
             next_print = now + 500000000ull;
         }
@@ -474,14 +490,22 @@ static int rld_train(const rld_opts *o)
     if (last_eval_version)
         printf("greedy evaluation of the final weights: mean return %.1f over 100 episodes\n",
                eval);
-    rld_lag_print(&lag);
+    rld_lag_print(&rs);
     printf("ring: %" PRIu64 " chunks consumed, %" PRIu64 " abandoned, %" PRIu64 " dropped; %" PRIu64
            " weight versions published\n",
            rs.consumed, rs.abandoned, rs.dropped, version);
-    if (killed)
+    if (killed) {
         printf("abandoned chunks: %" PRIu64 " (actor pid %d killed, lane %u taken over by pid "
                "%d)\n",
                rs.abandoned, (int)killed_pid, killed_lane, (int)killed_by);
+        /* what the ring itself recorded about the death */
+        sabre_ring_producer_info_t pi;
+        if (!sabre_ring_producer_at(ring, killed_lane, &pi))
+            printf("ring record of lane %u: %" PRIu64 " owner death(s), last dead pid %d, %" PRIu64
+                   " chunk(s) abandoned; now pid %d; %" PRIu64 " producer death(s) in all\n",
+                   killed_lane, pi.deaths, (int)pi.dead_pid, pi.abandoned, (int)pi.pid,
+                   rs.producer_deaths);
+    }
     if (replaced)
         printf("actors that ended on their own and were replaced: %" PRIu64 "\n", replaced);
     status = solved || !o->until_solved ? 0 : 1;

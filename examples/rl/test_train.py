@@ -93,6 +93,8 @@ def test_train_solves_and_writes_csv_and_plot(tmp_path):
     assert 0 < number_after(out, "solved in") <= 1_000_000
     assert number_after(out, "greedy evaluation of the final weights: mean return") >= 475
     assert "policy lag (updates between" in out
+    # every finished episode reached the trainer through the ring's episode records
+    assert re.search(r"\d+ episodes reported \(0 reports dropped\)", out), out
     rows = list(csv.DictReader(open(csv_path)))
     assert rows and set(rows[0]) >= {"seconds", "steps", "sps", "episodes", "mean100", "lag_p50",
                                      "lag_p99"}
@@ -107,6 +109,9 @@ def test_train_kill_actor_still_solves():
                     "20000")
     assert rc == 0, out
     assert "killed actor pid" in out
+    # the ring recorded the death on the killed actor's record
+    m = re.search(r"killed actor pid (\d+)", out)
+    assert re.search(r"owner death\(s\), last dead pid %s," % m.group(1), out), out
     assert number_after(out, "abandoned chunks:") >= 0
     assert number_after(out, "greedy evaluation of the final weights: mean return") >= 475
 

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """The RL demo with a Python trainer: C actor processes (``sabre demo rl
 --actor``) step CartPole-v1 and stream rollout chunks through a sabre ring;
-this trainer reads them in place as numpy arrays, rebuilds whole episodes,
+this trainer reads them in place as numpy arrays, rebuilds whole episodes
+(the actors also report each finished episode's return through the ring),
 trains the policy with PPO + Adam in numpy (examples/rl/learner.py) and
 publishes every update through a sabre weights object, which the actors
 adopt at their next chunk.
@@ -39,7 +40,6 @@ from learner import NPARAM, HParams, Learner, evaluate  # noqa: E402
 
 SCHEMA = "struct Step { obs: f32[4]; rew: f32; logp: f32; t: u32; act: u8; end: u8; _: pad[2]; }"
 SOLVED = 475.0
-LAG_MAX = 256
 
 
 def find_tool(given: str | None) -> str:
@@ -78,33 +78,21 @@ def parse(argv=None):
     return a
 
 
-class Lag:
-    """Policy lag of consumed chunks: updates between a chunk's weights and
-    the trainer's at consume."""
-
-    def __init__(self):
-        self.count = np.zeros(LAG_MAX + 1, np.int64)
-
-    def add(self, lags):
-        np.add.at(self.count, np.minimum(lags, LAG_MAX), 1)
-
-    def pct(self, q):
-        n = self.count.sum()
-        if not n:
-            return 0
-        return int(np.searchsorted(np.cumsum(self.count), q * n, side="right"))
-
-    def print(self):
-        n = int(self.count.sum())
-        print("policy lag (updates between the chunk's weights and the trainer's at consume), "
-              "%d chunks:" % n)
-        edges = [0, 1, 2, 3, 4, 8, 16, 32, 64, LAG_MAX + 1]
-        for lo, hi in zip(edges, edges[1:]):
-            c = int(self.count[lo:hi].sum())
-            if not c and lo > 3:
-                continue
-            label = str(lo) if hi - lo == 1 else (">=%d" % lo if hi > LAG_MAX else "%d-%d" % (lo, hi - 1))
-            print("  %-7s %10d %5.1f%% %s" % (label, c, 100.0 * c / max(n, 1), "#" * round(40 * c / max(n, 1))))
+def print_lag(stats):
+    """The ring's policy-lag histogram (updates between a chunk's weights
+    and the trainer's when it was consumed)."""
+    hist, lows = stats["lag_hist"], sabre.lag_buckets()
+    n = sum(hist)
+    print("policy lag (updates between the chunk's weights and the trainer's at consume), %d "
+          "chunks: p50 %d, p90 %d, p99 %d, max %d"
+          % (n, stats["lag_p50"], stats["lag_p90"], stats["lag_p99"], stats["lag_max"]))
+    for i, c in enumerate(hist):
+        lo = lows[i]
+        hi = lows[i + 1] if i + 1 < len(lows) else None
+        if not c and lo > 3:
+            continue
+        label = ">=%d" % lo if hi is None else (str(lo) if hi - lo == 1 else "%d-%d" % (lo, hi - 1))
+        print("  %-7s %10d %5.1f%% %s" % (label, c, 100.0 * c / max(n, 1), "#" * round(40 * c / max(n, 1))))
 
 
 def plot(rows, returns, path):
@@ -148,7 +136,7 @@ def main(argv=None) -> int:
     region = sabre.Region.create(A * a.capacity * chunk + (4 << 20), backing="shm", name=name,
                                  replace=True)
     ring = sabre.Ring.create(region, "rollouts", sabre.Schema(SCHEMA).root, steps=T, envs=E,
-                             capacity=a.capacity, producers=A, policy="block")
+                             capacity=a.capacity, producers=A, policy="block", episodes=1024)
     # 2 pins per live actor (adopt validates) + the active slot + 1: a
     # publish never waits for an actor
     weights = sabre.Weights.create(region, "policy", NPARAM * 4, slots=2 * A + 2, readers=2 * A,
@@ -175,7 +163,6 @@ def main(argv=None) -> int:
 
     t0 = last_chunk = time.monotonic()
     actors = [spawn() for _ in range(A)]
-    lag = Lag()
     ret100 = np.zeros(100)
     returns = []  # (steps, return) of every episode
     rows = []
@@ -193,10 +180,11 @@ def main(argv=None) -> int:
         s = now - t0
         m = ret100[: min(episodes, 100)].mean() if episodes else 0.0
         ps, pt = (rows[-1]["steps"], rows[-1]["seconds"]) if rows else (0, 0.0)
+        st = ring.stats()
         r = {"seconds": round(s, 3), "steps": steps, "sps": round(steps / s if s > 0 else 0.0),
              "sps_interval": round((steps - ps) / (s - pt)) if s > pt else 0,
-             "episodes": episodes, "mean100": round(float(m), 2), "lag_p50": lag.pct(0.5),
-             "lag_p99": lag.pct(0.99), "updates": learner.updates}
+             "episodes": episodes, "mean100": round(float(m), 2), "lag_p50": st["lag_p50"],
+             "lag_p99": st["lag_p99"], "updates": learner.updates}
         rows.append(r)
         return r
 
@@ -215,24 +203,24 @@ def main(argv=None) -> int:
                 with batch:
                     f = batch.fields
                     valid = batch.headers["valid_steps"]
-                    lags = [version - v for v in batch.policy_versions()]
-                    lag.add(np.maximum(np.array(lags, np.int64), 0))
                     # copies: the views belong to the actors again after release
                     obs, act, logp = np.array(f["obs"]), np.array(f["act"]), np.array(f["logp"])
                     rew, t, end = np.array(f["rew"]), np.array(f["t"]), np.array(f["end"])
                 slot0 = batch.lane * E
                 for i in range(batch.count):
                     v = int(valid[i])
-                    for r in learner.feed(slot0, obs[i, :v], act[i, :v], logp[i, :v], rew[i, :v],
-                                          t[i, :v], end[i, :v]):
-                        ret100[episodes % 100] = r
-                        episodes += 1
-                        returns.append((steps, r))
+                    learner.feed(slot0, obs[i, :v], act[i, :v], logp[i, :v], rew[i, :v], t[i, :v],
+                                 end[i, :v])
                     steps += v * E
                     if learner.ready():
                         learner.update()
                         version = weights.publish(learner.flat_policy(), timeout=1.0)
                         consumer.version = version
+            # the episodes the actors finished (their statistics channel)
+            for r in consumer.episodes()["ret"]:
+                ret100[episodes % 100] = r
+                episodes += 1
+                returns.append((steps, float(r)))
             if episodes >= 100 and ret100.mean() >= SOLVED and version != last_eval:
                 last_eval = version
                 evaluation = evaluate(learner, 100, a.seed ^ 0x5EED)
@@ -286,12 +274,20 @@ def main(argv=None) -> int:
                   % (steps, time.monotonic() - t0, ret100.mean() if episodes >= 100 else 0.0))
         if evaluation is not None:
             print("greedy evaluation of the final weights: mean return %.1f over 100 episodes" % evaluation)
-        lag.print()
-        print("ring: %d chunks consumed, %d abandoned, %d dropped; %d weight versions published"
-              % (stats["consumed"], stats["abandoned"], stats["dropped"], version))
+        print_lag(stats)
+        print("ring: %d chunks consumed, %d abandoned, %d dropped; %d weight versions published; "
+              "%d episodes reported (%d reports dropped)"
+              % (stats["consumed"], stats["abandoned"], stats["dropped"], version, stats["episodes"],
+                 stats["episodes_dropped"]))
         if killed:
             print("abandoned chunks: %d (actor pid %d killed, its lane taken over by pid %d)"
                   % (stats["abandoned"], killed[0], killed[1]))
+            for lane, p in enumerate(ring.producers_info()):
+                if p["dead_pid"] == killed[0]:
+                    print("ring record of lane %d: %d owner death(s), last dead pid %d, %d chunk(s) "
+                          "abandoned; now pid %d; %d producer death(s) in all"
+                          % (lane, p["deaths"], p["dead_pid"], p["abandoned"], p["pid"],
+                             stats["producer_deaths"]))
         if replaced:
             print("actors that ended on their own and were replaced: %d" % replaced)
         status = 0 if solved or (not a.until_solved and not stalled) else 1

@@ -128,9 +128,11 @@ class Ring:
         record_size: int = 0,
         reclaim: Optional[float] = None,
         spin: Optional[float] = None,
+        episodes: int = 0,
     ) -> "Ring":
         """Create a ring (``sabre_ring_create``); `capacity` chunks per lane
-        (0 = 64), `producers` records (0 = 4), `reclaim`/`spin` in seconds."""
+        (0 = 64), `producers` records (0 = 4), `reclaim`/`spin` in seconds,
+        `episodes` episode records per producer (a power of two, 0 = 64)."""
         lay = _schema.as_layout(layout)
         d = ffi.new("sabre_ring_desc_t *")
         keep = cstr(name)
@@ -145,6 +147,7 @@ class Ring:
         d.record_size = record_size
         d.reclaim_ns = 0 if reclaim is None else int(reclaim * 1e9)
         d.spin_ns = 0 if spin is None else int(spin * 1e9)
+        d.episodes = episodes
         out = ffi.new("sabre_ring_t **")
         check(lib.sabre_ring_create(region._ptr(), d, out))
         return cls(region, out[0], name)
