@@ -418,11 +418,11 @@ static void test_ring_episodes_concurrent_exactly_once_in_order(void)
     uint64_t got = 0, last = 0;
     bool first = true, done = false;
     sabre_ring_episode_t e[8];
-    while (!done) {
+    for (uint32_t n = 1; !done || n > 0;) { /* after the last report: poll until empty */
         sabre_ring_stats_t st;
         CHECK_OK(sabre_ring_stats(r, &st));
-        done = st.episodes + st.episodes_dropped == rp.n; /* before the last poll */
-        uint32_t n = 0;
+        done = st.episodes + st.episodes_dropped == rp.n;
+        n = 0;
         CHECK_OK(sabre_ring_episodes(c, e, 8, &n));
         for (uint32_t i = 0; i < n; i++) {
             uint64_t idx = (uint64_t)e[i].ret;

@@ -14,6 +14,7 @@ export at import (see ``sabre._ffi``).
 from ._ffi import LIBRARY_PATH, ffi, lib
 from .errors import *  # noqa: F401,F403
 from .errors import SabreError, error_class
+from .ecs import Component, KernelContext, Pool, Scheduler, Snapshot, World
 from .region import Object, Region, probe, recv_fd, send_fd
 from .ring import CHUNK_DTYPE, EPISODE_DTYPE, Batch, Claim, Consumer, FieldInfo, Producer, Ring, lag_buckets
 from .schema import SCALAR_DTYPES, Column, Field, Layout, Schema, layout_hash

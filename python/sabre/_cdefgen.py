@@ -30,30 +30,21 @@ _DEFINE = re.compile(r"^\s*#\s*define\s+([A-Za-z_][A-Za-z0-9_]*)\s+(.+?)\s*$")
 _INT_SUFFIX = re.compile(r"\b(0[xX][0-9a-fA-F]+|\d+)([uUlL]+)\b")
 
 
+_LEXEMES = re.compile(r'"(?:\\.|[^"\\\n])*"|/\*.*?\*/|//[^\n]*', re.S)
+
+
 def _strip_comments(text: str) -> str:
-    out: List[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c == '"':  # string literal: copy verbatim
-            j = i + 1
-            while j < n and text[j] != '"':
-                j += 2 if text[j] == "\\" else 1
-            out.append(text[i : j + 1])
-            i = j + 1
-        elif text.startswith("/*", i):
-            j = text.find("*/", i + 2)
-            if j < 0:
-                raise ValueError("unterminated comment in a sabre header")
-            out.append(" " + "\n" * text.count("\n", i, j))
-            i = j + 2
-        elif text.startswith("//", i):
-            j = text.find("\n", i)
-            i = n if j < 0 else j
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
+    """Remove comments (keeping their line breaks) but not string literals."""
+
+    def repl(m: "re.Match[str]") -> str:
+        t = m.group(0)
+        if t.startswith('"'):
+            return t
+        return " " + "\n" * t.count("\n")
+
+    if text.count("/*") != text.count("*/") and "/*" in _LEXEMES.sub("", text):
+        raise ValueError("unterminated comment in a sabre header")
+    return _LEXEMES.sub(repl, text)
 
 
 def _eval_int(expr: str, macros: Dict[str, int]):

@@ -83,8 +83,15 @@ except OSError as e:  # pragma: no cover - depends on the system
 U64_MAX = (1 << 64) - 1
 
 
+_ABI_DOC: Optional[Dict[str, Any]] = None
+
+
 def abi() -> Dict[str, Any]:
-    """The library's own ABI description (``sabre_abi_json``), parsed."""
+    """The library's own ABI description (``sabre_abi_json``), parsed (once;
+    treat it as read-only)."""
+    global _ABI_DOC
+    if _ABI_DOC is not None:
+        return _ABI_DOC
     try:
         fn = lib.sabre_abi_json
     except AttributeError:
@@ -98,7 +105,8 @@ def abi() -> Dict[str, Any]:
     rc = fn(buf, n[0] + 1, n)
     if rc != 0:
         raise ImportError("sabre: sabre_abi_json failed with status %d" % rc)
-    return json.loads(ffi.unpack(buf, n[0]).decode("utf-8"))
+    _ABI_DOC = json.loads(ffi.unpack(buf, n[0]).decode("utf-8"))
+    return _ABI_DOC
 
 
 #: Public structs the binding passes to or receives from the library: each
@@ -110,7 +118,10 @@ USED_STRUCTS = (
     "sabre_ring_claim_t", "sabre_ring_batch_t", "sabre_ring_stats_t", "sabre_ring_producer_info_t",
     "sabre_weights_desc_t", "sabre_weights_meta_t", "sabre_weights_adopt_opts_t",
     "sabre_weights_view_t", "sabre_weights_info_t", "sabre_weights_reader_info_t",
-    "sabre_ring_episode_t",
+    "sabre_ring_episode_t", "sabre_layout_t", "sabre_world_desc_t", "sabre_component_desc_t",
+    "sabre_query_desc_t", "sabre_snap_comp_t", "sabre_snapshot_desc_t", "sabre_commit_stats_t",
+    "sabre_table_info_t", "sabre_chunk_info_t", "sabre_pool_desc_t", "sabre_pool_stats_t",
+    "sabre_sched_desc_t", "sabre_system_desc_t", "sabre_kernel_ctx_t", "sabre_system_stats_t",
 )
 
 

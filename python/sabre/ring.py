@@ -473,7 +473,12 @@ class Batch:
             raise IndexError("chunk %d of a batch of %d" % (i, self.count))
         if self.released:
             raise StateError("batch: already released", lib.SABRE_ESTATE, "SABRE_ESTATE")
-        return self.consumer.ring.chunk_header(self._b.chunks + i)
+        out = ffi.new("sabre_chunk_header_t *")
+        ring_core = self.consumer._core.parent  # alive while the consumer is
+        if ring_core is None:
+            raise StateError("batch: its consumer is closed", lib.SABRE_ESTATE, "SABRE_ESTATE")
+        check(lib.sabre_ring_chunk_header(ring_core.get(), self._b.chunks + i, out))
+        return struct_dict(out)
 
     def policy_versions(self) -> List[int]:
         """The policy version of each chunk's claim."""

@@ -36,7 +36,7 @@ def test_package_pip_install_offline_into_a_venv(tmp_path):
     env = dict(os.environ, SABRE_SOURCE_DIR=SRC_ROOT, SABRE_LIB=sabre.LIBRARY_PATH, PIP_NO_INDEX="1")
     env.pop("PYTHONPATH", None)
     p = subprocess.run(
-        [py, "-m", "pip", "install", "--no-build-isolation", "--no-index", "--no-deps", "-q", str(src)],
+        [py, "-m", "pip", "install", "--no-build-isolation", "--no-index", "--no-deps", "--no-compile", "--disable-pip-version-check", "-q", str(src)],
         capture_output=True, text=True, env=env, timeout=300,
     )
     assert p.returncode == 0, p.stdout + p.stderr

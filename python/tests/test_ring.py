@@ -343,3 +343,25 @@ def test_ring_inspect_json_shows_lag_distribution_and_lifecycle(tmp_path):
     assert st["fields"][0]["type"] == "f32" and st["fields"][0]["count"] == 4
     txt = subprocess.run([tool(), "inspect", path], capture_output=True, text=True, timeout=60).stdout
     assert "policy lag p50/p90/p99 0/0/0" in txt and "lag histogram: 0:1" in txt
+
+
+def test_ring_blocking_consume_releases_the_gil(region):
+    """A thread blocked in batch() lets the main thread run Python code and
+    produce the chunk it waits for (the GIL is released during the C call)."""
+    import threading
+
+    ring = make(region)
+    prod, cons = ring.producer(), ring.consumer()
+    got = []
+
+    def wait_for_chunk():
+        with cons.batch(1, timeout=30) as b:
+            got.append(int(b.fields["action"][0, 0, 0]))
+
+    t = threading.Thread(target=wait_for_chunk)
+    t.start()
+    busy = sum(i * i for i in range(200000))  # Python work while the consumer waits
+    with prod.claim(1) as c:
+        c.fields["action"][:] = 7
+    t.join(60)
+    assert not t.is_alive() and got == [7] and busy > 0
