@@ -80,7 +80,8 @@ int main(void)
     CHECK(cst != 0);
     CHECK(sabre__pid_alive(child, cst));
     kill(child, SIGKILL);
-    usleep(10000);
+    siginfo_t si; /* wait until it is a zombie, without reaping it (no sleep) */
+    CHECK_EQ(waitid(P_PID, (id_t)child, &si, WEXITED | WNOWAIT), 0);
     CHECK(!sabre__pid_alive(child, cst)); /* a zombie is dead */
     waitpid(child, NULL, 0);
     CHECK(!sabre__pid_alive(child, cst));
