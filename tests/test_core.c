@@ -29,7 +29,7 @@ static void *other_thread_error(void *arg)
 int main(void)
 {
     /* every code has a distinct name and a description */
-    for (int s = 0; s >= SABRE_ERANGE; s--) {
+    for (int s = 0; s >= SABRE_ECLOSED; s--) {
         CHECK(strcmp(sabre_status_name(s), "SABRE_E?") != 0);
         CHECK(strcmp(sabre_strerror(s), "unknown status") != 0);
     }
@@ -87,7 +87,8 @@ int main(void)
     CHECK(cst != 0);
     CHECK(sabre__pid_alive(child, cst));
     kill(child, SIGKILL);
-    usleep(10000);
+    siginfo_t si; /* wait until it is a zombie, without reaping it (no sleep) */
+    CHECK_EQ(waitid(P_PID, (id_t)child, &si, WEXITED | WNOWAIT), 0);
     CHECK(!sabre__pid_alive(child, cst)); /* a zombie is dead */
     waitpid(child, NULL, 0);
     CHECK(!sabre__pid_alive(child, cst));
