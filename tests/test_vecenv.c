@@ -7,6 +7,7 @@
  */
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "core/internal.h"
@@ -411,6 +412,72 @@ static void test_vecenv_inspect_reads_live_state(void)
     sabre_region_close(r);
 }
 
+static char *run_tool(const char *args)
+{
+    const char *tool = getenv("SABRE_TOOL");
+    if (!tool || access(tool, X_OK) != 0)
+        return NULL;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s inspect %s 2>&1", tool, args);
+    FILE *p = popen(cmd, "r");
+    CHECK(p != NULL);
+    char *buf = calloc(1, 1 << 16);
+    CHECK(buf != NULL);
+    size_t n = fread(buf, 1, (1 << 16) - 1, p);
+    buf[n] = '\0';
+    CHECK_EQ(pclose(p), 0);
+    return buf;
+}
+
+/* `sabre inspect` on a live vecenv in a named region, text and JSON. */
+static void test_vecenv_inspect_tool_shows_workers(void)
+{
+    char name[64];
+    snprintf(name, sizeof name, "/sabre-test-vecenv-%d", (int)getpid());
+    sabre_region_t *r;
+    CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.backing = SABRE_BACKING_SHM,
+                                                        .name = name,
+                                                        .size = 4 << 20,
+                                                        .flags = SABRE_REGION_REPLACE},
+                                 &r));
+    sabre_vecenv_t *ve;
+    CHECK_OK(sabre_vecenv_create(&(sabre_vecenv_desc_t){.env = sabre_env_cartpole(),
+                                                        .workers = 2,
+                                                        .envs_per_worker = 3,
+                                                        .backend = SABRE_VECENV_PROCESSES,
+                                                        .region = r,
+                                                        .name = "pole"},
+                                 &ve));
+    CHECK_OK(sabre_vecenv_reset(ve, 11, T_OUT));
+    for (int t = 0; t < 5; t++)
+        CHECK_OK(sabre_vecenv_step(ve, T_OUT));
+    char *out = run_tool(name);
+    if (!out) {
+        printf("SABRE_TOOL not set: the command itself was not run\n");
+    } else {
+        CHECK_STR_CONTAINS(out, "vecenv: env 'cartpole', processes, 2 workers x 3 envs = 6");
+        CHECK_STR_CONTAINS(out, "seed 11: 36 env steps in 6 batches");
+        CHECK_STR_CONTAINS(out, "obs: struct CartPoleObs");
+        char want[96];
+        snprintf(want, sizeof want, "worker 1: pid %d (alive), generation 0",
+                 sabre_vecenv_worker_pid(ve, 1));
+        CHECK_STR_CONTAINS(out, want);
+        free(out);
+        char args[96];
+        snprintf(args, sizeof args, "%s --json", name);
+        out = run_tool(args);
+        CHECK(out != NULL);
+        CHECK_STR_CONTAINS(out, "\"kind\": \"vecenv\"");
+        CHECK_STR_CONTAINS(out, "\"env\": \"cartpole\", \"backend\": \"processes\"");
+        CHECK_STR_CONTAINS(out, "\"steps\": 36");
+        CHECK_STR_CONTAINS(out, "\"worker_state\": [{\"worker\": 0");
+        free(out);
+    }
+    sabre_vecenv_close(ve);
+    sabre_region_close(r);
+    sabre_region_unlink(SABRE_BACKING_SHM, name);
+}
+
 int main(void)
 {
     test_vecenv_cartpole_sync_episode();
@@ -419,5 +486,6 @@ int main(void)
     test_vecenv_bad_input_table();
     test_vecenv_seeded_sync_identical_for_any_workers_and_backend();
     test_vecenv_inspect_reads_live_state();
+    test_vecenv_inspect_tool_shows_workers();
     return check_done();
 }
