@@ -15,3 +15,6 @@ echo "== sabre probe: which shared-memory backings work here"
 echo
 echo "== sabre demo physics"
 "$sabre" demo physics "$@"
+echo
+echo "== sabre demo vecenv: vectorised CartPole with central inference"
+"$sabre" demo vecenv
