@@ -8,6 +8,7 @@ int sabre_tool_cmd_schema(int argc, char **argv);
 int sabre_tool_cmd_probe(int argc, char **argv);
 int sabre_tool_cmd_create(int argc, char **argv);
 int sabre_tool_cmd_demo(int argc, char **argv);
+int sabre_tool_cmd_abi(int argc, char **argv);
 /* sabre demo vecenv (tools/cmd_demo_vecenv.c); argv[0] is "vecenv". */
 int sabre_tool_demo_vecenv(int argc, char **argv);
 
