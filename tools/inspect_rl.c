@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "inspect_kinds.h"
 #include "core/internal.h"
+#include "inspect_kinds.h"
 #include "sabre/ring.h"
 #include "sabre/weights.h"
 
@@ -145,13 +145,28 @@ int sabre_tool_describe_ring(const sabre_region_t *r, const sabre_object_t *o, F
                 ",\"overwritten\":%" PRIu64 ",\"aborted\":%" PRIu64 ",\"abandoned\":%" PRIu64
                 ",\"in_flight\":%" PRIu64 ",\"held\":%" PRIu64 ",\"producer_wait_ns\":%" PRIu64
                 ",\"consumer_wait_ns\":%" PRIu64 ",\"lag\":{\"min\":%" PRIu64 ",\"avg\":%.3f,"
-                "\"max\":%" PRIu64 ",\"count\":%" PRIu64 ",\"current_version\":%" PRIu64 "},"
-                "\"consumer_pid\":%d,\"fields\":[",
+                "\"max\":%" PRIu64 ",\"count\":%" PRIu64 ",\"current_version\":%" PRIu64
+                ",\"p50\":%" PRIu64 ",\"p90\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"skipped\":%" PRIu64
+                ",\"max_lag\":",
                 shape_name(s.shape), policy_name(s.policy), lanes, s.capacity, s.nproducers,
                 s.steps, s.envs, s.chunk_stride, s.layout_hash, s.reclaim_ns, s.produced,
                 s.consumed, s.dropped, s.overwritten, s.aborted, s.abandoned, s.in_flight, s.held,
                 s.producer_wait_ns, s.consumer_wait_ns, s.lag_min, s.lag_avg, s.lag_max,
-                s.lag_count, s.current_version, s.consumer_pid);
+                s.lag_count, s.current_version, s.lag_p50, s.lag_p90, s.lag_p99, s.lag_skipped);
+        if (s.max_lag == UINT64_MAX)
+            fputs("null", out);
+        else
+            fprintf(out, "%" PRIu64, s.max_lag);
+        fputs(",\"histogram\":[", out);
+        for (uint32_t b = 0; b < SABRE_RING_LAG_BUCKETS; b++)
+            fprintf(out, "%s{\"min\":%" PRIu64 ",\"count\":%" PRIu64 "}", b ? "," : "",
+                    sabre_ring_lag_bucket_min(b), s.lag_hist[b]);
+        fprintf(out,
+                "]},\"consumer_pid\":%d,\"consumer_closed\":%s,\"closed_pid\":%d,"
+                "\"producer_deaths\":%" PRIu64 ",\"episodes\":%" PRIu64
+                ",\"episodes_dropped\":%" PRIu64 ",\"episodes_capacity\":%u,\"fields\":[",
+                s.consumer_pid, s.consumer_closed ? "true" : "false", s.closed_pid,
+                s.producer_deaths, s.episodes, s.episodes_dropped, s.episodes_capacity);
     } else {
         fprintf(out,
                 "    %s, %s, %u lane(s) x %u chunks of %u steps x %u envs (%" PRIu64
@@ -169,7 +184,34 @@ int sabre_tool_describe_ring(const sabre_region_t *r, const sabre_object_t *o, F
                 "%" PRIu64 "/%.2f/%" PRIu64 " over %" PRIu64 " chunks (version %" PRIu64 ")\n",
                 (double)s.producer_wait_ns / 1e6, (double)s.consumer_wait_ns / 1e6, s.lag_min,
                 s.lag_avg, s.lag_max, s.lag_count, s.current_version);
-        fprintf(out, "    consumer pid %d\n", s.consumer_pid);
+        fprintf(out,
+                "    policy lag p50/p90/p99 %" PRIu64 "/%" PRIu64 "/%" PRIu64 ", skipped %" PRIu64
+                " (max lag ",
+                s.lag_p50, s.lag_p90, s.lag_p99, s.lag_skipped);
+        if (s.max_lag == UINT64_MAX)
+            fputs("none)\n", out);
+        else
+            fprintf(out, "%" PRIu64 ")\n", s.max_lag);
+        fputs("    lag histogram:", out);
+        for (uint32_t b = 0; b < SABRE_RING_LAG_BUCKETS; b++) {
+            uint64_t lo = sabre_ring_lag_bucket_min(b), hi = sabre_ring_lag_bucket_min(b + 1);
+            if (!s.lag_hist[b])
+                continue;
+            if (lo < 8)
+                fprintf(out, " %" PRIu64 ":%" PRIu64, lo, s.lag_hist[b]);
+            else if (hi == UINT64_MAX)
+                fprintf(out, " >=%" PRIu64 ":%" PRIu64, lo, s.lag_hist[b]);
+            else
+                fprintf(out, " %" PRIu64 "-%" PRIu64 ":%" PRIu64, lo, hi - 1, s.lag_hist[b]);
+        }
+        fputs(s.lag_count ? "\n" : " (none)\n", out);
+        fprintf(out, "    consumer pid %d", s.consumer_pid);
+        if (s.consumer_closed)
+            fprintf(out, " (closed by pid %d: producers get SABRE_ECLOSED)", s.closed_pid);
+        fprintf(out,
+                "; producer deaths %" PRIu64 "; episodes %" PRIu64 " reported, %" PRIu64
+                " dropped (%u records per producer)\n",
+                s.producer_deaths, s.episodes, s.episodes_dropped, s.episodes_capacity);
     }
     for (uint32_t i = 0; i < s.nfields; i++) {
         sabre_ring_field_t f;
@@ -178,10 +220,18 @@ int sabre_tool_describe_ring(const sabre_region_t *r, const sabre_object_t *o, F
         if (json) {
             fprintf(out, "%s{\"name\":", i ? "," : "");
             json_str(out, f.name);
-            fprintf(out, ",\"elem_size\":%u,\"offset\":%" PRIu64 ",\"size\":%" PRIu64 "}",
-                    f.elem_size, f.offset, f.size);
+            fprintf(out, ",\"elem_size\":%u,\"offset\":%" PRIu64 ",\"size\":%" PRIu64, f.elem_size,
+                    f.offset, f.size);
+            if (f.scalar != SABRE_SCALAR_NONE)
+                fprintf(out, ",\"type\":\"%s\",\"count\":%u}", sabre_scalar_name(f.scalar),
+                        f.count);
+            else
+                fprintf(out, ",\"type\":null,\"count\":%u}", f.count);
         } else {
-            fprintf(out, "    field %-12s %u bytes x %u x %u at +%" PRIu64 "\n", f.name,
+            char ty[32] = "bytes";
+            if (f.scalar != SABRE_SCALAR_NONE)
+                snprintf(ty, sizeof ty, "%s[%u]", sabre_scalar_name(f.scalar), f.count);
+            fprintf(out, "    field %-12s %-9s %u bytes x %u x %u at +%" PRIu64 "\n", f.name, ty,
                     f.elem_size, s.steps, s.envs, f.offset);
         }
     }
@@ -198,11 +248,12 @@ int sabre_tool_describe_ring(const sabre_region_t *r, const sabre_object_t *o, F
                     "\"heartbeat_age_s\":%.3f,\"produced\":%" PRIu64 ",\"dropped\":%" PRIu64
                     ",\"overwritten\":%" PRIu64 ",\"aborted\":%" PRIu64 ",\"wait_ns\":%" PRIu64
                     ",\"claim_first\":%" PRIu64 ",\"claim_count\":%u,\"head\":%" PRIu64
-                    ",\"tail\":%" PRIu64 "}",
+                    ",\"tail\":%" PRIu64 ",\"abandoned\":%" PRIu64 ",\"deaths\":%" PRIu64
+                    ",\"dead_pid\":%d,\"episodes\":%" PRIu64 ",\"episodes_dropped\":%" PRIu64 "}",
                     first ? "" : ",", i, p.pid, p.active ? "true" : "false",
                     p.alive ? "true" : "false", ago_s(p.heartbeat_ns), p.produced, p.dropped,
                     p.overwritten, p.aborted, p.wait_ns, p.claim_first, p.claim_count, p.head,
-                    p.tail);
+                    p.tail, p.abandoned, p.deaths, p.dead_pid, p.episodes, p.episodes_dropped);
         } else {
             fprintf(out,
                     "    producer %u: pid %d%s, heartbeat %.3f s ago, produced %" PRIu64
@@ -216,6 +267,12 @@ int sabre_tool_describe_ring(const sabre_region_t *r, const sabre_object_t *o, F
                 fprintf(out, ", claims %" PRIu64 "+%u", p.claim_first, p.claim_count);
             if (s.shape == SABRE_RING_LANES)
                 fprintf(out, ", lane head %" PRIu64 " tail %" PRIu64, p.head, p.tail);
+            if (p.deaths)
+                fprintf(out, ", %" PRIu64 " owner(s) died (last pid %d), %" PRIu64 " abandoned",
+                        p.deaths, p.dead_pid, p.abandoned);
+            if (p.episodes || p.episodes_dropped)
+                fprintf(out, ", episodes %" PRIu64 " (%" PRIu64 " dropped)", p.episodes,
+                        p.episodes_dropped);
             fputc('\n', out);
         }
         first = false;

@@ -73,6 +73,8 @@ const char *sabre_status_name(int status)
         return "SABRE_ESTATE";
     case SABRE_ERANGE:
         return "SABRE_ERANGE";
+    case SABRE_ECLOSED:
+        return "SABRE_ECLOSED";
     default:
         return "SABRE_E?";
     }
@@ -129,6 +131,8 @@ const char *sabre_strerror(int status)
         return "invalid in the current state";
     case SABRE_ERANGE:
         return "value out of range";
+    case SABRE_ECLOSED:
+        return "closed by the other side";
     default:
         return "unknown status";
     }
