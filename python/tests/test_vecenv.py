@@ -158,3 +158,17 @@ def test_vecenv_views_outlive_close():
     assert np.array_equal(obs, snapshot)  # still mapped
     with pytest.raises(sabre.StateError):
         env.step()
+
+
+def test_vecenv_central_inference_trainer_solves_cartpole():
+    """python/examples/vecenv_cartpole.py: numpy MLP on the whole batch,
+    REINFORCE + Adam, through worker processes (seeded: deterministic)."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "vecenv_cartpole.py")
+    spec = importlib.util.spec_from_file_location("vecenv_cartpole", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    r = mod.train("processes", seed=1, log=None)
+    assert r["solved"], r
+    assert r["mean100"] >= 475 and r["greedy_mean"] >= 475
