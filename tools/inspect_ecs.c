@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/internal.h"
 #include "ecs/ecs_internal.h"
 #include "inspect_kinds.h"
-#include "core/internal.h"
 
 /* Copy and validate the metadata of the column set in object o. */
 static int load_meta(const sabre_object_t *o, uint64_t magic, uint8_t **out)

@@ -928,7 +928,7 @@ static const abi_num backing_rows[] = {N(SABRE_BACKING_PRIVATE), N(SABRE_BACKING
                                        N(SABRE_BACKING_SHM), N(SABRE_BACKING_FILE)};
 static const abi_num kind_rows[] = {N(SABRE_OBJ_RAW),   N(SABRE_OBJ_COLUMNS), N(SABRE_OBJ_WEIGHTS),
                                     N(SABRE_OBJ_RING),  N(SABRE_OBJ_MAILBOX), N(SABRE_OBJ_SNAPSHOT),
-                                    N(SABRE_OBJ_TABLE), N(SABRE_OBJ_VECENV), N(SABRE_OBJ_USER)};
+                                    N(SABRE_OBJ_TABLE), N(SABRE_OBJ_VECENV),  N(SABRE_OBJ_USER)};
 static const abi_num slot_rows[] = {N(SABRE_SLOT_EMPTY), N(SABRE_SLOT_WRITING), N(SABRE_SLOT_READY),
                                     N(SABRE_SLOT_DEAD), N(SABRE_SLOT_INVALID)};
 static const abi_num shape_rows[] = {N(SABRE_RING_LANES), N(SABRE_RING_MPSC)};
