@@ -48,7 +48,9 @@
  * once, envs the policy held when their action is next sent (that action is
  * dropped, never applied to another env).  The call that found the death
  * completes its batch and returns SABRE_EPEER naming the worker, its pid,
- * how it died and its env ids.
+ * how it died and its env ids.  A worker that hangs without dying is not
+ * detected (its heartbeat shows in `sabre inspect`): bound every wait with
+ * timeout_ns.  Worker threads cannot die alone.
  *
  * Ownership: the vecenv owns its workers, their env instances and (when
  * desc.region is NULL) its region; sabre_vecenv_close stops and reaps
