@@ -21,3 +21,5 @@ echo "== sabre demo physics"
 echo
 echo "== sabre demo rl --until-solved"
 "$sabre" demo rl --until-solved
+echo "== sabre demo vecenv: vectorised CartPole with central inference"
+"$sabre" demo vecenv

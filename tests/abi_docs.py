@@ -19,6 +19,8 @@ SECTIONS = [
     ("Directory entry", "dir_entry"),
     ("Mailbox header", "mailbox_header"),
     ("Mailbox slot", "mailbox_slot"),
+    ("Vecenv header", "vecenv_header"),
+    ("Vecenv worker block", "vecenv_worker"),
     ("Header (256 bytes)", "colset_header"),
     ("Component entry", "colset_component"),
     ("Column entry", "colset_column"),

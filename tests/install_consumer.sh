@@ -21,7 +21,10 @@ for f in include/sabre/sabre.h include/sabre/region.h include/sabre/abi.h bin/sa
 done
 soname=$(readelf -d "$prefix/$libdir/libsabre.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [ "$soname" = "libsabre.so.$major" ] || fail "SONAME is '$soname', want libsabre.so.$major"
-"$prefix/bin/sabre" abi --json | grep -q '"region_header"' || fail "installed sabre abi --json"
+# Into a file first: with pipefail, `grep -q` closing the pipe early would
+# fail the pipeline through SIGPIPE in sabre once the JSON outgrows the pipe.
+"$prefix/bin/sabre" abi --json >"$work/abi.json" || fail "installed sabre abi --json failed"
+grep -q '"region_header"' "$work/abi.json" || fail "installed sabre abi --json has no region_header"
 echo "installed: headers, libsabre.a, $soname, bin/sabre, CMake package, sabre.pc"
 
 # 1. find_package(sabre CONFIG)

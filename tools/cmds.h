@@ -18,5 +18,7 @@ int sabre_tool_demo_rl(int argc, char **argv);
 /* `sabre schema --emit c`: the C header of a compiled schema (schema_emit_c.c);
  * `shown` is the schema file's name.  0 or 1 (write failed). */
 int sabre_tool_schema_emit_c(const sabre_schema_t *schema, const char *shown, FILE *f);
+/* sabre demo vecenv (tools/cmd_demo_vecenv.c); argv[0] is "vecenv". */
+int sabre_tool_demo_vecenv(int argc, char **argv);
 
 #endif

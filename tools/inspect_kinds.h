@@ -41,6 +41,8 @@ int sabre_tool_describe_table(const sabre_region_t *r, const sabre_object_t *o, 
                               bool json);
 int sabre_tool_describe_mailbox(const sabre_region_t *r, const sabre_object_t *o, FILE *out,
                                 bool json);
+int sabre_tool_describe_vecenv(const sabre_region_t *r, const sabre_object_t *o, FILE *out,
+                               bool json);
 
 /*
  * COLUMNS objects (kind SABRE_OBJ_COLUMNS) as written by `sabre create

@@ -11,5 +11,6 @@
 #include "sabre/sched.h"    /* systems, plans, offload */
 #include "sabre/snapshot.h" /* snapshots, commit, native views */
 #include "sabre/status.h"   /* status codes, error details */
+#include "sabre/vecenv.h"   /* vectorised environments, central inference */
 #include "sabre/weights.h"  /* weights publication with reader pins */
 #endif

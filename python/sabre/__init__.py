@@ -1,4 +1,5 @@
-"""sabre for Python: zero-copy numpy views of sabre regions, weights and rings.
+"""sabre for Python: zero-copy numpy views of sabre regions, weights and rings,
+and vector environments with central batched inference (:class:`VecEnv`).
 
 Every array this package hands out is a numpy view of shared memory (never a
 copy); its ``.base`` holds the region's mapping, so the memory stays mapped
@@ -18,6 +19,7 @@ from .ecs import Component, KernelContext, Pool, Scheduler, Snapshot, World
 from .region import Object, Region, probe, recv_fd, send_fd
 from .ring import CHUNK_DTYPE, EPISODE_DTYPE, Batch, Claim, Consumer, FieldInfo, Producer, Ring, lag_buckets
 from .schema import SCALAR_DTYPES, Column, Field, Layout, Schema, layout_hash
+from .vecenv import FLAG_FAULT, FLAG_RESET, VecEnv, WorkerReplacedWarning, vecenv_seed
 from .weights import Pin, Reader, Weights
 
 __version__ = "%d.%d.%d" % (lib.SABRE_VERSION_MAJOR, lib.SABRE_VERSION_MINOR, lib.SABRE_VERSION_PATCH)

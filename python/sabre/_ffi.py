@@ -122,6 +122,8 @@ USED_STRUCTS = (
     "sabre_query_desc_t", "sabre_snap_comp_t", "sabre_snapshot_desc_t", "sabre_commit_stats_t",
     "sabre_table_info_t", "sabre_chunk_info_t", "sabre_pool_desc_t", "sabre_pool_stats_t",
     "sabre_sched_desc_t", "sabre_system_desc_t", "sabre_kernel_ctx_t", "sabre_system_stats_t",
+    "sabre_env_null_config_t", "sabre_vecenv_desc_t", "sabre_vecenv_arrays_t", "sabre_vecenv_stats_t",
+    "sabre_vecenv_info_t", "sabre_vecenv_worker_info_t",
 )
 
 

@@ -199,7 +199,7 @@ int sabre_region_alloc(sabre_region_t *r, const sabre_object_desc_t *desc, sabre
     uint32_t kind = desc->kind ? desc->kind : SABRE_OBJ_RAW;
     if (!sabre__rg_kind_valid(kind))
         return sabre__fail(SABRE_EINVAL,
-                           "object '%s': kind %u is neither a sabre kind (1..7) "
+                           "object '%s': kind %u is neither a sabre kind (1..8) "
                            "nor a user kind (>= 0x%x)",
                            desc->name, kind, SABRE_OBJ_USER);
     if (desc->size == 0)
