@@ -151,10 +151,10 @@ static int note_integrate(const sabre_kernel_ctx_t *c)
     return sabre_snapshot_mark_range(c->rows, a->pos, c->begin, c->end - c->begin);
 }
 
-enum { NOTE_SERIAL, NOTE_INPLACE, NOTE_SNAPSHOT, NOTE_MODES };
+enum { NOTE_SERIAL, NOTE_INPLACE, NOTE_SNAPSHOT, NOTE_POOL, NOTE_MODES };
 
 static sabre_sched_t *note_sched(sabre_world_t *w, sabre_pool_t *pool, note_args_t *a,
-                                 sabre_offload_t mode)
+                                 sabre_offload_t mode, sabre_dispatch_t dispatch)
 {
     sabre_sched_t *s;
     if (sabre_sched_create(&(sabre_sched_desc_t){.world = w, .pool = pool}, &s) ||
@@ -165,6 +165,7 @@ static sabre_sched_t *note_sched(sabre_world_t *w, sabre_pool_t *pool, note_args
                                                   .nwrites = 1,
                                                   .kernel = note_integrate,
                                                   .offload = mode,
+                                                  .dispatch = dispatch,
                                                   .args = a,
                                                   .args_len = sizeof *a})) {
         fprintf(stderr, "bench_sched: %s\n", sabre_last_error());
@@ -189,8 +190,10 @@ static void note_sweep(uint64_t maxn)
     printf("\nthe design note's workload: one integrate system, every row marked changed, "
            "2-thread pool; ns/entity/frame, medians of %d rounds, ratios per round\n",
            RUNS);
-    printf("%10s %9s %9s %9s  %-26s %s\n", "entities", "serial", "in place", "snapshot",
-           "in place speed vs serial", "snapshot / in place");
+    printf("(in place and snapshot: adaptive dispatch; 'always pool': in place with "
+           ".dispatch = SABRE_DISPATCH_POOL)\n");
+    printf("%10s %9s %9s %9s %11s  %-26s %s\n", "entities", "serial", "in place", "snapshot",
+           "always pool", "in place speed vs serial", "snapshot / in place");
     for (uint64_t n = 1000; n <= maxn; n *= 10) {
         sabre_world_t *w;
         note_args_t a;
@@ -220,9 +223,10 @@ static void note_sweep(uint64_t maxn)
             exit(1);
         }
         sabre_sched_t *s[NOTE_MODES] = {
-            note_sched(w, NULL, &a, SABRE_OFFLOAD_INPLACE),
-            note_sched(w, pool, &a, SABRE_OFFLOAD_INPLACE),
-            note_sched(w, pool, &a, SABRE_OFFLOAD_SNAPSHOT),
+            note_sched(w, NULL, &a, SABRE_OFFLOAD_INPLACE, SABRE_DISPATCH_AUTO),
+            note_sched(w, pool, &a, SABRE_OFFLOAD_INPLACE, SABRE_DISPATCH_AUTO),
+            note_sched(w, pool, &a, SABRE_OFFLOAD_SNAPSHOT, SABRE_DISPATCH_AUTO),
+            note_sched(w, pool, &a, SABRE_OFFLOAD_INPLACE, SABRE_DISPATCH_POOL),
         };
         unsigned frames = (unsigned)SABRE_MAX(5, SABRE_MIN(2000, 20000000 / n));
         double t[NOTE_MODES][RUNS], speed[RUNS], snap[RUNS];
@@ -236,10 +240,14 @@ static void note_sweep(uint64_t maxn)
         }
         double sp = bench_median(speed, RUNS), sn = bench_median(snap, RUNS);
         bool snap_target = n == 100000 || n == 1000000;
-        printf("%10" PRIu64 " %9.3f %9.3f %9.3f  %5.2fx (target >= 0.95) %-4s %5.2fx%s\n", n,
+        printf("%10" PRIu64 " %9.3f %9.3f %9.3f %11.3f  %5.2fx (target >= 0.95) %-4s %5.2fx%s\n", n,
                bench_median(t[NOTE_SERIAL], RUNS), bench_median(t[NOTE_INPLACE], RUNS),
-               bench_median(t[NOTE_SNAPSHOT], RUNS), sp, sp >= 0.95 ? "met" : "NOT", sn,
+               bench_median(t[NOTE_SNAPSHOT], RUNS), bench_median(t[NOTE_POOL], RUNS), sp,
+               sp >= 0.95 ? "met" : "NOT", sn,
                snap_target ? (sn <= 2.0 ? " (target <= 2: met)" : " (target <= 2: NOT met)") : "");
+        if (getenv("BENCH_SCHED_DUMP")) /* the dispatch decisions behind the row */
+            for (int m = 1; m < NOTE_MODES; m++)
+                sabre_sched_dump(s[m], stdout);
         for (int m = 0; m < NOTE_MODES; m++)
             sabre_sched_destroy(s[m]);
         sabre_pool_destroy(pool);

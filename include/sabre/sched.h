@@ -89,6 +89,18 @@ typedef enum sabre_offload {
     SABRE_OFFLOAD_PROCESS = 3   /* kernel in worker processes on a shared snapshot */
 } sabre_offload_t;
 
+/* Where a kernel system's rows run (INPLACE and SNAPSHOT offload; PROCESS
+ * always calls the worker processes).  AUTO decides every frame from the
+ * system's measured cost per row and the pool's measured fork-join cost:
+ * rows too few for the pool to pay run inline on the calling thread, in
+ * one range per table chunk (docs/scheduling.md, "Adaptive dispatch";
+ * sabre_sched_dump shows each decision and its figures). */
+typedef enum sabre_dispatch {
+    SABRE_DISPATCH_AUTO = 0,  /* measured, per system and frame */
+    SABRE_DISPATCH_POOL = 1,  /* always split over the pool's threads */
+    SABRE_DISPATCH_INLINE = 2 /* always on the calling thread */
+} sabre_dispatch_t;
+
 /* What a `run` function gets. */
 typedef struct sabre_sys_ctx {
     sabre_world_t *world;
@@ -139,9 +151,10 @@ typedef struct sabre_system_desc {
 
     sabre_system_fn run; /* exactly one of run / kernel */
     sabre_kernel_fn kernel;
-    sabre_offload_t offload; /* kernel systems: 0 = INPLACE */
-    uint64_t grain;          /* rows per range (rounded up to 64); 0 = automatic */
-    const void *args;        /* bytes copied to every kernel call (<= 64 KiB) */
+    sabre_offload_t offload;   /* kernel systems: 0 = INPLACE */
+    uint64_t grain;            /* rows per range (rounded up to 64); 0 = automatic */
+    sabre_dispatch_t dispatch; /* kernels: 0 = AUTO */
+    const void *args;          /* bytes copied to every kernel call (<= 64 KiB) */
     size_t args_len;
     void *user;
 } sabre_system_desc_t;
@@ -204,7 +217,9 @@ typedef struct sabre_system_stats {
     uint64_t ranges;   /* kernel calls, all frames */
     uint64_t ns_total; /* wall time from its first to last range, summed */
     uint64_t ns_last;
-    uint64_t committed; /* rows committed (snapshot/process modes) */
+    uint64_t committed;   /* rows committed (snapshot/process modes) */
+    uint64_t inline_runs; /* runs dispatched inline (not split over the pool) */
+    uint64_t pool_runs;   /* runs split over the pool's threads */
 } sabre_system_stats_t;
 int sabre_sched_stats(const sabre_sched_t *sched, const char *name, sabre_system_stats_t *out);
 
