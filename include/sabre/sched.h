@@ -164,6 +164,12 @@ typedef struct sabre_sched_desc {
     sabre_pool_t *pool;        /* NULL: everything runs on the caller */
     const char *const *stages; /* stage order; NULL = startup, update, late, render, cleanup */
     uint32_t nstages;
+    /* Snapshot and process offload keep each system's snapshot and rebuild
+     * it incrementally (only rows changed since, other than by its own
+     * commit; sabre_snapshot_desc_t.incremental).  That needs every write
+     * to the world marked changed; set this if some code writes columns
+     * without marking, and every rebuild copies every row. */
+    bool full_snapshots;
 } sabre_sched_desc_t;
 
 /* Create a scheduler for a world (and optionally a pool).  Both must

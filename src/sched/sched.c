@@ -116,6 +116,7 @@ struct sabre_sched {
     uint32_t nwork, capwork, captasks;
     sabre_snapshot_t **views;
     uint32_t nviews, capviews;
+    bool full_snapshots;
     double fork_join_ns; /* the pool's, measured at the first dispatch decision */
     bool fork_join_measured;
     uint64_t tasks_wall_ns; /* wall time of the last batch's pool run (0: none) */
@@ -235,6 +236,7 @@ int sabre_sched_create(const sabre_sched_desc_t *desc, sabre_sched_t **out)
         return sabre__fail(SABRE_ENOMEM, "sabre_sched_create: out of memory");
     s->world = desc->world;
     s->pool = desc->pool;
+    s->full_snapshots = desc->full_snapshots;
     for (uint32_t i = 0; i < nstages; i++) {
         int rc = check_name("stage", stages[i]);
         for (uint32_t j = 0; rc == SABRE_OK && j < i; j++)
@@ -1097,7 +1099,8 @@ static int prepare_snapshot(sabre_sched_t *s, system_t *y)
                                .backing = SABRE_BACKING_PRIVATE,
                                .region = proc ? sabre_pool_region(s->pool) : NULL,
                                .name = proc ? name : NULL,
-                               .capacity = proc ? SABRE_MAX(rows + rows / 2, 1024) : 0};
+                               .capacity = proc ? SABRE_MAX(rows + rows / 2, 1024) : 0,
+                               .incremental = !s->full_snapshots};
     if (s->pool)
         d.exec = (sabre_snapshot_exec_t){.parallel_for = snap_parallel_for, .user = s->pool};
     /* A name can be taken by an earlier generation or by another scheduler
