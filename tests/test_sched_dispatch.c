@@ -6,6 +6,7 @@
  * inline and pool runs, inline runs stay on the calling thread in one
  * range per chunk, and sabre_sched_dump shows the decision.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,8 +61,9 @@ static void test_outliers(void)
         sabre__dispatch_note(&d, true, 1000, 1000, 0);
     sabre__dispatch_note(&d, true, 1000, 1000000, 0);
     CHECK(d.ns_row_inline == 1.0);
-    /* but a lasting change does, once it is the window's majority */
-    for (int i = 0; i < (int)SABRE__DISPATCH_WINDOW; i++)
+    /* but a lasting change does, once it fills the window (the median is
+     * recomputed every WINDOW samples once the window is full) */
+    for (int i = 0; i < 2 * (int)SABRE__DISPATCH_WINDOW; i++)
         sabre__dispatch_note(&d, true, 1000, 3000, 0);
     CHECK(d.ns_row_inline == 3.0);
 }
@@ -89,6 +91,26 @@ static void test_probe(void)
     for (unsigned i = 0; i < 10 * SABRE__DISPATCH_PROBE; i++)
         other += !sabre__dispatch_decide(&far, 1000, 2, 100000); /* pool 100x worse */
     CHECK_EQ(other, 0);
+}
+
+static void test_batch_model(void)
+{
+    /* run calls of one batch: inline for one call, an unmeasured call, or
+     * when what two threads could save (half the sum) is at most the
+     * fork-join; else the pool */
+    CHECK(sabre__dispatch_batch_inline(1, false, 1e9, 2, 1000));
+    CHECK(sabre__dispatch_batch_inline(4, true, 1e9, 2, 1000));
+    CHECK(sabre__dispatch_batch_inline(10, false, 2000, 2, 1000));
+    CHECK(!sabre__dispatch_batch_inline(10, false, 2001, 2, 1000));
+    CHECK(!sabre__dispatch_batch_inline(10, false, 1600, 4, 1000)); /* saves 1200 */
+    CHECK(sabre__dispatch_batch_inline(10, false, 1e9, 1, 1000));   /* one thread */
+    sabre__dispatch_t d;
+    memset(&d, 0, sizeof d);
+    for (int i = 0; i < 5; i++)
+        sabre__dispatch_note_call(&d, i % 2 == 0, 100.0 * (i + 1));
+    CHECK(d.ns_row_inline == 300.0); /* median of 100..500 */
+    CHECK_EQ(d.inline_runs, 3);
+    CHECK_EQ(d.pool_runs, 2);
 }
 
 /* ---- a scheduler --------------------------------------------------------- */
@@ -244,9 +266,75 @@ static void test_sched(void)
     sabre_pool_destroy(pool);
 }
 
+typedef struct calls {
+    pthread_t caller;
+    _Atomic unsigned n, off_caller;
+} calls_t;
+
+static int count_call(const sabre_sys_ctx_t *c)
+{
+    calls_t *k = c->user;
+    atomic_fetch_add(&k->n, 1);
+    if (!pthread_equal(pthread_self(), k->caller))
+        atomic_fetch_add(&k->off_caller, 1);
+    return SABRE_OK;
+}
+
+/* `run` systems: fixed and automatic dispatch of a batch of calls. */
+static void test_run_systems(void)
+{
+    sabre_pool_t *pool;
+    sabre_world_t *w;
+    CHECK_OK(sabre_pool_create(&(sabre_pool_desc_t){.threads = 2}, &pool));
+    CHECK_OK(sabre_world_create(NULL, &w));
+    sabre_dispatch_t modes[3] = {SABRE_DISPATCH_INLINE, SABRE_DISPATCH_POOL, SABRE_DISPATCH_AUTO};
+    for (int m = 0; m < 3; m++) {
+        sabre_sched_t *s;
+        CHECK_OK(sabre_sched_create(&(sabre_sched_desc_t){.world = w, .pool = pool}, &s));
+        static calls_t k;
+        k.caller = pthread_self();
+        atomic_store(&k.n, 0);
+        atomic_store(&k.off_caller, 0);
+        for (int i = 0; i < 6; i++) {
+            char name[16];
+            snprintf(name, sizeof name, "r%d", i);
+            CHECK_OK(sabre_sched_add(
+                s, &(sabre_system_desc_t){
+                       .name = name, .run = count_call, .user = &k, .dispatch = modes[m]}));
+        }
+        for (int f = 0; f < FRAMES; f++)
+            CHECK_OK(sabre_sched_run_frame(s, 0.01, 0));
+        CHECK_EQ(atomic_load(&k.n), 6 * FRAMES);
+        sabre_system_stats_t st;
+        CHECK_OK(sabre_sched_stats(s, "r3", &st));
+        CHECK_EQ(st.inline_runs + st.pool_runs, FRAMES);
+        char dump[4096];
+        FILE *f = fmemopen(dump, sizeof dump, "w");
+        CHECK_OK(sabre_sched_dump(s, f));
+        fclose(f);
+        if (modes[m] == SABRE_DISPATCH_INLINE) {
+            CHECK_EQ(st.inline_runs, FRAMES);
+            CHECK_EQ(atomic_load(&k.off_caller), 0); /* all on the calling thread */
+            CHECK_STR_CONTAINS(dump, "r3: inline (fixed)");
+        } else if (modes[m] == SABRE_DISPATCH_POOL) {
+            CHECK_EQ(st.pool_runs, FRAMES);
+            CHECK_STR_CONTAINS(dump, "r3: pool (fixed)");
+        } else {
+            CHECK(st.inline_runs >= 1); /* the first frame measures the calls */
+            CHECK_STR_CONTAINS(dump, "r3: ");
+            CHECK_STR_CONTAINS(dump, " with its batch ");
+        }
+        sabre_sched_destroy(s);
+    }
+    sabre_world_destroy(w);
+    sabre_pool_destroy(pool);
+}
+
 int main(void)
 {
     test_model();
+    test_batch_model();
+    test_run_systems();
     test_outliers();
     test_probe();
     test_sched();

@@ -90,11 +90,13 @@ typedef enum sabre_offload {
 } sabre_offload_t;
 
 /* Where a kernel system's rows run (INPLACE and SNAPSHOT offload; PROCESS
- * always calls the worker processes).  AUTO decides every frame from the
- * system's measured cost per row and the pool's measured fork-join cost:
- * rows too few for the pool to pay run inline on the calling thread, in
- * one range per table chunk (docs/scheduling.md, "Adaptive dispatch";
- * sabre_sched_dump shows each decision and its figures). */
+ * always calls the worker processes), and where a `run` system's call
+ * runs.  AUTO decides every frame from measured costs: a kernel's rows too
+ * few for the pool to pay (its cost per row against the pool's fork-join
+ * cost) run inline on the calling thread, in one range per table chunk; a
+ * batch of `run` calls too cheap to pay the fork-join runs on the calling
+ * thread (docs/scheduling.md, "Adaptive dispatch"; sabre_sched_dump shows
+ * each decision and its figures). */
 typedef enum sabre_dispatch {
     SABRE_DISPATCH_AUTO = 0,  /* measured, per system and frame */
     SABRE_DISPATCH_POOL = 1,  /* always split over the pool's threads */

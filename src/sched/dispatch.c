@@ -5,7 +5,6 @@
 #include "sched/dispatch.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #include "core/internal.h"
 
@@ -74,21 +73,25 @@ bool sabre__dispatch_decide(sabre__dispatch_t *d, uint64_t rows, unsigned thread
     return choose_inline;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Add a sample to a window and return the window's median. */
-static double push_median(double *win, uint32_t *n, double sample)
+/* Add a sample to a window and return the window's median.  This runs for
+ * every system every frame, so once the window is full the median (an
+ * insertion sort) is recomputed only every WINDOW samples and `cur` is
+ * returned in between: an estimate at most WINDOW runs old. */
+static double push_median(double *win, uint32_t *n, double sample, double cur)
 {
     win[*n % SABRE__DISPATCH_WINDOW] = sample;
     (*n)++;
+    if (*n > SABRE__DISPATCH_WINDOW && *n % SABRE__DISPATCH_WINDOW != 0)
+        return cur;
     uint32_t k = *n < SABRE__DISPATCH_WINDOW ? *n : SABRE__DISPATCH_WINDOW;
     double v[SABRE__DISPATCH_WINDOW];
-    memcpy(v, win, k * sizeof v[0]);
-    qsort(v, k, sizeof v[0], cmp_double);
+    for (uint32_t i = 0; i < k; i++) {
+        double x = win[i];
+        uint32_t j = i;
+        for (; j > 0 && v[j - 1] > x; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
     return v[(k - 1) / 2];
 }
 
@@ -102,15 +105,37 @@ void sabre__dispatch_note(sabre__dispatch_t *d, bool was_inline, uint64_t rows, 
     if (rows == 0)
         return;
     if (was_inline) {
-        d->ns_row_inline = push_median(d->win_inline, &d->n_inline, ns / (double)rows);
+        d->ns_row_inline =
+            push_median(d->win_inline, &d->n_inline, ns / (double)rows, d->ns_row_inline);
     } else {
         double beyond = ns - fork_join_ns;
         /* a run can beat the calibrated fork-join (workers already spinning):
          * keep a positive floor so the estimate stays "measured" */
         if (beyond < ns / 16)
             beyond = ns / 16;
-        d->ns_row_pool = push_median(d->win_pool, &d->n_pool, beyond / (double)rows);
+        d->ns_row_pool =
+            push_median(d->win_pool, &d->n_pool, beyond / (double)rows, d->ns_row_pool);
     }
+}
+
+bool sabre__dispatch_batch_inline(uint32_t calls, bool unmeasured, double sum_ns, unsigned threads,
+                                  double fork_join_ns)
+{
+    if (threads <= 1 || calls <= 1 || unmeasured)
+        return true;
+    return sum_ns * (1.0 - 1.0 / threads) <= fork_join_ns;
+}
+
+void sabre__dispatch_note_call(sabre__dispatch_t *d, bool was_inline, double ns)
+{
+    d->decisions++;
+    d->last_inline = was_inline;
+    d->last_rows = 1;
+    if (was_inline)
+        d->inline_runs++;
+    else
+        d->pool_runs++;
+    d->ns_row_inline = push_median(d->win_inline, &d->n_inline, ns, d->ns_row_inline);
 }
 
 void sabre__dispatch_print(const sabre__dispatch_t *d, FILE *f)

@@ -22,8 +22,9 @@
 #define SABRE__DISPATCH_PROBE_LOSS 2.0
 
 /* Samples kept per choice: each cost is the median of the last WINDOW
- * measurements, so a run whose thread was preempted (a sample 1000x the
- * others on a shared machine) does not move it. */
+ * measurements (recomputed every WINDOW samples once the window is full),
+ * so a run whose thread was preempted (a sample 1000x the others on a
+ * shared machine) does not move it. */
 #define SABRE__DISPATCH_WINDOW 8u
 
 /* One system's cost model, from measurements of its own runs. */
@@ -60,6 +61,18 @@ bool sabre__dispatch_decide(sabre__dispatch_t *d, uint64_t rows, unsigned thread
  * wall time of a pool run (fork-join included). */
 void sabre__dispatch_note(sabre__dispatch_t *d, bool was_inline, uint64_t rows, double ns,
                           double fork_join_ns);
+
+/* `run` systems of one batch: their calls go to the pool unless the batch
+ * is predicted cheaper on the calling thread alone: one call (the pool has
+ * nothing to run beside it), a call whose cost is not measured yet (the
+ * run measures it), or predicted costs summing to `sum_ns` with
+ * sum_ns * (1 - 1/threads) <= fork_join_ns (what spreading saves at best
+ * does not pay the fork-join). */
+bool sabre__dispatch_batch_inline(uint32_t calls, bool unmeasured, double sum_ns, unsigned threads,
+                                  double fork_join_ns);
+
+/* A `run` system's call took `ns` (busy time, wherever it ran). */
+void sabre__dispatch_note_call(sabre__dispatch_t *d, bool was_inline, double ns);
 
 /* One line for sabre_sched_dump: the last decision and the figures behind it. */
 void sabre__dispatch_print(const sabre__dispatch_t *d, FILE *f);

@@ -809,7 +809,7 @@ int sabre_sched_dump(sabre_sched_t *s, FILE *f)
     bool any = false;
     for (uint32_t i = 0; i < s->nsys; i++) {
         const system_t *y = s->sys[i];
-        if (!y->kernel || y->offload == SABRE_OFFLOAD_PROCESS)
+        if (y->kernel && y->offload == SABRE_OFFLOAD_PROCESS)
             continue;
         if (!any) {
             unsigned threads = s->pool ? sabre_pool_threads(s->pool) : 1;
@@ -826,6 +826,15 @@ int sabre_sched_dump(sabre_sched_t *s, FILE *f)
             fprintf(f, "pool (fixed)");
         else if (y->dispatch == SABRE_DISPATCH_INLINE)
             fprintf(f, "inline (fixed)");
+        else if (y->run && y->disp.decisions)
+            fprintf(f,
+                    "%s with its batch (a batch of run calls goes to the pool only when what "
+                    "spreading them saves beats the fork-join); measured %.1f us per call; %llu "
+                    "inline runs, %llu pool runs",
+                    y->disp.last_inline ? "inline" : "pool", y->disp.ns_row_inline / 1e3,
+                    (unsigned long long)y->disp.inline_runs, (unsigned long long)y->disp.pool_runs);
+        else if (y->run)
+            fprintf(f, "not run yet");
         else
             sabre__dispatch_print(&y->disp, f);
         fprintf(f, "\n");
@@ -992,9 +1001,53 @@ static int keep_view(sabre_sched_t *s, sabre_snapshot_t *v)
     return SABRE_OK;
 }
 
+/* The pool's fork-join cost, measured once, at the first decision that
+ * needs it. */
+static void measure_fork_join(sabre_sched_t *s)
+{
+    if (!s->fork_join_measured) {
+        s->fork_join_ns = sabre__dispatch_fork_join_ns(s->pool, 15);
+        s->fork_join_measured = true;
+    }
+}
+
+/* Adaptive dispatch of the `run` systems of a batch (dispatch.h): all of
+ * them on the calling thread, or all on the pool.  A system's fixed
+ * .dispatch wins for that system. */
+static void decide_run_batch(sabre_sched_t *s, const batch_t *b)
+{
+    unsigned threads = s->pool ? sabre_pool_threads(s->pool) : 1;
+    if (threads <= 1)
+        return;
+    uint32_t calls = s->nwork; /* every unit of the batch, kernels' ranges included */
+    bool unmeasured = false;
+    double sum = 0;
+    uint32_t nrun = 0;
+    for (uint32_t k = 0; k < b->count; k++) {
+        system_t *y = s->sys[s->order[b->first + k]];
+        if (!y->run || !y->prepared)
+            continue;
+        nrun++;
+        if (y->disp.n_inline == 0)
+            unmeasured = true;
+        sum += y->disp.ns_row_inline;
+    }
+    if (nrun == 0)
+        return;
+    measure_fork_join(s);
+    bool in = sabre__dispatch_batch_inline(calls, unmeasured, sum, threads, s->fork_join_ns);
+    for (uint32_t k = 0; k < b->count; k++) {
+        system_t *y = s->sys[s->order[b->first + k]];
+        if (!y->run || !y->prepared)
+            continue;
+        y->decided = true;
+        y->run_inline =
+            y->dispatch == SABRE_DISPATCH_AUTO ? in : y->dispatch == SABRE_DISPATCH_INLINE;
+    }
+}
+
 /* Adaptive dispatch (dispatch.h): whether the system's `rows` rows run
- * inline this frame.  The pool's fork-join cost is measured once, at the
- * first decision that needs it. */
+ * inline this frame. */
 static void decide_dispatch(sabre_sched_t *s, system_t *y, uint64_t rows)
 {
     unsigned threads = s->pool ? sabre_pool_threads(s->pool) : 1;
@@ -1008,10 +1061,7 @@ static void decide_dispatch(sabre_sched_t *s, system_t *y, uint64_t rows)
         y->run_inline = y->dispatch == SABRE_DISPATCH_INLINE;
         return;
     }
-    if (!s->fork_join_measured) {
-        s->fork_join_ns = sabre__dispatch_fork_join_ns(s->pool, 15);
-        s->fork_join_measured = true;
-    }
+    measure_fork_join(s);
     y->run_inline = sabre__dispatch_decide(&y->disp, rows, threads, s->fork_join_ns);
 }
 
@@ -1031,6 +1081,12 @@ static void note_dispatch(sabre_sched_t *s, const batch_t *b)
             y->st.inline_runs++;
         else
             y->st.pool_runs++;
+        if (y->run) { /* its cost per call, wherever it ran */
+            sabre__dispatch_note_call(
+                &y->disp, y->run_inline,
+                (double)atomic_load_explicit(&y->busy_ns, memory_order_relaxed));
+            continue;
+        }
         if (y->dispatch != SABRE_DISPATCH_AUTO ||
             atomic_load_explicit(&y->status, memory_order_relaxed) != SABRE_OK)
             continue;
@@ -1369,6 +1425,7 @@ static int run_batch(sabre_sched_t *s, const batch_t *b)
     }
     /* Everything prepared runs, even after a failure: the systems of a batch
      * are independent, and the batch ends as a whole. */
+    decide_run_batch(s, b);
     int trc = run_tasks(s);
     if (rc == SABRE_OK)
         rc = trc;
