@@ -368,7 +368,7 @@ int main(int argc, char **argv)
     printf("  1 thread (inline), 2 chunks          %9.1f ns (%9.1f)  %7.1fx baseline\n", fj1, m1,
            fj1 / direct);
     printf("  2 threads (caller + 1 worker)        %9.1f ns (%9.1f)  %7.1fx baseline"
-           "  [target <= 10000 ns; flecs ~12500 ns]\n",
+           "  [target <= 10000 ns]\n",
            fj2, m2, fj2 / direct);
     printf("  2 threads, worker asleep each call   %9.1f ns (%9.1f)  %7.1fx baseline\n", fj2s, m2s,
            fj2s / direct);

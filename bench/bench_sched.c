@@ -4,7 +4,8 @@
  *   1. frame overhead, 10 empty systems, one thread: ns per system
  *      (target <= 100 ns) vs direct calls of the same functions;
  *   2. the same with a pool of two threads: the frame barrier
- *      (target <= 10 us; flecs pays about 12.5 us for its two-thread barrier);
+ *      (target <= 10 us; flecs is measured side by side by
+ *      ../shared/peers/run.sh, not here);
  *   3. physics, N entities (default 1M): a plain C loop over bare arrays;
  *      in place on 2 workers (speed-up); snapshot mode (target <= 4x in
  *      place); process mode (world in the shared region, kernels on its
@@ -12,7 +13,14 @@
  *      mailbox K=8 vs K=1 (per-tick overhead);
  *   4. the scheduler's default marking of written rows vs a kernel that
  *      marks itself and vs no marking (integrate alone).
- * usage: bench_sched [entities] [frames]
+ *   5. the design note's workload (one integrate system, pos += vel*dt,
+ *      every row marked changed) at N = 1K, 10K, 100K, 1M, 10M (up to
+ *      [sweep_max]): the scheduler with no pool (serial), in place on a
+ *      2-thread pool, snapshot on the same pool; per-round ratios (the
+ *      three run back to back in one world), medians of 5 rounds:
+ *      in place speed vs serial (target >= 0.95 at every N) and snapshot
+ *      vs in place (target <= 2 at 100K and 1M).
+ * usage: bench_sched [entities] [frames] [sweep_max]
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -119,6 +127,138 @@ static double mode_ms(phys_opts_t o, enum phys_mode m)
     return r.ms_per_frame;
 }
 
+/* ---- 4. the design note's workload ------------------------------------ */
+
+typedef struct note_args {
+    sabre_component_t pos, vel;
+} note_args_t;
+
+static int note_integrate(const sabre_kernel_ctx_t *c)
+{
+    const note_args_t *a = c->args;
+    float *px, *py, *vx, *vy;
+    int rc = sabre_snapshot_column(c->rows, a->pos, "x", (void **)&px);
+    if (!rc)
+        rc = sabre_snapshot_column(c->rows, a->pos, "y", (void **)&py);
+    if (!rc)
+        rc = sabre_snapshot_column(c->rows, a->vel, "x", (void **)&vx);
+    if (!rc)
+        rc = sabre_snapshot_column(c->rows, a->vel, "y", (void **)&vy);
+    if (rc)
+        return rc;
+    float dt = (float)c->dt;
+    for (uint64_t i = c->begin; i < c->end; i++) {
+        px[i] += vx[i] * dt;
+        py[i] += vy[i] * dt;
+    }
+    return sabre_snapshot_mark_range(c->rows, a->pos, c->begin, c->end - c->begin);
+}
+
+enum { NOTE_SERIAL, NOTE_INPLACE, NOTE_SNAPSHOT, NOTE_POOL, NOTE_MODES };
+
+static sabre_sched_t *note_sched(sabre_world_t *w, sabre_pool_t *pool, note_args_t *a,
+                                 sabre_offload_t mode, sabre_dispatch_t dispatch)
+{
+    sabre_sched_t *s;
+    if (sabre_sched_create(&(sabre_sched_desc_t){.world = w, .pool = pool}, &s) ||
+        sabre_sched_add(s, &(sabre_system_desc_t){.name = "integrate",
+                                                  .reads = &a->vel,
+                                                  .nreads = 1,
+                                                  .writes = &a->pos,
+                                                  .nwrites = 1,
+                                                  .kernel = note_integrate,
+                                                  .offload = mode,
+                                                  .dispatch = dispatch,
+                                                  .marks_rows = true, /* it marks itself */
+                                                  .args = a,
+                                                  .args_len = sizeof *a})) {
+        fprintf(stderr, "bench_sched: %s\n", sabre_last_error());
+        exit(1);
+    }
+    return s;
+}
+
+static double note_frames_ns(sabre_sched_t *s, unsigned frames)
+{
+    uint64_t t0 = sabre__now_ns();
+    for (unsigned f = 0; f < frames; f++)
+        if (sabre_sched_run_frame(s, 0.016, 0)) {
+            fprintf(stderr, "bench_sched: %s\n", sabre_last_error());
+            exit(1);
+        }
+    return (double)(sabre__now_ns() - t0) / frames;
+}
+
+static void note_sweep(uint64_t maxn)
+{
+    printf("\nthe design note's workload: one integrate system, every row marked changed, "
+           "2-thread pool; ns/entity/frame, medians of %d rounds, ratios per round\n",
+           RUNS);
+    printf("(in place and snapshot: adaptive dispatch; 'always pool': in place with "
+           ".dispatch = SABRE_DISPATCH_POOL)\n");
+    printf("%10s %9s %9s %9s %11s  %-26s %s\n", "entities", "serial", "in place", "snapshot",
+           "always pool", "in place speed vs serial", "snapshot / in place");
+    for (uint64_t n = 1000; n <= maxn; n *= 10) {
+        sabre_world_t *w;
+        note_args_t a;
+        if (sabre_world_create(&(sabre_world_desc_t){.region_size = n * 64 + (256u << 20)}, &w) ||
+            sabre_component_define(
+                w,
+                &(sabre_component_desc_t){.name = "Pos", .schema = "struct P { x: f32; y: f32; }"},
+                &a.pos) ||
+            sabre_component_define(
+                w,
+                &(sabre_component_desc_t){.name = "Vel", .schema = "struct V { x: f32; y: f32; }"},
+                &a.vel)) {
+            fprintf(stderr, "bench_sched: %s\n", sabre_last_error());
+            exit(1);
+        }
+        float vel[2] = {1.0f, 2.0f};
+        sabre_prefab_t *pf;
+        sabre_prefab_step_t steps[2] = {{.comp = a.pos}, {.comp = a.vel, .value = vel}};
+        if (sabre_prefab_create(w, "mover", steps, 2, &pf) ||
+            sabre_prefab_spawn(w, pf, n, NULL, 0, NULL)) {
+            fprintf(stderr, "bench_sched: %s\n", sabre_last_error());
+            exit(1);
+        }
+        sabre_pool_t *pool;
+        if (sabre_pool_create(&(sabre_pool_desc_t){.threads = 2}, &pool)) {
+            fprintf(stderr, "bench_sched: %s\n", sabre_last_error());
+            exit(1);
+        }
+        sabre_sched_t *s[NOTE_MODES] = {
+            note_sched(w, NULL, &a, SABRE_OFFLOAD_INPLACE, SABRE_DISPATCH_AUTO),
+            note_sched(w, pool, &a, SABRE_OFFLOAD_INPLACE, SABRE_DISPATCH_AUTO),
+            note_sched(w, pool, &a, SABRE_OFFLOAD_SNAPSHOT, SABRE_DISPATCH_AUTO),
+            note_sched(w, pool, &a, SABRE_OFFLOAD_INPLACE, SABRE_DISPATCH_POOL),
+        };
+        unsigned frames = (unsigned)SABRE_MAX(5, SABRE_MIN(2000, 20000000 / n));
+        double t[NOTE_MODES][RUNS], speed[RUNS], snap[RUNS];
+        for (int m = 0; m < NOTE_MODES; m++) /* warm-up: pages, snapshots, dispatch */
+            note_frames_ns(s[m], 5);
+        for (int r = 0; r < RUNS; r++) {
+            for (int m = 0; m < NOTE_MODES; m++)
+                t[m][r] = note_frames_ns(s[m], frames) / (double)n;
+            speed[r] = t[NOTE_SERIAL][r] / t[NOTE_INPLACE][r];
+            snap[r] = t[NOTE_SNAPSHOT][r] / t[NOTE_INPLACE][r];
+        }
+        double sp = bench_median(speed, RUNS), sn = bench_median(snap, RUNS);
+        bool snap_target = n == 100000 || n == 1000000;
+        printf("%10" PRIu64 " %9.3f %9.3f %9.3f %11.3f  %5.2fx (target >= 0.95) %-4s %5.2fx%s\n", n,
+               bench_median(t[NOTE_SERIAL], RUNS), bench_median(t[NOTE_INPLACE], RUNS),
+               bench_median(t[NOTE_SNAPSHOT], RUNS), bench_median(t[NOTE_POOL], RUNS), sp,
+               sp >= 0.95 ? "met" : "NOT", sn,
+               snap_target ? (sn <= 2.0 ? " (target <= 2: met)" : " (target <= 2: NOT met)") : "");
+        if (getenv("BENCH_SCHED_DUMP")) /* the dispatch decisions behind the row */
+            for (int m = 1; m < NOTE_MODES; m++)
+                sabre_sched_dump(s[m], stdout);
+        for (int m = 0; m < NOTE_MODES; m++)
+            sabre_sched_destroy(s[m]);
+        sabre_pool_destroy(pool);
+        sabre_world_destroy(w);
+    }
+}
+
 /* ---- the scheduler's default marking (sabre/sched.h "Changed rows") ----
  * integrate alone, three ways: the kernel marks its rows itself with
  * sabre_snapshot_mark_range (.marks_rows; what kernels had to do before the
@@ -203,7 +343,7 @@ int main(int argc, char **argv)
            "(target <= 100)   [direct calls: %.1f ns/system]\n",
            one, one / 10, direct / 10);
     printf("frame overhead, 10 empty systems, 2 threads: %8.1f ns/frame (barrier; target <= "
-           "10000 ns; flecs about 12500 ns)\n\n",
+           "10000 ns)\n\n",
            two);
 
     phys_opts_t o = {.entities = n, .workers = 2, .frames = frames, .ticks = 8, .seed = 12345};
@@ -241,6 +381,7 @@ int main(int argc, char **argv)
     printf("  mailbox K=1, 2 workers               %8.3f   sync cost per request %.1f us: "
            "per tick %.1f us at K=1, %.1f us at K=8\n",
            m1, req_us, req_us, req_us / 8.0);
+    note_sweep(argc > 3 ? strtoull(argv[3], NULL, 10) : 10000000);
     double ip_self, ip_none, sn_self, sn_none;
     marking_cost(n, frames, SABRE_OFFLOAD_INPLACE, &ip_self, &ip_none);
     marking_cost(n, frames, SABRE_OFFLOAD_SNAPSHOT, &sn_self, &sn_none);

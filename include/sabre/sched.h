@@ -114,6 +114,20 @@ typedef enum sabre_offload {
     SABRE_OFFLOAD_PROCESS = 3   /* kernel in worker processes on a shared snapshot */
 } sabre_offload_t;
 
+/* Where a kernel system's rows run (INPLACE and SNAPSHOT offload; PROCESS
+ * always calls the worker processes), and where a `run` system's call
+ * runs.  AUTO decides every frame from measured costs: a kernel's rows too
+ * few for the pool to pay (its cost per row against the pool's fork-join
+ * cost) run inline on the calling thread, in one range per table chunk; a
+ * batch of `run` calls too cheap to pay the fork-join runs on the calling
+ * thread (docs/scheduling.md, "Adaptive dispatch"; sabre_sched_dump shows
+ * each decision and its figures). */
+typedef enum sabre_dispatch {
+    SABRE_DISPATCH_AUTO = 0,  /* measured, per system and frame */
+    SABRE_DISPATCH_POOL = 1,  /* always split over the pool's threads */
+    SABRE_DISPATCH_INLINE = 2 /* always on the calling thread */
+} sabre_dispatch_t;
+
 /* What a `run` function gets. */
 typedef struct sabre_sys_ctx {
     sabre_world_t *world;
@@ -175,10 +189,11 @@ typedef struct sabre_system_desc {
 
     sabre_system_fn run; /* exactly one of run / kernel */
     sabre_kernel_fn kernel;
-    sabre_offload_t offload; /* kernel systems: 0 = INPLACE */
-    uint64_t grain;          /* rows per range (rounded up to 64); 0 = automatic */
-    const void *args;        /* bytes copied to every kernel call (<= 64 KiB); the way to
-                                pass data to PROCESS kernels */
+    sabre_offload_t offload;   /* kernel systems: 0 = INPLACE */
+    uint64_t grain;            /* rows per range (rounded up to 64); 0 = automatic */
+    sabre_dispatch_t dispatch; /* kernels and run systems: 0 = AUTO */
+    const void *args;          /* bytes copied to every kernel call (<= 64 KiB); the way to
+                                  pass data to PROCESS kernels */
     size_t args_len;
     void *user;      /* passed to `run` and to THREAD kernels; refused with PROCESS offload
                         (a worker process cannot use this process's pointers: use .args) */
@@ -192,6 +207,12 @@ typedef struct sabre_sched_desc {
     sabre_pool_t *pool;        /* NULL: everything runs on the caller */
     const char *const *stages; /* stage order; NULL = startup, update, late, render, cleanup */
     uint32_t nstages;
+    /* Snapshot and process offload keep each system's snapshot and rebuild
+     * it incrementally (only rows changed since, other than by its own
+     * commit; sabre_snapshot_desc_t.incremental).  That needs every write
+     * to the world marked changed; set this if some code writes columns
+     * without marking, and every rebuild copies every row. */
+    bool full_snapshots;
 } sabre_sched_desc_t;
 
 /* Create a scheduler for a world (and optionally a pool).  Both must
@@ -253,6 +274,8 @@ typedef struct sabre_system_stats {
                                     region and committed back, because the world's tables
                                     are not in that region (or the query has a `changed`
                                     filter); 0 when the processes work on the tables */
+    uint64_t inline_runs;        /* runs dispatched inline (not split over the pool) */
+    uint64_t pool_runs;          /* runs split over the pool's threads */
 } sabre_system_stats_t;
 int sabre_sched_stats(const sabre_sched_t *sched, const char *name, sabre_system_stats_t *out);
 

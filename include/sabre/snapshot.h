@@ -133,6 +133,13 @@ typedef struct sabre_snapshot_desc {
     const char *name;           /* object name, default "snapshot" */
     uint64_t capacity;          /* rows to reserve; 0 = the query's rows now */
     sabre_snapshot_exec_t exec; /* zero: build/commit on the calling thread */
+    /* Incremental rebuild: a rebuild copies only the rows whose source
+     * changed since this snapshot's last build or rebuild, other than by
+     * this snapshot's own commits ("changed" as the world's changed bits
+     * say: every write must be marked, see docs/ecs.md, "Incremental
+     * rebuild"); a structural change or a different set of matched chunks
+     * makes it copy everything, as without the flag. */
+    bool incremental;
 } sabre_snapshot_desc_t;
 
 /*

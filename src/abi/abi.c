@@ -778,6 +778,7 @@ static const abi_row public_rows[] = {
     F(sabre_sched_desc_t, pool),
     F(sabre_sched_desc_t, stages),
     F(sabre_sched_desc_t, nstages),
+    F(sabre_sched_desc_t, full_snapshots),
     E,
     S(sabre_system_desc_t, "sabre_system_desc_t"),
     F(sabre_system_desc_t, name),
@@ -800,6 +801,7 @@ static const abi_row public_rows[] = {
     F(sabre_system_desc_t, kernel),
     F(sabre_system_desc_t, offload),
     F(sabre_system_desc_t, grain),
+    F(sabre_system_desc_t, dispatch),
     F(sabre_system_desc_t, args),
     F(sabre_system_desc_t, args_len),
     F(sabre_system_desc_t, user),
@@ -829,6 +831,8 @@ static const abi_row public_rows[] = {
     F(sabre_system_stats_t, ns_last),
     F(sabre_system_stats_t, committed),
     F(sabre_system_stats_t, snapshot_fallbacks),
+    F(sabre_system_stats_t, inline_runs),
+    F(sabre_system_stats_t, pool_runs),
     E,
     S(sabre_pool_stats_t, "sabre_pool_stats_t"),
     F(sabre_pool_stats_t, threads),
@@ -851,6 +855,7 @@ static const abi_row public_rows[] = {
     F(sabre_snapshot_desc_t, name),
     F(sabre_snapshot_desc_t, capacity),
     F(sabre_snapshot_desc_t, exec),
+    F(sabre_snapshot_desc_t, incremental),
     E,
     S(sabre_commit_stats_t, "sabre_commit_stats_t"),
     F(sabre_commit_stats_t, rows_written),
@@ -943,6 +948,8 @@ static const abi_num snapmode_rows[] = {N(SABRE_SNAP_SHARED), N(SABRE_SNAP_TRANS
                                         N(SABRE_SNAP_NATIVE)};
 static const abi_num offload_rows[] = {N(SABRE_OFFLOAD_NONE), N(SABRE_OFFLOAD_INPLACE),
                                        N(SABRE_OFFLOAD_SNAPSHOT), N(SABRE_OFFLOAD_PROCESS)};
+static const abi_num dispatch_rows[] = {N(SABRE_DISPATCH_AUTO), N(SABRE_DISPATCH_POOL),
+                                        N(SABRE_DISPATCH_INLINE)};
 
 static const abi_num const_rows[] = {
     N(SABRE_NAME_MAX),
@@ -990,6 +997,7 @@ static const abi_enum enum_rows[] = {
     ENUM("sabre_object_kind_t", kind_rows),   ENUM("sabre_slot_state_t", slot_rows),
     ENUM("sabre_ring_shape_t", shape_rows),   ENUM("sabre_ring_policy_t", policy_rows),
     ENUM("sabre_snap_mode_t", snapmode_rows), ENUM("sabre_offload_t", offload_rows),
+    ENUM("sabre_dispatch_t", dispatch_rows),
 };
 #undef ENUM
 

@@ -30,6 +30,23 @@ typedef struct ecs_comp {
     void *hook_ctx;
 } ecs_comp_t;
 
+/* Change episodes of one (chunk, component), process-local, for incremental
+ * snapshot rebuilds (docs/ecs.md, "Incremental rebuild").  An episode is the
+ * stretch between two begin_tick()s in which the component's changed bits
+ * of the chunk were set (summary non-zero); begin_tick numbers it as it
+ * clears the bits.  The summary word says who marked during the episode:
+ * SABRE_SUMMARY_ANY (1) anyone, SABRE_SUMMARY_COMMIT (2) only commits of the
+ * snapshot `owner` (every other marker stores 1 over a 2). */
+typedef struct ecs_episodes {
+    uint64_t ver;           /* episodes ended (begin_tick with the summary set) */
+    uint64_t run_start;     /* first episode of the run of episodes ... */
+    uint64_t run_owner;     /* ... marked only by this snapshot's commits (0: none) */
+    _Atomic uint64_t owner; /* the current episode's committer when the summary is 2 */
+} ecs_episodes_t;
+
+#define SABRE_SUMMARY_ANY    1u
+#define SABRE_SUMMARY_COMMIT 2u
+
 typedef struct ecs_chunk {
     uint32_t cap, count;
     uint64_t first_row;
@@ -38,6 +55,7 @@ typedef struct ecs_chunk {
     _Atomic uint64_t **bits; /* per table component */
     sabre_colset_hdr_t *hdr;
     sabre_colset_comp_t *centries; /* per table component */
+    ecs_episodes_t *eps;           /* per table component */
     sabre_object_t obj;
 } ecs_chunk_t;
 
@@ -171,12 +189,36 @@ struct sabre__world_dep {
 };
 void sabre__world_dep_link(sabre_world_t *w, sabre__world_dep_t *d);
 void sabre__world_dep_unlink(sabre_world_t *w, sabre__world_dep_t *d);
+/* Set a summary word for a marker other than a snapshot commit: 1 over 0
+ * or over a commit's 2 (docs/abi.md). */
+static inline void sabre__summary_any(_Atomic uint32_t *summary)
+{
+    if (atomic_load_explicit(summary, memory_order_relaxed) != SABRE_SUMMARY_ANY)
+        atomic_store_explicit(summary, SABRE_SUMMARY_ANY, memory_order_relaxed);
+}
+
+/* Set a chunk's summary for a commit of snapshot `uid`: 2 over 0 (the
+ * episode's marks are this commit's alone so far), 1 over another
+ * snapshot's 2.  Several threads of one commit may do this at once for one
+ * chunk: they store the same values. */
+static inline void sabre__summary_commit(ecs_chunk_t *ch, uint32_t ci, uint64_t uid)
+{
+    _Atomic uint32_t *sm = &ch->centries[ci].summary;
+    uint32_t v = atomic_load_explicit(sm, memory_order_relaxed);
+    if (v == 0) {
+        atomic_store_explicit(&ch->eps[ci].owner, uid, memory_order_relaxed);
+        atomic_store_explicit(sm, SABRE_SUMMARY_COMMIT, memory_order_relaxed);
+    } else if (v == SABRE_SUMMARY_COMMIT &&
+               atomic_load_explicit(&ch->eps[ci].owner, memory_order_relaxed) != uid) {
+        atomic_store_explicit(sm, SABRE_SUMMARY_ANY, memory_order_relaxed);
+    }
+}
+
 /* Mark (chunk, comp index, row) changed: bit and summary. */
 static inline void sabre__chunk_mark(ecs_chunk_t *ch, uint32_t ci, uint32_t row)
 {
     sabre_bits_mark(ch->bits[ci], row);
-    if (!atomic_load_explicit(&ch->centries[ci].summary, memory_order_relaxed))
-        atomic_store_explicit(&ch->centries[ci].summary, 1u, memory_order_relaxed);
+    sabre__summary_any(&ch->centries[ci].summary);
 }
 
 #endif

@@ -305,8 +305,7 @@ void sabre_iter_mark(const sabre_iter_t *it, uint32_t term, uint32_t first, uint
         n = it->count - first;
     ecs_chunk_t *ch = it->ch_;
     sabre_bits_mark_range(ch->bits[ci], (uint64_t)it->offset + first, n);
-    if (!atomic_load_explicit(&ch->centries[ci].summary, memory_order_relaxed))
-        atomic_store_explicit(&ch->centries[ci].summary, 1u, memory_order_relaxed);
+    sabre__summary_any(&ch->centries[ci].summary);
 }
 
 void sabre_iter_touch(const sabre_iter_t *it, uint32_t term)
@@ -316,7 +315,7 @@ void sabre_iter_touch(const sabre_iter_t *it, uint32_t term)
         return;
     int32_t ci = ((const int32_t *)it->tm_)[term];
     if (ci >= 0)
-        atomic_store_explicit(&((ecs_chunk_t *)it->ch_)->centries[ci].summary, 1u,
+        atomic_store_explicit(&((ecs_chunk_t *)it->ch_)->centries[ci].summary, SABRE_SUMMARY_ANY,
                               memory_order_relaxed);
 }
 

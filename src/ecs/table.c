@@ -77,10 +77,12 @@ int sabre__chunk_alloc(sabre_world_t *w, ecs_table_t *t)
     ecs_chunk_t *ch = calloc(1, sizeof *ch);
     void **cols = calloc(t->ncols ? t->ncols : 1, sizeof *cols);
     _Atomic uint64_t **bits = calloc(t->ncomps ? t->ncomps : 1, sizeof *bits);
-    if (!ch || !cols || !bits) {
+    ecs_episodes_t *eps = calloc(t->ncomps ? t->ncomps : 1, sizeof *eps);
+    if (!ch || !cols || !bits || !eps) {
         free(ch);
         free(cols);
         free(bits);
+        free(eps);
         return sabre__fail(SABRE_ENOMEM, "out of memory for a table chunk");
     }
     char name[SABRE_NAME_MAX];
@@ -93,6 +95,7 @@ int sabre__chunk_alloc(sabre_world_t *w, ecs_table_t *t)
         free(ch);
         free(cols);
         free(bits);
+        free(eps);
         return sabre__fail(rc,
                            "table %u: cannot allocate chunk %u (%llu rows, %llu bytes) in the "
                            "world's region: %s",
@@ -171,6 +174,7 @@ int sabre__chunk_alloc(sabre_world_t *w, ecs_table_t *t)
     ch->ents = (sabre_entity_t *)(base + ents_off);
     ch->cols = cols;
     ch->bits = bits;
+    ch->eps = eps;
     ch->hdr = h;
     ch->centries = ce;
     t->chunks[k] = ch;
@@ -185,6 +189,7 @@ void sabre__table_free(ecs_table_t *t)
     for (uint32_t i = 0; i < t->nchunks; i++) {
         free(t->chunks[i]->cols);
         free(t->chunks[i]->bits);
+        free(t->chunks[i]->eps);
         free(t->chunks[i]);
     }
     for (uint32_t i = 0; i < t->edges_cap; i++)

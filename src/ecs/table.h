@@ -35,8 +35,7 @@ static inline void owner_mark(ecs_chunk_t *ch, uint32_t ci, uint32_t row)
     uint64_t v = atomic_load_explicit(w, memory_order_relaxed);
     if (!(v & m))
         atomic_store_explicit(w, v | m, memory_order_relaxed);
-    if (!atomic_load_explicit(&ch->centries[ci].summary, memory_order_relaxed))
-        atomic_store_explicit(&ch->centries[ci].summary, 1u, memory_order_relaxed);
+    sabre__summary_any(&ch->centries[ci].summary);
 }
 
 int sabre__chunk_alloc(sabre_world_t *w, ecs_table_t *t);

@@ -188,8 +188,21 @@ int sabre_world_begin_tick(sabre_world_t *w)
         for (uint32_t c = 0; c < t->nchunks; c++) {
             ecs_chunk_t *ch = t->chunks[c];
             for (uint32_t k = 0; k < t->ncomps; k++) {
-                if (!atomic_load_explicit(&ch->centries[k].summary, memory_order_relaxed))
+                uint32_t sm = atomic_load_explicit(&ch->centries[k].summary, memory_order_relaxed);
+                if (!sm)
                     continue;
+                /* The episode ends: number it, and extend or restart the
+                 * run of episodes marked only by one snapshot's commits. */
+                ecs_episodes_t *ep = &ch->eps[k];
+                uint64_t excl = sm == SABRE_SUMMARY_COMMIT
+                                    ? atomic_load_explicit(&ep->owner, memory_order_relaxed)
+                                    : 0;
+                ep->ver++;
+                if (!excl || excl != ep->run_owner) {
+                    ep->run_start = ep->ver;
+                    ep->run_owner = excl;
+                }
+                atomic_store_explicit(&ep->owner, 0, memory_order_relaxed);
                 atomic_store_explicit(&ch->centries[k].summary, 0u, memory_order_relaxed);
                 uint32_t words = (ch->cap + 63) / 64;
                 for (uint32_t x = 0; x < words; x++)

@@ -8,6 +8,7 @@
 
 #include "core/internal.h"
 #include "sabre/sched.h"
+#include "sched/dispatch.h"
 
 #define DEFAULT_GRAIN_MIN 4096u
 #define ARGS_MAX          (64u * 1024u)
@@ -40,6 +41,11 @@ typedef struct system {
     sabre_kernel_fn kernel;
     sabre_offload_t offload;
     uint64_t grain;
+    sabre_dispatch_t dispatch;
+    sabre__dispatch_t disp;   /* adaptive dispatch: the cost model */
+    bool run_inline;          /* this frame: rows not split over the pool */
+    bool decided;             /* this frame: a dispatch decision was made */
+    _Atomic uint64_t busy_ns; /* this frame: time inside its work units */
     unsigned char *args;
     size_t args_len;
     void *user;
@@ -115,6 +121,10 @@ struct sabre_sched {
     uint32_t nwork, capwork, captasks;
     sabre_snapshot_t **views;
     uint32_t nviews, capviews;
+    bool full_snapshots;
+    double fork_join_ns; /* the pool's, measured at the first dispatch decision */
+    bool fork_join_measured;
+    uint64_t tasks_wall_ns; /* wall time of the last batch's pool run (0: none) */
 };
 
 static const char *const default_stages[] = {"startup", "update", "late", "render", "cleanup"};
@@ -233,6 +243,7 @@ int sabre_sched_create(const sabre_sched_desc_t *desc, sabre_sched_t **out)
         return sabre__fail(SABRE_ENOMEM, "sabre_sched_create: out of memory");
     s->world = desc->world;
     s->pool = desc->pool;
+    s->full_snapshots = desc->full_snapshots;
     for (uint32_t i = 0; i < nstages; i++) {
         int rc = check_name("stage", stages[i]);
         for (uint32_t j = 0; rc == SABRE_OK && j < i; j++)
@@ -433,6 +444,12 @@ int sabre_sched_add(sabre_sched_t *s, const sabre_system_desc_t *d)
     y->skip_if_empty = d->skip_if_empty;
     y->grain = d->grain;
     y->user = d->user;
+    if (d->dispatch > SABRE_DISPATCH_INLINE) {
+        free(y);
+        return sabre__fail(SABRE_EINVAL, "system '%s': unknown dispatch %d", d->name,
+                           (int)d->dispatch);
+    }
+    y->dispatch = d->dispatch;
     y->marks_rows = d->marks_rows;
     y->offload = d->kernel && d->offload == SABRE_OFFLOAD_NONE ? SABRE_OFFLOAD_INPLACE : d->offload;
     if ((rc = copy_names("after", d->after, d->nafter, &y->after)) ||
@@ -548,6 +565,7 @@ int sabre_sched_set_offload(sabre_sched_t *s, const char *name, sabre_offload_t 
         y->snap_gen++;
     }
     y->offload = mode;
+    memset(&y->disp, 0, sizeof y->disp); /* costs differ between modes: measure anew */
     return SABRE_OK;
 }
 
@@ -897,6 +915,39 @@ int sabre_sched_dump(sabre_sched_t *s, FILE *f)
                     "pool's region and committed back (about 2x slower): %s\n",
                     s->sys[i]->name, why);
     }
+    bool any = false;
+    for (uint32_t i = 0; i < s->nsys; i++) {
+        const system_t *y = s->sys[i];
+        if (y->kernel && y->offload == SABRE_OFFLOAD_PROCESS)
+            continue;
+        if (!any) {
+            unsigned threads = s->pool ? sabre_pool_threads(s->pool) : 1;
+            fprintf(f, "dispatch (pool of %u thread%s", threads, threads == 1 ? "" : "s");
+            if (s->fork_join_measured)
+                fprintf(f, ", fork-join %.1f us measured", s->fork_join_ns / 1e3);
+            fprintf(f, "):\n");
+            any = true;
+        }
+        fprintf(f, "  %s: ", y->name);
+        if (!s->pool || sabre_pool_threads(s->pool) <= 1)
+            fprintf(f, "serial (no pool threads)");
+        else if (y->dispatch == SABRE_DISPATCH_POOL)
+            fprintf(f, "pool (fixed)");
+        else if (y->dispatch == SABRE_DISPATCH_INLINE)
+            fprintf(f, "inline (fixed)");
+        else if (y->run && y->disp.decisions)
+            fprintf(f,
+                    "%s with its batch (a batch of run calls goes to the pool only when what "
+                    "spreading them saves beats the fork-join); measured %.1f us per call; %llu "
+                    "inline runs, %llu pool runs",
+                    y->disp.last_inline ? "inline" : "pool", y->disp.ns_row_inline / 1e3,
+                    (unsigned long long)y->disp.inline_runs, (unsigned long long)y->disp.pool_runs);
+        else if (y->run)
+            fprintf(f, "not run yet");
+        else
+            sabre__dispatch_print(&y->disp, f);
+        fprintf(f, "\n");
+    }
     fprintf(f, "kept apart:\n");
     if (s->nedges == 0)
         fprintf(f, "  (nothing: no explicit order and no conflicts inside a stage)\n");
@@ -1007,7 +1058,10 @@ static int work_task(void *ctx, unsigned worker)
     work_t *w = ctx;
     uint64_t t0 = sabre__now_ns();
     (void)run_work(w, worker);
-    note_time(w->sys, t0, sabre__now_ns());
+    uint64_t t1 = sabre__now_ns();
+    note_time(w->sys, t0, t1);
+    /* relaxed: read by the caller after the pool's join */
+    atomic_fetch_add_explicit(&w->sys->busy_ns, t1 - t0, memory_order_relaxed);
     return SABRE_OK;
 }
 
@@ -1027,6 +1081,8 @@ static int add_work(sabre_sched_t *s, system_t *y, sabre_snapshot_t *rows, uint6
  * thread busy with a few to balance, never below 4096 rows. */
 static uint64_t range_rows(const sabre_sched_t *s, const system_t *y, uint64_t total)
 {
+    if (y->run_inline) /* one range per view */
+        return SABRE_ALIGN_UP(SABRE_MAX(total, 1), (uint64_t)SABRE_POOL_ROW_ALIGN);
     uint64_t g = y->grain;
     if (!g) {
         unsigned threads = s->pool ? sabre_pool_threads(s->pool) : 1;
@@ -1058,10 +1114,115 @@ static int keep_view(sabre_sched_t *s, sabre_snapshot_t *v)
     return SABRE_OK;
 }
 
+/* The pool's fork-join cost, measured once, at the first decision that
+ * needs it. */
+static void measure_fork_join(sabre_sched_t *s)
+{
+    if (!s->fork_join_measured) {
+        s->fork_join_ns = sabre__dispatch_fork_join_ns(s->pool, 15);
+        s->fork_join_measured = true;
+    }
+}
+
+/* Adaptive dispatch of the `run` systems of a batch (dispatch.h): all of
+ * them on the calling thread, or all on the pool.  A system's fixed
+ * .dispatch wins for that system. */
+static void decide_run_batch(sabre_sched_t *s, const batch_t *b)
+{
+    unsigned threads = s->pool ? sabre_pool_threads(s->pool) : 1;
+    if (threads <= 1)
+        return;
+    uint32_t calls = s->nwork; /* every unit of the batch, kernels' ranges included */
+    bool unmeasured = false;
+    double sum = 0;
+    uint32_t nrun = 0;
+    for (uint32_t k = 0; k < b->count; k++) {
+        system_t *y = s->sys[s->order[b->first + k]];
+        if (!y->run || !y->prepared)
+            continue;
+        nrun++;
+        if (y->disp.n_inline == 0)
+            unmeasured = true;
+        sum += y->disp.ns_row_inline;
+    }
+    if (nrun == 0)
+        return;
+    measure_fork_join(s);
+    bool in = sabre__dispatch_batch_inline(calls, unmeasured, sum, threads, s->fork_join_ns);
+    for (uint32_t k = 0; k < b->count; k++) {
+        system_t *y = s->sys[s->order[b->first + k]];
+        if (!y->run || !y->prepared)
+            continue;
+        y->decided = true;
+        y->run_inline =
+            y->dispatch == SABRE_DISPATCH_AUTO ? in : y->dispatch == SABRE_DISPATCH_INLINE;
+    }
+}
+
+/* Adaptive dispatch (dispatch.h): whether the system's `rows` rows run
+ * inline this frame. */
+static void decide_dispatch(sabre_sched_t *s, system_t *y, uint64_t rows)
+{
+    unsigned threads = s->pool ? sabre_pool_threads(s->pool) : 1;
+    y->decided = false;
+    if (threads <= 1) {
+        y->run_inline = false; /* serial already: nothing to decide */
+        return;
+    }
+    y->decided = true;
+    if (y->dispatch != SABRE_DISPATCH_AUTO) {
+        y->run_inline = y->dispatch == SABRE_DISPATCH_INLINE;
+        return;
+    }
+    measure_fork_join(s);
+    y->run_inline = sabre__dispatch_decide(&y->disp, rows, threads, s->fork_join_ns);
+}
+
+/* After the batch: feed each decided system's run back to its model. */
+static void note_dispatch(sabre_sched_t *s, const batch_t *b)
+{
+    uint32_t npool = 0;
+    for (uint32_t k = 0; k < b->count; k++) {
+        const system_t *y = s->sys[s->order[b->first + k]];
+        npool += y->prepared && y->decided && !y->run_inline;
+    }
+    for (uint32_t k = 0; k < b->count; k++) {
+        system_t *y = s->sys[s->order[b->first + k]];
+        if (!y->prepared || !y->decided)
+            continue;
+        if (y->run_inline)
+            y->st.inline_runs++;
+        else
+            y->st.pool_runs++;
+        if (y->run) { /* its cost per call, wherever it ran */
+            sabre__dispatch_note_call(
+                &y->disp, y->run_inline,
+                (double)atomic_load_explicit(&y->busy_ns, memory_order_relaxed));
+            continue;
+        }
+        if (y->dispatch != SABRE_DISPATCH_AUTO ||
+            atomic_load_explicit(&y->status, memory_order_relaxed) != SABRE_OK)
+            continue;
+        uint64_t rows = y->disp.last_rows;
+        double ns;
+        if (y->run_inline) {
+            ns = (double)atomic_load_explicit(&y->busy_ns, memory_order_relaxed);
+        } else if (npool == 1 && s->tasks_wall_ns) {
+            ns = (double)s->tasks_wall_ns; /* alone on the pool: the whole fork-join */
+        } else {
+            uint64_t t0 = atomic_load_explicit(&y->t_first, memory_order_relaxed);
+            uint64_t t1 = atomic_load_explicit(&y->t_last, memory_order_relaxed);
+            ns = (double)(t1 > t0 ? t1 - t0 : 0) + s->fork_join_ns;
+        }
+        sabre__dispatch_note(&y->disp, y->run_inline, rows, ns, s->fork_join_ns);
+    }
+}
+
 /* In place: one native view per matched chunk, split into ranges. */
 static int prepare_inplace(sabre_sched_t *s, system_t *y)
 {
     uint64_t total = sabre_query_count(y->query);
+    decide_dispatch(s, y, total);
     uint64_t g = range_rows(s, y, total);
     sabre_iter_t it;
     sabre_query_iter(y->query, &it);
@@ -1107,7 +1268,8 @@ static int prepare_snapshot(sabre_sched_t *s, system_t *y)
                                .backing = SABRE_BACKING_PRIVATE,
                                .region = proc ? sabre_pool_region(s->pool) : NULL,
                                .name = proc ? name : NULL,
-                               .capacity = proc ? SABRE_MAX(rows + rows / 2, 1024) : 0};
+                               .capacity = proc ? SABRE_MAX(rows + rows / 2, 1024) : 0,
+                               .incremental = !s->full_snapshots};
     if (s->pool)
         d.exec = (sabre_snapshot_exec_t){.parallel_for = snap_parallel_for, .user = s->pool};
     /* A name can be taken by an earlier generation or by another scheduler
@@ -1127,6 +1289,7 @@ built:
         y->st.ranges += n ? 1 : 0;
         return SABRE_OK;
     }
+    decide_dispatch(s, y, sabre_snapshot_rows(y->snap));
     return split(s, y, y->snap, sabre_snapshot_rows(y->snap),
                  range_rows(s, y, sabre_snapshot_rows(y->snap)));
 }
@@ -1310,8 +1473,18 @@ static int run_tasks(sabre_sched_t *s)
     sabre_task_t *t = s->tasks;
     for (uint32_t i = 0; i < s->nwork; i++)
         t[i] = (sabre_task_t){.fn = work_task, .ctx = &s->work[i]};
-    if (s->pool)
-        return sabre_pool_run_tasks(s->pool, t, s->nwork);
+    /* The pool runs the batch unless every unit belongs to a system
+     * dispatched inline (or there is no pool): then the calling thread runs
+     * them and no fork-join is paid. */
+    bool all_inline = true;
+    for (uint32_t i = 0; i < s->nwork && all_inline; i++)
+        all_inline = s->work[i].sys->run_inline;
+    if (s->pool && !all_inline) {
+        uint64_t w0 = sabre__now_ns();
+        rc = sabre_pool_run_tasks(s->pool, t, s->nwork);
+        s->tasks_wall_ns = sabre__now_ns() - w0;
+        return rc;
+    }
     /* Serial: one clock read per unit, each unit ending where the next starts. */
     uint64_t t0 = sabre__now_ns();
     for (uint32_t i = 0; i < s->nwork; i++) {
@@ -1321,6 +1494,7 @@ static int run_tasks(sabre_sched_t *s)
         if (t0 < atomic_load_explicit(&y->t_first, memory_order_relaxed))
             atomic_store_explicit(&y->t_first, t0, memory_order_relaxed);
         atomic_store_explicit(&y->t_last, t1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&y->busy_ns, t1 - t0, memory_order_relaxed);
         t0 = t1;
     }
     return SABRE_OK;
@@ -1330,6 +1504,7 @@ static int run_batch(sabre_sched_t *s, const batch_t *b)
 {
     int rc = SABRE_OK;
     s->nwork = 0;
+    s->tasks_wall_ns = 0;
     for (uint32_t k = 0; k < b->count; k++) {
         system_t *y = s->sys[s->order[b->first + k]];
         /* relaxed: the pool's fork-join orders these before the tasks run */
@@ -1337,8 +1512,11 @@ static int run_batch(sabre_sched_t *s, const batch_t *b)
         y->errmsg[0] = '\0';
         atomic_store_explicit(&y->t_first, UINT64_MAX, memory_order_relaxed);
         atomic_store_explicit(&y->t_last, 0, memory_order_relaxed);
+        atomic_store_explicit(&y->busy_ns, 0, memory_order_relaxed);
         y->ran = false;
         y->prepared = false;
+        y->decided = false;
+        y->run_inline = false;
         y->proc_native = false;
     }
     for (uint32_t k = 0; k < b->count && rc == SABRE_OK; k++) {
@@ -1367,9 +1545,11 @@ static int run_batch(sabre_sched_t *s, const batch_t *b)
     }
     /* Everything prepared runs, even after a failure: the systems of a batch
      * are independent, and the batch ends as a whole. */
+    decide_run_batch(s, b);
     int trc = run_tasks(s);
     if (rc == SABRE_OK)
         rc = trc;
+    note_dispatch(s, b);
     for (uint32_t k = 0; k < b->count; k++) {
         system_t *y = s->sys[s->order[b->first + k]];
         if (y->prepared && y->kernel && y->offload == SABRE_OFFLOAD_PROCESS) {

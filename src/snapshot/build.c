@@ -328,6 +328,213 @@ static bool block_push(sabre_snapshot_t *s, const snap_block_t *b)
     return true;
 }
 
+/* ---------------------------------------------------- incremental rebuild */
+
+enum { ACT_NONE = 0, ACT_BITS = 1, ACT_FULL = 2 };
+
+/* The episode state of (block b, snapshot component k)'s source. */
+static const ecs_episodes_t *block_eps(const sabre_world_t *w, const sabre_snapshot_t *s,
+                                       uint32_t b, uint32_t k, _Atomic uint32_t **summary)
+{
+    const snap_block_t *bk = &s->blocks[b];
+    const ecs_table_t *t = w->tables[bk->table];
+    int ci = sabre__table_comp_index(t, s->comps[k].comp);
+    if (ci < 0)
+        return NULL; /* zero-filled: the source has no such component */
+    ecs_chunk_t *ch = t->chunks[bk->chunk];
+    *summary = &ch->centries[ci].summary;
+    return &ch->eps[ci];
+}
+
+/* Whether the episode in progress holds marks other than this snapshot's
+ * own commits. */
+static bool foreign_now(const sabre_snapshot_t *s, const ecs_episodes_t *ep, uint32_t sm)
+{
+    return sm == SABRE_SUMMARY_ANY ||
+           (sm == SABRE_SUMMARY_COMMIT &&
+            atomic_load_explicit(&ep->owner, memory_order_relaxed) != s->uid);
+}
+
+/* Record, after a fill, every (block, component)'s source episode state.
+ * False (the fill then counts as not incremental-ready) without memory. */
+static bool sync_record(const sabre_world_t *w, sabre_snapshot_t *s)
+{
+    size_t n = (size_t)s->nblocks * s->ncomps;
+    if (n > s->sync_cap) {
+        size_t cap = n + n / 2 + 16;
+        uint64_t *v = realloc(s->sync_ver, cap * sizeof *v);
+        if (v)
+            s->sync_ver = v;
+        uint8_t *d = realloc(s->sync_dirty, cap);
+        if (d)
+            s->sync_dirty = d;
+        uint8_t *a = realloc(s->act, cap);
+        if (a)
+            s->act = a;
+        if (!v || !d || !a || cap > UINT32_MAX)
+            return false;
+        s->sync_cap = (uint32_t)cap;
+    }
+    for (uint32_t b = 0; b < s->nblocks; b++)
+        for (uint32_t k = 0; k < s->ncomps; k++) {
+            _Atomic uint32_t *sm = NULL;
+            const ecs_episodes_t *ep = block_eps(w, s, b, k, &sm);
+            size_t x = (size_t)b * s->ncomps + k;
+            s->sync_ver[x] = ep ? ep->ver : 0;
+            s->sync_dirty[x] =
+                ep && foreign_now(s, ep, atomic_load_explicit(sm, memory_order_relaxed));
+        }
+    return true;
+}
+
+/* What a rebuild must copy of (block b, component k): nothing when every
+ * change to the source since the last fill was this snapshot's own commit;
+ * the rows whose changed bits are set when only the episode in progress
+ * holds other marks (its bits are all still there); everything when an
+ * episode that ended since then held other marks (its bits are gone), or
+ * when the fill itself saw other marks in the episode then in progress
+ * (which of its bits came after the fill is unknown). */
+static uint8_t classify(const sabre_world_t *w, const sabre_snapshot_t *s, uint32_t b, uint32_t k)
+{
+    _Atomic uint32_t *smp = NULL;
+    const ecs_episodes_t *ep = block_eps(w, s, b, k, &smp);
+    if (!ep)
+        return ACT_NONE;
+    size_t x = (size_t)b * s->ncomps + k;
+    uint64_t v0 = s->sync_ver[x];
+    if (ep->ver != v0 && (s->sync_dirty[x] || ep->run_owner != s->uid || ep->run_start > v0 + 1))
+        return ACT_FULL;
+    uint32_t sm = atomic_load_explicit(smp, memory_order_relaxed);
+    if (ep->ver == v0 && s->sync_dirty[x])
+        return ACT_BITS; /* copied at the fill; later marks are among the bits */
+    return foreign_now(s, ep, sm) ? ACT_BITS : ACT_NONE;
+}
+
+/* Copy component k's columns of snapshot rows [row, row + n) from chunk
+ * rows [crow, crow + n). */
+static void copy_comp(sabre_snapshot_t *s, const ecs_table_t *t, const ecs_chunk_t *ch, int ci,
+                      uint32_t k, uint32_t crow, uint64_t row, uint64_t n)
+{
+    for (uint32_t j = s->comps[k].first_col; j < s->comps[k].first_col + s->comps[k].ncols; j++) {
+        uint32_t e = s->elem[j];
+        memcpy((char *)s->cols[j] + row * e,
+               (const char *)ch->cols[t->first_col[ci] + s->layout_col[j]] + (size_t)crow * e,
+               (size_t)n * e);
+    }
+}
+
+typedef struct inc_ctx {
+    sabre_world_t *w;
+    sabre_snapshot_t *s;
+    _Atomic uint64_t copied;
+} inc_ctx_t;
+
+static void inc_reset(void *ctx)
+{
+    atomic_store_explicit(&((inc_ctx_t *)ctx)->copied, 0, memory_order_relaxed);
+}
+
+/* Executor job: the incremental copy of snapshot rows [begin, end). */
+static int inc_range(void *ctx, size_t begin, size_t end, unsigned worker)
+{
+    (void)worker;
+    inc_ctx_t *c = ctx;
+    sabre_snapshot_t *s = c->s;
+    uint64_t copied = 0;
+    for (uint32_t b = sabre__snap_block_find(s, begin); b < s->nblocks && s->blocks[b].start < end;
+         b++) {
+        const snap_block_t *bk = &s->blocks[b];
+        uint64_t lo = SABRE_MAX((uint64_t)begin, bk->start);
+        uint64_t hi = SABRE_MIN((uint64_t)end, bk->start + bk->count);
+        if (lo >= hi)
+            continue;
+        const ecs_table_t *t = c->w->tables[bk->table];
+        const ecs_chunk_t *ch = t->chunks[bk->chunk];
+        uint32_t crow = bk->chunk_row + (uint32_t)(lo - bk->start);
+        for (uint32_t k = 0; k < s->ncomps; k++) {
+            uint8_t a = s->act[(size_t)b * s->ncomps + k];
+            if (a == ACT_NONE)
+                continue;
+            int ci = sabre__table_comp_index(t, s->comps[k].comp);
+            if (a == ACT_FULL) {
+                copy_comp(s, t, ch, ci, k, crow, lo, hi - lo);
+                copied += hi - lo;
+                continue;
+            }
+            /* ACT_BITS: runs of set changed bits of the source */
+            const _Atomic uint64_t *bits = ch->bits[ci];
+            uint64_t i = 0, n = hi - lo;
+            while (i < n) {
+                uint64_t r = crow + i;
+                uint64_t word =
+                    atomic_load_explicit(&bits[r >> 6], memory_order_relaxed) >> (r & 63);
+                if (!word) {
+                    i += 64 - (r & 63);
+                    continue;
+                }
+                i += (uint64_t)__builtin_ctzll(word);
+                if (i >= n)
+                    break;
+                uint64_t j = i + 1;
+                while (j < n && sabre_bits_test((_Atomic uint64_t *)bits, (uint32_t)(crow + j)))
+                    j++;
+                copy_comp(s, t, ch, ci, k, crow + (uint32_t)i, lo + i, j - i);
+                copied += j - i;
+                i = j;
+            }
+        }
+    }
+    atomic_fetch_add_explicit(&c->copied, copied, memory_order_relaxed);
+    return 0;
+}
+
+/* Whether the query still yields exactly the blocks of the last fill. */
+static bool same_blocks(const sabre_snapshot_t *s, sabre_query_t *q)
+{
+    sabre_iter_t it;
+    sabre_query_iter(q, &it);
+    uint32_t b = 0;
+    while (sabre_iter_next(&it)) {
+        if (it.count == 0)
+            continue;
+        if (b >= s->nblocks)
+            return false;
+        const snap_block_t *bk = &s->blocks[b++];
+        if (bk->table != it.table || bk->chunk != it.chunk || bk->chunk_row != it.offset ||
+            bk->count != it.count)
+            return false;
+    }
+    return b == s->nblocks;
+}
+
+/* Rebuild by copying only what changed (see classify); false if the
+ * snapshot cannot (no previous fill to build on, blocks changed), and the
+ * caller fills everything.  `stale[k]`: the snapshot's own copy of
+ * component k was written and not committed back, so it is all recopied. */
+static bool fill_incremental(sabre_world_t *w, sabre_snapshot_t *s, sabre_query_t *q,
+                             const bool *stale)
+{
+    if (!s->incremental || !s->blocks_valid || s->fill_epoch != w->struct_epoch ||
+        s->fill_base != s->base || s->fill_rows != s->rows || !same_blocks(s, q))
+        return false;
+    bool any = false;
+    for (uint32_t b = 0; b < s->nblocks; b++)
+        for (uint32_t k = 0; k < s->ncomps; k++) {
+            uint8_t a = stale[k] ? ACT_FULL : classify(w, s, b, k);
+            s->act[(size_t)b * s->ncomps + k] = a;
+            any |= a != ACT_NONE;
+        }
+    inc_ctx_t c = {.w = w, .s = s};
+    atomic_init(&c.copied, 0);
+    if (any)
+        sabre__snap_run_ranges(s, (size_t)s->rows, inc_range, &c, inc_reset);
+    s->last_copied = atomic_load_explicit(&c.copied, memory_order_relaxed);
+    s->committed = false;
+    if (!sync_record(w, s))
+        s->blocks_valid = false;
+    return true;
+}
+
 /* Copy the query's rows into the attached snapshot (rows <= capacity).
  * First the query's blocks are recorded (cheap: one per chunk or changed
  * run), then their rows are copied, in ranges through the executor.  The
@@ -365,6 +572,8 @@ static void fill(sabre_world_t *w, sabre_snapshot_t *s, sabre_query_t *q, bool z
         s->fill_epoch = w->struct_epoch;
         s->fill_rows = row;
         s->fill_base = s->base;
+        if (s->incremental)
+            s->blocks_valid = sync_record(w, s);
     } else {
         /* The rows recorded before the failure were not copied yet. */
         for (uint32_t b = 0; b < s->nblocks; b++) {
@@ -375,6 +584,8 @@ static void fill(sabre_world_t *w, sabre_snapshot_t *s, sabre_query_t *q, bool z
         }
         s->nblocks = 0;
     }
+    s->last_copied = row * s->ncomps;
+    s->committed = false;
     atomic_store_explicit(&((sabre_colset_hdr_t *)s->base)->rows, row, memory_order_release);
 }
 
@@ -429,6 +640,7 @@ int sabre_snapshot_build(sabre_world_t *w, const sabre_snapshot_desc_t *d, sabre
         free(s);
         return rc;
     }
+    s->incremental = d->incremental;
     fill(w, s, q, false);
     sabre__snap_link(w, s);
     *out = s;
@@ -514,7 +726,8 @@ int sabre_snapshot_rebuild(sabre_world_t *w, sabre_snapshot_t *s, sabre_query_t 
                                    .backing = s->backing,
                                    .name = s->name,
                                    .capacity = rows + rows / 2,
-                                   .exec = s->exec};
+                                   .exec = s->exec,
+                                   .incremental = s->incremental};
         sabre_snapshot_t *ns;
         if ((rc = sabre_snapshot_build(w, &d, q, &ns)))
             return rc;
@@ -530,15 +743,24 @@ int sabre_snapshot_rebuild(sabre_world_t *w, sabre_snapshot_t *s, sabre_query_t 
         s->force_slow = keep.force_slow;
         s->grain = keep.grain;
         free(keep.blocks);
+        free(keep.sync_ver);
+        free(keep.sync_dirty);
+        free(keep.act);
         free(ns);
         sabre_region_close(old);
         return SABRE_OK;
     }
+    /* A component the snapshot's users marked but that was not written back
+     * (read-only, or no commit since the fill) differs from its source. */
+    bool stale[SNAP_MAX_COMPS];
     for (uint32_t k = 0; k < s->ncomps; k++) {
+        stale[k] = atomic_load_explicit(s->comps[k].summary, memory_order_relaxed) &&
+                   (!s->comps[k].write || !s->committed);
         memset((void *)s->comps[k].bits, 0, (s->capacity + 63) / 64 * 8);
         atomic_store_explicit(s->comps[k].summary, 0u, memory_order_relaxed);
     }
     ((sabre_colset_hdr_t *)s->base)->tick = w->tick;
-    fill(w, s, q, true);
+    if (!fill_incremental(w, s, q, stale))
+        fill(w, s, q, true);
     return SABRE_OK;
 }

@@ -123,8 +123,8 @@ static int commit_range(void *ctx, size_t begin, size_t end, unsigned worker)
                 any = true;
                 i = next_bit(bits, j, hi, true);
             }
-            if (any && !atomic_load_explicit(&ch->centries[ci].summary, memory_order_relaxed))
-                atomic_store_explicit(&ch->centries[ci].summary, 1u, memory_order_relaxed);
+            if (any)
+                sabre__summary_commit(ch, (uint32_t)ci, s->uid);
         }
     }
     atomic_fetch_add_explicit(&c->written, written, memory_order_relaxed);
@@ -193,6 +193,7 @@ int sabre_snapshot_commit(sabre_world_t *w, sabre_snapshot_t *s, sabre_commit_st
     if (fast_path_ok(w, s)) {
         commit_fast(w, s, &st);
         s->last_fast = true;
+        s->committed = true;
         if (stats)
             *stats = st;
         return SABRE_OK;
@@ -254,12 +255,12 @@ int sabre_snapshot_commit(sabre_world_t *w, sabre_snapshot_t *s, sabre_commit_st
                     memcpy(dst, src, len * es);
             }
             sabre_bits_mark_range(ch->bits[ci], row, len);
-            if (!atomic_load_explicit(&ch->centries[ci].summary, memory_order_relaxed))
-                atomic_store_explicit(&ch->centries[ci].summary, 1u, memory_order_relaxed);
+            sabre__summary_commit(ch, (uint32_t)ci, s->uid);
             st.rows_written += len;
             i = next_set(s, bits, i + len);
         }
     }
+    s->committed = true;
     if (stats)
         *stats = st;
     return SABRE_OK;
@@ -274,6 +275,9 @@ void sabre_snapshot_free(sabre_snapshot_t *s)
         sabre_region_close(s->region);
     sabre__snap_handle_free_arrays(s);
     free(s->blocks);
+    free(s->sync_ver);
+    free(s->sync_dirty);
+    free(s->act);
     free(s);
 }
 
@@ -308,4 +312,9 @@ void sabre__snapshot_set_grain(sabre_snapshot_t *s, uint32_t grain)
 bool sabre__snapshot_last_fast(const sabre_snapshot_t *s)
 {
     return s && s->last_fast;
+}
+
+uint64_t sabre__snapshot_last_copied(const sabre_snapshot_t *s)
+{
+    return s ? s->last_copied : 0;
 }

@@ -265,8 +265,7 @@ int sabre_snapshot_mark(sabre_snapshot_t *s, sabre_component_t c, uint64_t row)
         return sabre__fail(SABRE_ERANGE, "sabre_snapshot_mark: row %llu of %llu",
                            (unsigned long long)row, (unsigned long long)s->rows);
     sabre_bits_mark(s->comps[k].bits, s->view_first + row);
-    if (!atomic_load_explicit(s->comps[k].summary, memory_order_relaxed))
-        atomic_store_explicit(s->comps[k].summary, 1u, memory_order_relaxed);
+    sabre__summary_any(s->comps[k].summary);
     return SABRE_OK;
 }
 
@@ -283,8 +282,8 @@ int sabre_snapshot_mark_range(sabre_snapshot_t *s, sabre_component_t c, uint64_t
                            (unsigned long long)first, (unsigned long long)n,
                            (unsigned long long)s->rows);
     sabre_bits_mark_range(s->comps[k].bits, s->view_first + first, n);
-    if (n && !atomic_load_explicit(s->comps[k].summary, memory_order_relaxed))
-        atomic_store_explicit(s->comps[k].summary, 1u, memory_order_relaxed);
+    if (n)
+        sabre__summary_any(s->comps[k].summary);
     return SABRE_OK;
 }
 
@@ -296,7 +295,7 @@ int sabre_snapshot_touch(sabre_snapshot_t *s, sabre_component_t c)
     int k = find_comp(s, c, "sabre_snapshot_touch");
     if (k < 0)
         return k;
-    atomic_store_explicit(s->comps[k].summary, 1u, memory_order_relaxed);
+    atomic_store_explicit(s->comps[k].summary, SABRE_SUMMARY_ANY, memory_order_relaxed);
     return SABRE_OK;
 }
 

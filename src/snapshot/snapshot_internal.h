@@ -68,6 +68,16 @@ struct sabre_snapshot {
     bool force_slow; /* tests: commit always takes the slow path */
     uint32_t grain;  /* tests: rows per executor range; 0 = SNAP_GRAIN */
     bool last_fast;  /* tests: the last commit took the fast path */
+    /* Incremental rebuild (build.c): per (block, snapshot component), the
+     * source chunk's episode count at the last fill and whether the episode
+     * then in progress held marks other than this snapshot's commits. */
+    bool incremental;
+    bool committed;       /* a commit since the last fill */
+    uint64_t *sync_ver;   /* [block * ncomps + k] */
+    uint8_t *sync_dirty;  /* [block * ncomps + k] */
+    uint8_t *act;         /* [block * ncomps + k]: what the rebuild copies */
+    uint32_t sync_cap;    /* entries allocated in the three arrays */
+    uint64_t last_copied; /* row-components the last build or rebuild copied */
 };
 
 typedef struct snap_msg {
@@ -83,6 +93,9 @@ typedef struct snap_msg {
 void sabre__snapshot_force_slow(sabre_snapshot_t *s, bool on);
 void sabre__snapshot_set_grain(sabre_snapshot_t *s, uint32_t grain);
 bool sabre__snapshot_last_fast(const sabre_snapshot_t *s);
+/* For tests and benchmarks: row-components (rows x components) the last
+ * build or rebuild copied from the world. */
+uint64_t sabre__snapshot_last_copied(const sabre_snapshot_t *s);
 
 /* Shared between this layer's files. */
 int sabre__snap_attach(sabre_snapshot_t *s, uint8_t *base, uint64_t size, uint64_t magic);
