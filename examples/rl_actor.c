@@ -6,6 +6,8 @@
  *
  * (example_rl_trainer runs this same code in forked processes; docs/rl.md.)
  */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +24,34 @@ static int fail(const char *what, int rc)
     return 1;
 }
 
-/* Returns 0 after committing `chunks` chunks, 1 on error. */
+/* Where the ring's consumer (the trainer) is: TRAINER_THERE while it is
+ * open and its process runs, TRAINER_CLOSED when it closed the ring,
+ * TRAINER_DEAD when its process is gone without closing it (both with a
+ * message on stderr). */
+enum { TRAINER_THERE, TRAINER_CLOSED, TRAINER_DEAD };
+
+static int trainer_state(sabre_ring_t *ring, uint64_t committed)
+{
+    sabre_ring_stats_t s;
+    if (sabre_ring_stats(ring, &s))
+        return TRAINER_THERE; /* cannot tell: keep waiting */
+    if (s.consumer_pid == 0) {
+        fprintf(stderr,
+                "rl_actor: the trainer closed the ring after %llu chunks of ours; "
+                "stopping\n",
+                (unsigned long long)committed);
+        return TRAINER_CLOSED;
+    }
+    if (kill(s.consumer_pid, 0) != 0 && errno == ESRCH) {
+        fprintf(stderr, "rl_actor: the trainer (pid %d) is gone; stopping after %llu chunks\n",
+                (int)s.consumer_pid, (unsigned long long)committed);
+        return TRAINER_DEAD;
+    }
+    return TRAINER_THERE;
+}
+
+/* Returns 0 after committing `chunks` chunks or when the trainer closed the
+ * ring earlier, 1 on error or when the trainer died. */
 int rl_actor_run(const char *shm_name, uint64_t chunks, uint64_t seed);
 
 int rl_actor_run(const char *shm_name, uint64_t chunks, uint64_t seed)
@@ -68,7 +97,17 @@ int rl_actor_run(const char *shm_name, uint64_t chunks, uint64_t seed)
         const float *wt = view.data;
         sabre_ring_producer_set_version(prod, view.version);
         sabre_ring_claim_t claim;
-        if ((rc = sabre_ring_claim(prod, 1, 10000000000ull, &claim))) {
+        /* Wait for room in steps of 100 ms; between them, look whether the
+         * trainer is still there, so an actor never outlives it. */
+        int trainer = TRAINER_THERE;
+        while ((rc = sabre_ring_claim(prod, 1, 100000000ull, &claim)) == SABRE_ETIMEDOUT &&
+               (trainer = trainer_state(ring, c)) == TRAINER_THERE)
+            ;
+        if (trainer != TRAINER_THERE) {
+            status = trainer == TRAINER_CLOSED ? 0 : 1; /* closed: it needs no more */
+            goto out;
+        }
+        if (rc) {
             fail("claim", rc);
             goto out;
         }

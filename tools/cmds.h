@@ -9,5 +9,7 @@ int sabre_tool_cmd_probe(int argc, char **argv);
 int sabre_tool_cmd_create(int argc, char **argv);
 int sabre_tool_cmd_demo(int argc, char **argv);
 int sabre_tool_cmd_abi(int argc, char **argv);
+/* sabre demo rl (tools/cmd_demo_rl.c) */
+int sabre_tool_demo_rl(int argc, char **argv);
 
 #endif
