@@ -33,10 +33,22 @@ typedef struct abi_row {
     size_t a, b; /* struct: size; field: offset, size */
 } abi_row;
 
-#define S(T, NAME)     {ROW_STRUCT, NAME, sizeof(T), 0}
-#define F(T, f)        {ROW_FIELD, #f, offsetof(T, f), sizeof(((T *)0)->f)}
-#define FN(T, f, NAME) {ROW_FIELD, NAME, offsetof(T, f), sizeof(((T *)0)->f)}
-#define E              {ROW_END, NULL, 0, 0}
+#define S(T, NAME)                                                                                 \
+    {                                                                                              \
+        ROW_STRUCT, NAME, sizeof(T), 0                                                             \
+    }
+#define F(T, f)                                                                                    \
+    {                                                                                              \
+        ROW_FIELD, #f, offsetof(T, f), sizeof(((T *)0)->f)                                         \
+    }
+#define FN(T, f, NAME)                                                                             \
+    {                                                                                              \
+        ROW_FIELD, NAME, offsetof(T, f), sizeof(((T *)0)->f)                                       \
+    }
+#define E                                                                                          \
+    {                                                                                              \
+        ROW_END, NULL, 0, 0                                                                        \
+    }
 
 /* Shared-memory structures: what another process, a pure-JS worker or a
  * reader written from docs/abi.md sees. */
@@ -606,7 +618,7 @@ static const abi_num backing_rows[] = {N(SABRE_BACKING_PRIVATE), N(SABRE_BACKING
                                        N(SABRE_BACKING_SHM), N(SABRE_BACKING_FILE)};
 static const abi_num kind_rows[] = {N(SABRE_OBJ_RAW),   N(SABRE_OBJ_COLUMNS), N(SABRE_OBJ_WEIGHTS),
                                     N(SABRE_OBJ_RING),  N(SABRE_OBJ_MAILBOX), N(SABRE_OBJ_SNAPSHOT),
-                                    N(SABRE_OBJ_TABLE), N(SABRE_OBJ_USER)};
+                                    N(SABRE_OBJ_TABLE), N(SABRE_OBJ_BRIDGE),  N(SABRE_OBJ_USER)};
 static const abi_num slot_rows[] = {N(SABRE_SLOT_EMPTY), N(SABRE_SLOT_WRITING), N(SABRE_SLOT_READY),
                                     N(SABRE_SLOT_DEAD), N(SABRE_SLOT_INVALID)};
 static const abi_num shape_rows[] = {N(SABRE_RING_LANES), N(SABRE_RING_MPSC)};

@@ -59,6 +59,8 @@ const char *sabre_object_kind_name(uint32_t kind)
         return "snapshot";
     case SABRE_OBJ_TABLE:
         return "table";
+    case SABRE_OBJ_BRIDGE:
+        return "bridge";
     default:
         return kind >= SABRE_OBJ_USER ? "user" : "unknown";
     }
@@ -66,7 +68,7 @@ const char *sabre_object_kind_name(uint32_t kind)
 
 bool sabre__rg_kind_valid(uint32_t kind)
 {
-    return (kind >= SABRE_OBJ_RAW && kind <= SABRE_OBJ_TABLE) || kind >= SABRE_OBJ_USER;
+    return (kind >= SABRE_OBJ_RAW && kind <= SABRE_OBJ_BRIDGE) || kind >= SABRE_OBJ_USER;
 }
 
 uint32_t sabre__rg_name_hash24(const char *name, size_t len)
