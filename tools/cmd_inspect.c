@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "cmds.h"
-#include "inspect_kinds.h"
 #include "core/internal.h"
+#include "inspect_kinds.h"
 #include "sabre/layout.h"
 #include "sabre/region.h"
 
@@ -24,6 +24,7 @@
 #pragma weak sabre_tool_describe_snapshot
 #pragma weak sabre_tool_describe_table
 #pragma weak sabre_tool_describe_mailbox
+#pragma weak sabre_tool_describe_bridge
 
 typedef int (*describe_fn)(const sabre_region_t *, const sabre_object_t *, FILE *, bool);
 
@@ -44,6 +45,8 @@ static describe_fn hook_for(uint32_t kind)
         return sabre_tool_describe_table;
     case SABRE_OBJ_MAILBOX:
         return sabre_tool_describe_mailbox;
+    case SABRE_OBJ_BRIDGE:
+        return sabre_tool_describe_bridge;
     default:
         return NULL;
     }

@@ -65,7 +65,7 @@ extern "C" {
 #define SABRE_BRIDGE_MAGIC  0x47444253u /* "SBDG" little-endian */
 
 typedef struct sabre_mpi_bridge_desc {
-    MPI_Comm comm;            /* MPI_COMM_NULL = MPI_COMM_WORLD (duplicated) */
+    MPI_Comm comm;            /* MPI_COMM_NULL or 0 = MPI_COMM_WORLD (duplicated) */
     int trainer_rank;         /* rank of the trainer node */
     sabre_region_t *region;   /* this node's region */
     const char *ring;         /* ring name, NULL = "rollouts" */

@@ -243,13 +243,16 @@ int sabre_mpi_bridge_create(const sabre_mpi_bridge_desc_t *d, sabre_mpi_bridge_t
     sabre_mpi_bridge_t *b = calloc(1, sizeof *b);
     if (!b)
         return sabre__fail(SABRE_ENOMEM, "bridge: out of memory");
-    MPI_Comm comm = d->comm == MPI_COMM_NULL ? MPI_COMM_WORLD : d->comm;
+    /* a zeroed descriptor means MPI_COMM_WORLD too */
+    MPI_Comm comm = d->comm == MPI_COMM_NULL || d->comm == (MPI_Comm)0 ? MPI_COMM_WORLD : d->comm;
     int rc = SABRE_OK, mrc;
     if ((mrc = MPI_Comm_dup(comm, &b->comm)) != MPI_SUCCESS) {
         free(b);
         return sabre__bd_mpi_fail(mrc, "MPI_Comm_dup");
     }
     MPI_Comm_set_errhandler(b->comm, MPI_ERRORS_RETURN);
+    b->credit_req = b->whdr_req = b->wdata_req = b->stop_req = b->thb_req = MPI_REQUEST_NULL;
+    b->hb_req[0] = MPI_REQUEST_NULL;
     MPI_Comm_rank(b->comm, &b->rank);
     MPI_Comm_size(b->comm, &b->size);
     b->trainer = d->trainer_rank;
