@@ -370,8 +370,9 @@ int sabre_mpi_bridge_poll(sabre_mpi_bridge_t *b, uint64_t timeout_ns)
             atomic_store(&b->obj->state, BD_STATE_DONE);
             return SABRE_OK;
         }
-        /* rc > 0: something moved; look again at once */
-        if (rc == 0 && sabre__now_ns() >= deadline)
+        /* rc > 0: something moved; look again at once.  timeout 0 never
+         * yields the CPU: the caller spins on MPI progress */
+        if (rc == 0 && (timeout_ns == 0 || sabre__now_ns() >= deadline))
             return SABRE_OK;
         if (rc == 0)
             sched_yield();
