@@ -12,6 +12,7 @@
 #define BD_MSG_MAX   64           /* chunk messages a node has in flight */
 #define BD_BATCH_MAX 128          /* batches a node holds */
 #define BD_HB_NS     100000000ull /* heartbeat period */
+#define BD_LANE_MSGS 32           /* messages of a lane one trainer claim receives at once */
 
 /* Node: a consumed batch, handled chunk by chunk (sent or dropped). */
 typedef struct bd_batch {
@@ -54,10 +55,12 @@ typedef struct bd_tlane {
     uint32_t lane;    /* trainer lane (producer index) */
     uint64_t pos;     /* committed end in the trainer lane */
     uint64_t granted; /* credit end sent to the node */
-    bool busy;        /* a claim is outstanding, its payload being received */
+    bool busy;        /* a claim is outstanding, its payloads being received */
     sabre_ring_claim_t claim;
-    MPI_Request req;
-    bd_qmeta *cur, *qhead, *qtail;
+    uint32_t ncur;                 /* messages the claim receives */
+    bd_qmeta *cur[BD_LANE_MSGS];   /* their headers */
+    MPI_Request req[BD_LANE_MSGS]; /* their payload receives */
+    bd_qmeta *qhead, *qtail;       /* headers waiting for the next claim */
 } bd_tlane;
 
 /* Trainer: per node. */

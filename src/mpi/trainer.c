@@ -44,7 +44,8 @@ int sabre__bd_trainer_start(sabre_mpi_bridge_t *b, const bd_hello *all)
             bd_tlane *t = &b->tl[b->nodes[r].first_lane + l];
             t->rank = r;
             t->node_lane = l;
-            t->req = MPI_REQUEST_NULL;
+            for (uint32_t k = 0; k < BD_LANE_MSGS; k++)
+                t->req[k] = MPI_REQUEST_NULL;
             int rc = sabre_ring_producer_open(b->ring, &t->prod);
             if (rc)
                 return sabre__fail(rc,
@@ -140,10 +141,11 @@ void sabre__bd_trainer_free(sabre_mpi_bridge_t *b)
     }
     for (uint32_t i = 0; b->tl && i < b->ntl; i++) {
         bd_tlane *t = &b->tl[i];
-        if (!fin && t->req != MPI_REQUEST_NULL) {
-            MPI_Cancel(&t->req);
-            MPI_Request_free(&t->req);
-        }
+        for (uint32_t k = 0; !fin && k < BD_LANE_MSGS; k++)
+            if (t->req[k] != MPI_REQUEST_NULL) {
+                MPI_Cancel(&t->req[k]);
+                MPI_Request_free(&t->req[k]);
+            }
         if (t->busy)
             sabre_ring_abort(t->prod, &t->claim);
         sabre_ring_producer_close(t->prod);
@@ -151,7 +153,8 @@ void sabre__bd_trainer_free(sabre_mpi_bridge_t *b)
             nx = q->next;
             free(q);
         }
-        free(t->cur);
+        for (uint32_t k = 0; k < t->ncur; k++)
+            free(t->cur[k]);
     }
     free(b->tl);
     free(b->nodes);
@@ -163,78 +166,103 @@ void sabre__bd_trainer_free(sabre_mpi_bridge_t *b)
 
 /* ---- chunks ------------------------------------------------------------------------ */
 
-/* Claim the next queued message's chunks and receive its payload into them. */
+/* Claim the chunks of every queued message of the lane that fits one claim
+ * (contiguous positions, up to the end of the lane's slot array, at most
+ * SABRE_RING_BATCH_MAX chunks) and receive each payload straight into its
+ * part of the claim: the node's next messages travel while earlier ones
+ * are still arriving. */
 static int start_lane(sabre_mpi_bridge_t *b, bd_tlane *t)
 {
-    bd_qmeta *q = t->qhead;
-    if (t->busy || !q)
+    if (t->busy || !t->qhead)
         return 0;
-    t->qhead = q->next;
+    uint64_t total = 0, room = b->cap_t - (t->pos % b->cap_t);
+    t->ncur = 0;
+    while (t->qhead && t->ncur < BD_LANE_MSGS) {
+        const bd_meta *m = (const bd_meta *)t->qhead->bytes;
+        if (m->first != t->pos + total || m->n == 0 || m->n > b->cap_t)
+            return sabre__fail(SABRE_ECORRUPT,
+                               "bridge: rank %d lane %u sent %u chunks at trainer position %llu, "
+                               "want position %llu",
+                               t->rank, t->node_lane, m->n, (unsigned long long)m->first,
+                               (unsigned long long)(t->pos + total));
+        if (total + m->n > room || total + m->n > SABRE_RING_BATCH_MAX)
+            break;
+        total += m->n;
+        t->cur[t->ncur++] = t->qhead;
+        t->qhead = t->qhead->next;
+    }
     if (!t->qhead)
         t->qtail = NULL;
-    t->cur = q;
-    const bd_meta *m = (const bd_meta *)q->bytes;
-    if (m->first != t->pos || m->n == 0 || m->n > b->cap_t)
+    if (t->ncur == 0)
         return sabre__fail(SABRE_ECORRUPT,
-                           "bridge: rank %d lane %u sent %u chunks at trainer position %llu, "
-                           "want position %llu",
-                           t->rank, t->node_lane, m->n, (unsigned long long)m->first,
-                           (unsigned long long)t->pos);
+                           "bridge: rank %d lane %u: a message crosses the end of trainer lane %u",
+                           t->rank, t->node_lane, t->lane);
     /* the credit guarantees the room: this claim does not wait */
-    int rc = sabre_ring_claim(t->prod, m->n, 0, &t->claim);
+    int rc = sabre_ring_claim(t->prod, (uint32_t)total, 0, &t->claim);
     if (rc)
         return rc;
     t->busy = true;
-    MPI_TRY(MPI_Irecv(t->claim.data, (int)((uint64_t)m->n * b->stride), MPI_BYTE, t->rank,
-                      BD_TAG_DATA + (int)t->node_lane, b->comm, &t->req),
-            "chunk receive");
+    uint64_t off = 0;
+    for (uint32_t k = 0; k < t->ncur; k++) {
+        const bd_meta *m = (const bd_meta *)t->cur[k]->bytes;
+        MPI_TRY(MPI_Irecv(t->claim.data + off * b->stride, (int)((uint64_t)m->n * b->stride),
+                          MPI_BYTE, t->rank, BD_TAG_DATA + (int)t->node_lane, b->comm, &t->req[k]),
+                "chunk receive");
+        off += m->n;
+    }
     return 1;
 }
 
 static int commit_lane(sabre_mpi_bridge_t *b, bd_tlane *t)
 {
     int flag = 0;
-    MPI_TRY(MPI_Test(&t->req, &flag, MPI_STATUS_IGNORE), "chunk receive");
+    MPI_TRY(MPI_Testall((int)t->ncur, t->req, &flag, MPI_STATUSES_IGNORE), "chunk receive");
     if (!flag)
         return 0;
-    const bd_meta *m = (const bd_meta *)t->cur->bytes;
-    const bd_run *runs = (const bd_run *)(m + 1);
-    const uint32_t *valid = (const uint32_t *)(runs + m->nruns);
-    sabre_ring_run_t rr[256];
+    sabre_ring_run_t rr[SABRE_RING_BATCH_MAX];
+    uint32_t nrr = 0, at_chunk = 0;
     uint64_t now = sabre__now_ns();
     uint64_t cur = b->w ? sabre_weights_version(b->w) : 0, lag = 0, newest = 0;
-    for (uint32_t i = 0; i < m->nruns; i++) {
-        /* the node's commit time in this clock, never later than now */
-        uint64_t at = runs[i].commit_ns && runs[i].commit_ns < now ? runs[i].commit_ns : now;
-        rr[i] = (sabre_ring_run_t){
-            .count = runs[i].count, .policy_version = runs[i].policy_version, .commit_ns = at};
-        uint64_t lg = cur > runs[i].policy_version ? cur - runs[i].policy_version : 0;
-        lag = lg > lag ? lg : lag;
-        newest = at > newest ? at : newest;
+    for (uint32_t k = 0; k < t->ncur; k++) {
+        const bd_meta *m = (const bd_meta *)t->cur[k]->bytes;
+        const bd_run *runs = (const bd_run *)(m + 1);
+        const uint32_t *valid = (const uint32_t *)(runs + m->nruns);
+        for (uint32_t i = 0; i < m->nruns && nrr < SABRE_RING_BATCH_MAX; i++) {
+            /* the node's commit time in this clock, never later than now */
+            uint64_t when = runs[i].commit_ns && runs[i].commit_ns < now ? runs[i].commit_ns : now;
+            rr[nrr++] = (sabre_ring_run_t){.count = runs[i].count,
+                                           .policy_version = runs[i].policy_version,
+                                           .commit_ns = when};
+            uint64_t lg = cur > runs[i].policy_version ? cur - runs[i].policy_version : 0;
+            lag = lg > lag ? lg : lag;
+            newest = when > newest ? when : newest;
+        }
+        for (uint32_t i = 0; i < m->n; i++)
+            t->claim.chunks[at_chunk + i].valid_steps = valid[i];
+        at_chunk += m->n;
     }
-    for (uint32_t i = 0; i < m->n; i++)
-        t->claim.chunks[i].valid_steps = valid[i];
-    int rc = sabre_ring_commit_runs(t->prod, &t->claim, rr, m->nruns);
+    int rc = sabre_ring_commit_runs(t->prod, &t->claim, rr, nrr);
     if (rc)
         return rc;
     t->busy = false;
-    t->pos += m->n;
-    uint64_t bytes = (uint64_t)m->n * b->stride;
+    t->pos += at_chunk;
+    uint64_t bytes = (uint64_t)at_chunk * b->stride;
     bd_node *n = &b->nodes[t->rank];
     bd_peer *p = &b->peers[t->rank];
-    n->messages++;
-    bd_add(&b->obj->chunks, m->n);
+    n->messages += t->ncur;
+    bd_add(&b->obj->chunks, at_chunk);
     bd_add(&b->obj->bytes, bytes);
-    bd_add(&b->obj->messages, 1);
-    bd_add(&p->chunks, m->n);
+    bd_add(&b->obj->messages, t->ncur);
+    bd_add(&p->chunks, at_chunk);
     bd_add(&p->bytes, bytes);
     bd_set(&p->lag_versions, lag);
     bd_set(&p->age_ns, now - newest);
     bd_set(&b->obj->age_ns_last, now - newest);
     if (lag > atomic_load_explicit(&b->obj->lag_versions_max, memory_order_relaxed))
         bd_set(&b->obj->lag_versions_max, lag);
-    free(t->cur);
-    t->cur = NULL;
+    for (uint32_t k = 0; k < t->ncur; k++)
+        free(t->cur[k]);
+    t->ncur = 0;
     return 1;
 }
 
