@@ -132,7 +132,7 @@ static void barrier_polling(setup *s)
     int flag = 0;
     MPI_Ibarrier(MPI_COMM_WORLD, &rq);
     while (!flag) {
-        int rc = sabre_mpi_bridge_poll(s->b, 0);
+        int rc = sabre_mpi_bridge_poll(s->b, 1000000);
         if (rc)
             die("poll", rc);
         MPI_Test(&rq, &flag, MPI_STATUS_IGNORE);
@@ -199,7 +199,7 @@ static double bridge_rate(setup *s, uint64_t n)
     double t0 = now_s();
     pthread_create(&th, NULL, rank == 0 ? consume : produce, &k);
     while (!atomic_load(&k.done)) {
-        int rc = sabre_mpi_bridge_poll(s->b, 0);
+        int rc = sabre_mpi_bridge_poll(s->b, 1000000);
         if (rc)
             die("poll", rc);
     }
@@ -269,7 +269,7 @@ static double bridge_weights(setup *s, uint64_t size)
         int got = 0, flag = 0;
         MPI_Irecv(&got, 1, MPI_INT, 1, 2, MPI_COMM_WORLD, &ack);
         while (!flag) {
-            if ((rc = sabre_mpi_bridge_poll(s->b, 0)))
+            if ((rc = sabre_mpi_bridge_poll(s->b, 1000000)))
                 die("poll", rc);
             MPI_Test(&ack, &flag, MPI_STATUS_IGNORE);
         }
@@ -277,7 +277,7 @@ static double bridge_weights(setup *s, uint64_t size)
     } else {
         uint64_t want = sabre_weights_version(s->w) + 1;
         while (sabre_weights_version(s->w) < want) {
-            int rc = sabre_mpi_bridge_poll(s->b, 0);
+            int rc = sabre_mpi_bridge_poll(s->b, 1000000);
             if (rc)
                 die("poll", rc);
         }
@@ -342,9 +342,9 @@ int main(int argc, char **argv)
         MPI_Finalize();
         return 2;
     }
-    forwarding("(64x8 CartPole steps)", true, 0, 64, 4000, runs);
+    forwarding("(64x8 CartPole steps)", true, 0, 256, 4000, runs);
     forwarding("(1 MiB)", false, 1u << 20, 16, 300, runs);
-    weights(4u << 20, runs * 4);
+    weights(4u << 20, runs * 8);
     MPI_Finalize();
     return 0;
 }
