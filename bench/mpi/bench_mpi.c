@@ -231,7 +231,7 @@ static void forwarding(const char *what, bool layout, uint64_t record, uint32_t 
     setup_open(&s, layout, record, cap, 4096);
     uint64_t stride = sabre_ring_chunk_stride(s.ring);
     uint8_t *buf = calloc(1, stride);
-    double ratio[32], br[32], pr[32];
+    double ratio[256], br[256], pr[256];
     bridge_rate(&s, n / 4); /* warm-up: connections, pages */
     plain_rate(n / 4, stride, buf);
     for (int r = 0; r < runs; r++) {
@@ -308,7 +308,7 @@ static void weights(uint64_t size, int runs)
     setup s;
     setup_open(&s, false, 64, 2, size);
     uint8_t *buf = calloc(1, size);
-    double ratio[32], bt[32], pt[32];
+    double ratio[256], bt[256], pt[256];
     bridge_weights(&s, size);
     plain_bcast(buf, size);
     for (int r = 0; r < runs; r++) {

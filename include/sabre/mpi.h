@@ -30,7 +30,11 @@
  * Blocking: sabre_mpi_bridge_create is collective over the communicator
  * (every rank calls it; it returns on all ranks with the same status).
  * sabre_mpi_bridge_poll does the work at hand and then waits at most
- * timeout_ns for more (0 = do not wait); it never blocks in MPI.
+ * timeout_ns for more, yielding the CPU between idle passes; it never
+ * blocks in MPI.  Timeout 0 does one round of work and returns without
+ * yielding: a loop of such calls spins, which on a node with fewer cores
+ * than busy threads starves the actors (measured: 5x less throughput), so
+ * loops should pass a timeout (1 ms is plenty).
  * Backpressure follows the trainer ring's policy end to end: the trainer
  * grants each remote lane exactly the room its trainer lane has; with
  * SABRE_RING_BLOCK a node without credit holds its chunks (its actors then
