@@ -12,6 +12,7 @@
 
 #include "ecs/colset_abi.h"
 #include "mailbox/mailbox_abi.h"
+#include "mpi/bridge_abi.h" /* (layout only: the abi layer does not link MPI) */
 #include "region/region_abi.h"
 #include "ring/ring_abi.h"
 #include "sabre/abi.h"
@@ -203,6 +204,52 @@ static const abi_row shared_rows[] = {
     F(sabre_chunk_t, valid_steps),
     F(sabre_chunk_t, producer),
     F(sabre_chunk_t, claim_rest),
+    E,
+    S(bd_hdr, "bridge_header"),
+    F(bd_hdr, magic),
+    F(bd_hdr, abi_major),
+    F(bd_hdr, abi_minor),
+    F(bd_hdr, role),
+    F(bd_hdr, rank),
+    F(bd_hdr, size),
+    F(bd_hdr, trainer_rank),
+    F(bd_hdr, nlanes),
+    F(bd_hdr, pid),
+    F(bd_hdr, host),
+    F(bd_hdr, lanes_offset),
+    F(bd_hdr, peers_offset),
+    F(bd_hdr, npeers),
+    F(bd_hdr, state),
+    F(bd_hdr, chunks),
+    F(bd_hdr, bytes),
+    F(bd_hdr, messages),
+    F(bd_hdr, in_flight),
+    F(bd_hdr, dropped),
+    F(bd_hdr, credit_waits),
+    F(bd_hdr, weights_sent),
+    F(bd_hdr, weights_applied),
+    F(bd_hdr, weights_version),
+    F(bd_hdr, clock_offset_ns),
+    F(bd_hdr, clock_err_ns),
+    F(bd_hdr, lag_versions_max),
+    F(bd_hdr, age_ns_last),
+    F(bd_hdr, heartbeat_ns),
+    F(bd_hdr, left_at_stop),
+    E,
+    S(bd_lane, "bridge_lane"),
+    F(bd_lane, rank),
+    F(bd_lane, node_lane),
+    E,
+    S(bd_peer, "bridge_peer"),
+    F(bd_peer, chunks),
+    F(bd_peer, bytes),
+    F(bd_peer, dropped),
+    F(bd_peer, weights_version),
+    F(bd_peer, lag_versions),
+    F(bd_peer, age_ns),
+    F(bd_peer, last_heard_ns),
+    F(bd_peer, rank),
+    F(bd_peer, lanes),
     E,
     S(sabre_colset_hdr_t, "colset_header"),
     F(sabre_colset_hdr_t, magic),
@@ -744,7 +791,8 @@ int sabre_abi_json(char *buf, size_t cap, size_t *len_out)
                false);
     put_object(&w, "snapshot", SABRE_COLSET_SNAP_MAGIC, SABRE_COLSET_MAJOR, SABRE_COLSET_MINOR,
                false);
-    put_object(&w, "snapshot_transfer_message", SNAP_MSG_MAGIC, 1, 0, true);
+    put_object(&w, "snapshot_transfer_message", SNAP_MSG_MAGIC, 1, 0, false);
+    put_object(&w, "bridge", BD_MAGIC, BD_ABI_MAJOR, BD_ABI_MINOR, true);
     put(&w, "  },\n  \"status\": ");
     put_nums(&w, status_rows, sizeof status_rows / sizeof status_rows[0]);
     put(&w, ",\n  \"enums\": {");
