@@ -202,6 +202,8 @@ static int finish_sends(sabre_mpi_bridge_t *b, int *moved)
     }
     for (int i = 0; i < BD_BATCH_MAX; i++) {
         bd_batch *bt = &b->batches[i];
+        /* released only once every message sent from its slots completed
+         * (docs/distributed.md, "Why nothing is lost, doubled, ...") */
         if (bt->used && bt->next == bt->b.count && bt->pending == 0) {
             int rc = sabre_ring_release(b->cons, &bt->b);
             if (rc)
@@ -258,7 +260,8 @@ static int take_weights(sabre_mpi_bridge_t *b, int *moved)
         return SABRE_OK;
     b->wposted = false;
     b->last_heard_trainer = sabre__now_ns();
-    /* the whole buffer arrived: publish it under the trainer's version */
+    /* the whole buffer arrived: publish it under the trainer's version
+     * (docs/distributed.md, "Why nothing is lost, doubled, ...": never torn) */
     const bd_whdr *h = &b->whdr_in;
     int rc = sabre_weights_commit(b->w,
                                   &(sabre_weights_meta_t){.shape_hash = h->shape,
