@@ -28,7 +28,7 @@ typedef struct bd_msg {
     int batch;
     uint32_t n;
     bool used;
-    uint8_t meta[BD_META_MAX];
+    _Alignas(8) uint8_t meta[BD_META_MAX];
 } bd_msg;
 
 /* Node: one of its ring's lanes. */
@@ -69,7 +69,7 @@ typedef struct bd_node {
     char host[64];
     uint32_t lanes, first_lane; /* its lanes are tl[first_lane .. first_lane + lanes) */
     MPI_Request meta_req, hb_req, done_req;
-    uint8_t meta_buf[BD_META_MAX];
+    _Alignas(8) uint8_t meta_buf[BD_META_MAX];
     bd_report hb, done_rep;
     bool done;
     uint64_t last_heard;
