@@ -47,6 +47,13 @@ int main(void)
     sabre_clear_error();
     CHECK(sabre_last_error()[0] == '\0');
 
+    /* durations in messages: human units */
+    CHECK(strcmp(sabre__fmt_ns(700).s, "700 ns") == 0);
+    CHECK(strcmp(sabre__fmt_ns(1500).s, "1.5 us") == 0);
+    CHECK(strcmp(sabre__fmt_ns(250000000).s, "250 ms") == 0);
+    CHECK(strcmp(sabre__fmt_ns(10000000000ull).s, "10 s") == 0);
+    CHECK(strcmp(sabre__fmt_ns(90000000000ull).s, "1.5 min") == 0);
+
     /* FNV-1a 64 reference values */
     CHECK(sabre__fnv1a64("", 0) == 0xcbf29ce484222325ull);
     CHECK(sabre__fnv1a64("a", 1) == 0xaf63dc4c8601ec8cull);

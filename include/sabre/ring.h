@@ -183,6 +183,11 @@ int sabre_ring_field_find(const sabre_ring_t *ring, const char *name, sabre_ring
  * of this ring: from a claim, a batch or the accessors).  NULL if `chunk`
  * is not a header of this ring or `field` is out of range. */
 void *sabre_chunk_array(const sabre_ring_t *ring, const sabre_chunk_t *chunk, uint32_t field);
+/* The same by field name ("obs"), so no index has to match the schema's
+ * field order; NULL also when no field has that name.  Field indices that
+ * cannot drift: `sabre schema --emit c` generates them (STEP_FIELD_OBS ...)
+ * with the layout hash, which sabre_ring_open checks. */
+void *sabre_chunk_field(const sabre_ring_t *ring, const sabre_chunk_t *chunk, const char *name);
 /* Bytes from a chunk's payload to the next position's payload (the
  * `stride` of claims and batches; a multiple of 64). */
 uint64_t sabre_ring_chunk_stride(const sabre_ring_t *ring);

@@ -210,6 +210,26 @@ uint64_t sabre__now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+sabre__dur_t sabre__fmt_ns(uint64_t ns)
+{
+    static const struct {
+        uint64_t unit;
+        const char *name;
+    } units[] = {{3600000000000ull, "h"},
+                 {60000000000ull, "min"},
+                 {1000000000ull, "s"},
+                 {1000000ull, "ms"},
+                 {1000ull, "us"}};
+    sabre__dur_t d;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (ns >= units[i].unit) {
+            snprintf(d.s, sizeof d.s, "%.3g %s", (double)ns / (double)units[i].unit, units[i].name);
+            return d;
+        }
+    snprintf(d.s, sizeof d.s, "%llu ns", (unsigned long long)ns);
+    return d;
+}
+
 uint64_t sabre__wall_ns(void)
 {
     struct timespec ts;

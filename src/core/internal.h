@@ -37,6 +37,12 @@ uint64_t sabre__fnv1a64(const void *data, size_t len);
 
 /* CLOCK_MONOTONIC and CLOCK_REALTIME in nanoseconds. */
 uint64_t sabre__now_ns(void);
+/* A duration for messages in human units: "250 ms", "10 s", "1.5 us",
+ * "700 ns" (at most 3 significant digits).  Returns buf. */
+typedef struct sabre__dur {
+    char s[32];
+} sabre__dur_t;
+sabre__dur_t sabre__fmt_ns(uint64_t ns);
 uint64_t sabre__wall_ns(void);
 
 /* Process start time of `pid` in clock ticks since boot (field 22 of

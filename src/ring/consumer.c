@@ -383,8 +383,8 @@ int sabre_ring_consume(sabre_ring_consumer_t *c, uint32_t max, uint64_t timeout_
         }
         if (now >= deadline) {
             counter_add(&h->cons_wait_ns, now - t0);
-            return sabre__fail(SABRE_ETIMEDOUT, "ring '%s': empty for %llu ns", r->obj.name,
-                               (unsigned long long)timeout_ns);
+            return sabre__fail(SABRE_ETIMEDOUT, "ring '%s': empty for %s (the timeout)",
+                               r->obj.name, sabre__fmt_ns(timeout_ns).s);
         }
         if (now - t0 < r->g.spin_ns) {
             spin_pause();

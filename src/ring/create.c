@@ -326,6 +326,16 @@ void *sabre_chunk_array(const sabre_ring_t *r, const sabre_chunk_t *c, uint32_t 
     return r->pay + i * r->stride + r->fields[field].offset;
 }
 
+void *sabre_chunk_field(const sabre_ring_t *r, const sabre_chunk_t *c, const char *name)
+{
+    if (!r || !name)
+        return NULL;
+    for (uint32_t f = 0; f < r->g.nfields; f++)
+        if (!strcmp(r->fields[f].name, name))
+            return sabre_chunk_array(r, c, f);
+    return NULL;
+}
+
 int sabre_ring_chunk_header(const sabre_ring_t *r, const sabre_chunk_t *c,
                             sabre_chunk_header_t *out)
 {

@@ -153,8 +153,8 @@ static int wait_for_room(sabre_ring_producer_t *p, uint32_t n, uint32_t need, ui
     }
     if (now >= fw->deadline) {
         counter_add(&p->rec->wait_ns, now - fw->t0);
-        return sabre__fail(SABRE_ETIMEDOUT, "ring '%s': full for %llu ns", r->obj.name,
-                           (unsigned long long)timeout_ns);
+        return sabre__fail(SABRE_ETIMEDOUT, "ring '%s': full for %s (the timeout)", r->obj.name,
+                           sabre__fmt_ns(timeout_ns).s);
     }
     if (now - fw->t0 < r->g.spin_ns) {
         spin_pause();
