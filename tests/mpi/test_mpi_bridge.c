@@ -218,7 +218,7 @@ static void *consume_thread(void *arg)
     sabre_ring_consumer_t *c = NULL;
     CHECK_OK(sabre_ring_consumer_open(t->ring, &c));
     uint64_t deadline = sabre__now_ns() + 90000000000ull;
-    uint32_t finished = 0;
+    uint32_t finished = 0, replaced = 0;
     uint64_t expect = (uint64_t)lanes * t->chunks;
     for (;;) {
         if (!t->drop && finished == lanes)
@@ -249,9 +249,8 @@ static void *consume_thread(void *arg)
             CHECK_EQ(w[2], node_lane);
             uint64_t g = w[3], k = w[4];
             CHECK(g <= 1 && (g == 0 || t->kill));
-            if (g > gen[li]) /* the replacement: its predecessor's chunks all came first */
-                gen[li] = g;
-            CHECK_EQ(g, gen[li]);
+            CHECK(g >= gen[li]); /* a replacement's chunks follow its predecessor's */
+            gen[li] = g;
             if (t->drop) /* at most once, in order */
                 CHECK(k >= next[li * 2 + g]);
             else /* exactly once, in order */
@@ -263,10 +262,14 @@ static void *consume_thread(void *arg)
             CHECK_EQ(hd.policy_version, w[5]);
             /* the node's commit time, in this clock: after the write (up to
              * the offset's error), before now */
-            CHECK(hd.commit_ns + 50000000ull >= w[6]);
+            CHECK(hd.commit_ns + 1000000000ull >= w[6]); /* (a loaded host: large error) */
             CHECK(hd.commit_ns <= sabre__now_ns());
-            if (k + 1 == t->chunks && (!t->kill || li != 0 || g == 1))
-                finished++; /* (rank 1's lane 0: its replacement's last chunk) */
+            /* every stream (producer process) ends after `chunks` chunks but
+             * the killed one, which was given far more: one stream per lane */
+            if (k + 1 == t->chunks) {
+                finished++;
+                replaced += g == 1;
+            }
             t->received++;
         }
         CHECK_OK(sabre_ring_release(c, &b));
@@ -275,7 +278,7 @@ static void *consume_thread(void *arg)
     }
     sabre_ring_consumer_close(c);
     if (t->kill)
-        CHECK(gen[0] == 1 && next[0] >= 1); /* rank 1 lane 0: killed, then replaced */
+        CHECK_EQ(replaced, 1); /* the killed producer's replacement delivered all */
     printf("trainer: %" PRIu64 " chunks from %u lanes, each %s and in order\n", t->received, lanes,
            t->drop ? "at most once (the rest dropped and counted at the nodes)" : "exactly once");
     free(next);
@@ -479,8 +482,11 @@ int main(int argc, char **argv)
         char n_s[32], v_s[32];
         snprintf(n_s, sizeof n_s, "%" PRIu64, chunks);
         snprintf(v_s, sizeof v_s, "%" PRIu64, versions);
+        char big_s[32]; /* the producer to kill: alive whenever the kill comes */
+        snprintf(big_s, sizeof big_s, "%" PRIu64, chunks * 1000);
         for (uint32_t p = 0; p < producers; p++)
-            prod[p] = spawn((char *[]){argv[0], "--producer", name, n_s, "0", NULL});
+            prod[p] = spawn((char *[]){argv[0], "--producer", name,
+                                       p == 0 && kill_one && rank == 1 ? big_s : n_s, "0", NULL});
         for (int k = 0; k < 2; k++)
             rd[k] = spawn((char *[]){argv[0], "--reader", name, v_s, NULL});
         bool killed = !(kill_one && rank == 1);
@@ -497,15 +503,18 @@ int main(int argc, char **argv)
                 _exit(1);
             }
             if (!killed) {
-                /* SIGKILL producer 0 once it committed a third of its chunks,
-                 * while it holds a claim if that happens within 200 ms */
-                sabre_ring_producer_info_t pi;
-                CHECK_OK(sabre_ring_producer_at(ring, 0, &pi));
-                if (pi.produced >= chunks / 3 && !kill_since)
+                /* SIGKILL the first producer once it committed a third of a
+                 * stream, while it holds a claim if that happens within 20 ms */
+                sabre_ring_producer_info_t pi = {0};
+                uint32_t vl = UINT32_MAX;
+                for (uint32_t l = 0; l < producers && vl == UINT32_MAX; l++)
+                    if (!sabre_ring_producer_at(ring, l, &pi) && pi.pid == prod[0])
+                        vl = l;
+                if (vl != UINT32_MAX && pi.produced >= chunks / 3 && !kill_since)
                     kill_since = sabre__now_ns();
                 for (uint64_t until = sabre__now_ns() + 5000000ull;
                      kill_since && !pi.claim_count && sabre__now_ns() < until;)
-                    CHECK_OK(sabre_ring_producer_at(ring, 0, &pi));
+                    CHECK_OK(sabre_ring_producer_at(ring, vl, &pi));
                 if (kill_since && (pi.claim_count || sabre__now_ns() - kill_since > 20000000ull)) {
                     pid_t victim = 0;
                     for (uint32_t p = 0; p < producers; p++)
@@ -516,9 +525,9 @@ int main(int argc, char **argv)
                     CHECK(victim > 0);
                     kill(victim, SIGKILL);
                     waitpid(victim, NULL, 0);
-                    printf("rank 1: killed producer pid %d (lane 0, %s, %" PRIu64
+                    printf("rank 1: killed producer pid %d (lane %u, %s, %" PRIu64
                            " chunks committed); replaced\n",
-                           (int)victim, pi.claim_count ? "holding a claim" : "between claims",
+                           (int)victim, vl, pi.claim_count ? "holding a claim" : "between claims",
                            pi.produced);
                     killed = true;
                 }
