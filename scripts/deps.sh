@@ -20,6 +20,9 @@ for mod in numpy:python3-numpy cffi:python3-cffi pytest:python3-pytest \
            matplotlib:python3-matplotlib; do
   /usr/bin/python3 -c "import ${mod%%:*}" >/dev/null 2>&1 || need+=("${mod#*:}")
 done
+# the MPI bridge (libsabre_mpi, sabre-mpi, its tests under mpirun)
+command -v mpirun >/dev/null 2>&1 || need+=(openmpi-bin)
+command -v mpicc >/dev/null 2>&1 || need+=(libopenmpi-dev)
 # libFuzzer and the sanitizer runtimes for clang
 if ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 &&
    ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-aarch64.a >/dev/null 2>&1; then

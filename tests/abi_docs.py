@@ -35,6 +35,9 @@ SECTIONS = [
     ("Slot record (32 bytes", "ring_slot"),
     ("Episode lane", "ring_episode_lane"),
     ("Episode record", "ring_episode"),
+    ("Bridge header", "bridge_header"),
+    ("Lane entry", "bridge_lane"),
+    ("Peer record", "bridge_peer"),
 ]
 SIZES = {"u8": 1, "i8": 1, "u16": 2, "i16": 2, "u32": 4, "i32": 4, "u64": 8, "i64": 8,
          "f32": 4, "f64": 8}

@@ -348,7 +348,7 @@ static void test_names_and_args(void)
         sabre_region_alloc(r, &(sabre_object_desc_t){.name = "a3", .size = 8, .align = 3}, NULL),
         SABRE_EINVAL);
     CHECK_ERR(
-        sabre_region_alloc(r, &(sabre_object_desc_t){.name = "k", .size = 8, .kind = 9}, NULL),
+        sabre_region_alloc(r, &(sabre_object_desc_t){.name = "k", .size = 8, .kind = 10}, NULL),
         SABRE_EINVAL);
     CHECK_ERR(
         sabre_region_alloc(r, &(sabre_object_desc_t){.name = "huge", .size = 1ull << 40}, NULL),

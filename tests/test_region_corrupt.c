@@ -227,7 +227,7 @@ static void test_entry_fields(void)
         {"state dead (skipped)", e1, 1, 3, SABRE_OK, NULL},
         {"state name hash", e1 + 1, 1, ((st >> 8) & 0xff) ^ 1, SABRE_ECORRUPT, "name hash"},
         {"kind 0", e1 + 8, 4, 0, SABRE_ECORRUPT, "unknown kind"},
-        {"kind 9", e1 + 8, 4, 9, SABRE_ECORRUPT, "unknown kind"},
+        {"kind 10", e1 + 8, 4, 10, SABRE_ECORRUPT, "unknown kind"},
         {"kind 0xfff", e1 + 8, 4, 0xfff, SABRE_ECORRUPT, "unknown kind"},
         {"kind user", e1 + 8, 4, 0x1000, SABRE_OK, NULL},
         {"align 0", e1 + 12, 4, 0, SABRE_ECORRUPT, "alignment"},

@@ -824,6 +824,62 @@ static void test_block_wakeup(void)
     sabre_region_close(reg);
 }
 
+/* A claim committed as runs reads back as consecutive claims, each with
+ * its own policy version and commit time (cursor lanes and slot-state
+ * rings alike); counts that do not cover the claim are refused. */
+static void test_ring_commit_runs_keeps_facts(sabre_ring_policy_t pol)
+{
+    sabre_region_t *reg = make_region(1 << 20);
+    sabre_ring_t *ring = NULL;
+    CHECK_OK(sabre_ring_create(
+        reg,
+        &(sabre_ring_desc_t){
+            .name = "runs", .policy = pol, .capacity = 8, .producers = 1, .record_size = 64},
+        &ring));
+    sabre_ring_producer_t *p = NULL;
+    sabre_ring_consumer_t *c = NULL;
+    CHECK_OK(sabre_ring_producer_open(ring, &p));
+    CHECK_OK(sabre_ring_consumer_open(ring, &c));
+    CHECK_EQ(sabre_ring_producer_room(p), pol == SABRE_RING_OVERWRITE_OLDEST ? 0 : 8);
+    sabre_ring_claim_t cl;
+    CHECK_OK(sabre_ring_claim(p, 6, 0, &cl));
+    sabre_ring_run_t bad[2] = {{.count = 2, .policy_version = 1}, {.count = 3}};
+    CHECK_ERR(sabre_ring_commit_runs(p, &cl, bad, 2), SABRE_EINVAL);
+    sabre_ring_run_t runs[3] = {{.count = 1, .policy_version = 7, .commit_ns = 1000},
+                                {.count = 3, .policy_version = 8, .commit_ns = 2000},
+                                {.count = 2, .policy_version = 9, .commit_ns = 0}};
+    for (uint32_t i = 0; i < 6; i++)
+        cl.chunks[i].valid_steps = 0;
+    CHECK_OK(sabre_ring_commit_runs(p, &cl, runs, 3));
+    if (pol != SABRE_RING_OVERWRITE_OLDEST)
+        CHECK_EQ(sabre_ring_producer_room(p), 2);
+    sabre_ring_batch_t b;
+    CHECK_OK(sabre_ring_consume(c, 8, 0, &b));
+    CHECK_EQ(b.count, 6);
+    static const uint64_t ver[6] = {7, 8, 8, 8, 9, 9};
+    static const uint32_t rest[6] = {0, 2, 1, 0, 1, 0};
+    for (uint32_t i = 0; i < 6; i++) {
+        sabre_chunk_header_t hd;
+        CHECK_OK(sabre_ring_chunk_header(ring, &b.chunks[i], &hd));
+        CHECK_EQ(hd.policy_version, ver[i]);
+        CHECK_EQ(hd.claim_rest, rest[i]);
+        CHECK_EQ(hd.sequence, i);
+        if (i == 0)
+            CHECK_EQ(hd.commit_ns, 1000);
+        else if (i < 4)
+            CHECK_EQ(hd.commit_ns, 2000);
+        else
+            CHECK(hd.commit_ns > 2000); /* 0 = the commit's own time */
+    }
+    CHECK_OK(sabre_ring_release(c, &b));
+    if (pol != SABRE_RING_OVERWRITE_OLDEST)
+        CHECK_EQ(sabre_ring_producer_room(p), 8);
+    sabre_ring_consumer_close(c);
+    sabre_ring_producer_close(p);
+    sabre_ring_close(ring);
+    sabre_region_close(reg);
+}
+
 /* docs/abi.md "Ring object": where each field sits in a chunk, chunk_stride,
  * struct-typed fields, and the field-name limit. */
 static void test_field_placement(void)
@@ -913,6 +969,8 @@ static void test_field_placement(void)
 
 int main(void)
 {
+    for (int pol = 0; pol < 3; pol++)
+        test_ring_commit_runs_keeps_facts((sabre_ring_policy_t)pol);
     test_basic();
     test_field_placement();
     test_cursor_lanes();

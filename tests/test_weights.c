@@ -614,8 +614,47 @@ static void test_publisher_waits(void)
     sabre_region_close(reg);
 }
 
+/* A publish may set its version (a bridge republishing another object's
+ * versions): readers see that number; a version not above the latest, or
+ * 2^32 or more above it, is refused and the begin stays outstanding. */
+static void test_weights_set_version_keeps_numbers(void)
+{
+    sabre_region_t *reg = make_region(1 << 20);
+    sabre_weights_t *w = NULL;
+    CHECK_OK(sabre_weights_create(
+        reg, &(sabre_weights_desc_t){.name = "sv", .size = 64, .slots = 3}, &w));
+    sabre_weights_reader_t *r = NULL;
+    CHECK_OK(sabre_weights_reader_open(w, &r));
+    uint8_t buf[64] = {1};
+    uint64_t v = 0;
+    sabre_weights_meta_t m = {
+        .set_version = true, .version = 5, .set_step = true, .step_counter = 50};
+    CHECK_OK(sabre_weights_publish(w, buf, sizeof buf, &m, 0, &v));
+    CHECK_EQ(v, 5);
+    sabre_weights_view_t view;
+    CHECK_OK(sabre_weights_adopt(r, NULL, &view));
+    CHECK_EQ(view.version, 5);
+    CHECK_EQ(view.step_counter, 50);
+    void *slot;
+    CHECK_OK(sabre_weights_begin(w, 0, &slot));
+    m.version = 5;
+    CHECK_ERR(sabre_weights_commit(w, &m, &v), SABRE_EINVAL);
+    m.version = 5 + (1ull << 32);
+    CHECK_ERR(sabre_weights_commit(w, &m, &v), SABRE_EINVAL);
+    m.version = 9;
+    CHECK_OK(sabre_weights_commit(w, &m, &v));
+    CHECK_EQ(v, 9);
+    CHECK_EQ(sabre_weights_version(w), 9);
+    CHECK_OK(sabre_weights_publish(w, buf, sizeof buf, NULL, 0, &v));
+    CHECK_EQ(v, 10); /* then on from there */
+    sabre_weights_reader_close(r);
+    sabre_weights_close(w);
+    sabre_region_close(reg);
+}
+
 int main(void)
 {
+    test_weights_set_version_keeps_numbers();
     test_basic();
     test_refusals();
     test_dshq_reader();

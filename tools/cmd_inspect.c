@@ -25,6 +25,7 @@
 #pragma weak sabre_tool_describe_table
 #pragma weak sabre_tool_describe_mailbox
 #pragma weak sabre_tool_describe_vecenv
+#pragma weak sabre_tool_describe_bridge
 
 typedef int (*describe_fn)(const sabre_region_t *, const sabre_object_t *, FILE *, bool);
 
@@ -47,6 +48,8 @@ static describe_fn hook_for(uint32_t kind)
         return sabre_tool_describe_mailbox;
     case SABRE_OBJ_VECENV:
         return sabre_tool_describe_vecenv;
+    case SABRE_OBJ_BRIDGE:
+        return sabre_tool_describe_bridge;
     default:
         return NULL;
     }

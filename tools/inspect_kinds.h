@@ -39,6 +39,8 @@ int sabre_tool_describe_snapshot(const sabre_region_t *r, const sabre_object_t *
                                  bool json);
 int sabre_tool_describe_table(const sabre_region_t *r, const sabre_object_t *o, FILE *out,
                               bool json);
+int sabre_tool_describe_bridge(const sabre_region_t *r, const sabre_object_t *o, FILE *out,
+                               bool json);
 int sabre_tool_describe_mailbox(const sabre_region_t *r, const sabre_object_t *o, FILE *out,
                                 bool json);
 int sabre_tool_describe_vecenv(const sabre_region_t *r, const sabre_object_t *o, FILE *out,

@@ -195,6 +195,7 @@ typedef enum sabre_object_kind {
     SABRE_OBJ_SNAPSHOT = 6,
     SABRE_OBJ_TABLE = 7,    /* ECS archetype table chunk */
     SABRE_OBJ_VECENV = 8,   /* vectorised environments (vecenv.h) */
+    SABRE_OBJ_BRIDGE = 9,   /* an MPI bridge's counters (sabre/mpi.h) */
     SABRE_OBJ_USER = 0x1000 /* kinds >= this are the application's */
 } sabre_object_kind_t;
 

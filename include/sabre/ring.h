@@ -275,6 +275,30 @@ sabre_chunk_t *sabre_ring_claim_chunk(sabre_ring_producer_t *p, const sabre_ring
 /* Publish every chunk of the claim (release order) and wake a sleeping
  * consumer.  SABRE_ESTATE without an outstanding claim. */
 int sabre_ring_commit(sabre_ring_producer_t *p, sabre_ring_claim_t *claim);
+/* One run of a commit (sabre_ring_commit_runs). */
+typedef struct sabre_ring_run {
+    uint32_t count;          /* chunks, >= 1 */
+    uint64_t policy_version; /* recorded for these chunks */
+    uint64_t commit_ns;      /* CLOCK_MONOTONIC commit time recorded, 0 = the commit's */
+} sabre_ring_run_t;
+
+/*
+ * Commit the outstanding claim as `nruns` consecutive runs, each recorded
+ * as a claim of its own with its own policy version and commit time (a
+ * bridge forwarding chunks committed on another node keeps their facts;
+ * sabre_ring_chunk_header then reports the run's).  The counts must add up
+ * to the claim's count, else SABRE_EINVAL and the claim stays outstanding.
+ * Otherwise as sabre_ring_commit.
+ */
+int sabre_ring_commit_runs(sabre_ring_producer_t *p, sabre_ring_claim_t *claim,
+                           const sabre_ring_run_t *runs, uint32_t nruns);
+/*
+ * Chunks a claim could take in this producer's lane right now without
+ * waiting (cursor lanes: LANES with DROP_NEWEST or BLOCK; 0 otherwise):
+ * capacity minus the committed chunks the consumer has not released.  A
+ * claim that would cross the lane's end needs its padding as well.
+ */
+uint32_t sabre_ring_producer_room(sabre_ring_producer_t *p);
 /* Give the claimed chunks up (counted as aborted): the consumer never gets
  * them (cursor lanes: the positions are claimed again; otherwise skipped). */
 int sabre_ring_abort(sabre_ring_producer_t *p, sabre_ring_claim_t *claim);

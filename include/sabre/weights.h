@@ -122,6 +122,10 @@ typedef struct sabre_weights_meta {
     uint32_t shape_hash;   /* 0 = the object's default shape hash */
     bool set_step;         /* false: step_counter = previous + 1 */
     uint64_t step_counter; /* used when set_step */
+    bool set_version;      /* false: version = previous + 1 */
+    uint64_t version;      /* used when set_version: > the latest version, < 2^56, and
+                              less than 2^32 above it (a bridge republishing another
+                              object's versions keeps their numbers) */
 } sabre_weights_meta_t;
 
 /*
@@ -138,9 +142,11 @@ int sabre_weights_begin(sabre_weights_t *w, uint64_t timeout_ns, void **buf);
 
 /*
  * Publish the buffer from sabre_weights_begin(): record meta (NULL =
- * defaults), flip active_idx/current, bump the version and wake readers
- * blocked in sabre_weights_wait().  *version (optional) receives the new
- * 64-bit version (1, 2, ...).  SABRE_ESTATE without a begin.
+ * defaults), flip active_idx/current, bump the version (or set it:
+ * meta->set_version) and wake readers blocked in sabre_weights_wait().
+ * *version (optional) receives the new 64-bit version (1, 2, ...).
+ * SABRE_ESTATE without a begin; SABRE_EINVAL for a set version that is not
+ * above the latest (the begin stays outstanding).
  */
 int sabre_weights_commit(sabre_weights_t *w, const sabre_weights_meta_t *meta, uint64_t *version);
 

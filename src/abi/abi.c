@@ -12,6 +12,7 @@
 
 #include "ecs/colset_abi.h"
 #include "mailbox/mailbox_abi.h"
+#include "mpi/bridge_abi.h" /* (layout only: the abi layer does not link MPI) */
 #include "region/region_abi.h"
 #include "ring/ring_abi.h"
 #include "sabre/abi.h"
@@ -229,6 +230,52 @@ static const abi_row shared_rows[] = {
     F(sabre_chunk_t, valid_steps),
     F(sabre_chunk_t, producer),
     F(sabre_chunk_t, claim_rest),
+    E,
+    S(bd_hdr, "bridge_header"),
+    F(bd_hdr, magic),
+    F(bd_hdr, abi_major),
+    F(bd_hdr, abi_minor),
+    F(bd_hdr, role),
+    F(bd_hdr, rank),
+    F(bd_hdr, size),
+    F(bd_hdr, trainer_rank),
+    F(bd_hdr, nlanes),
+    F(bd_hdr, pid),
+    F(bd_hdr, host),
+    F(bd_hdr, lanes_offset),
+    F(bd_hdr, peers_offset),
+    F(bd_hdr, npeers),
+    F(bd_hdr, state),
+    F(bd_hdr, chunks),
+    F(bd_hdr, bytes),
+    F(bd_hdr, messages),
+    F(bd_hdr, in_flight),
+    F(bd_hdr, dropped),
+    F(bd_hdr, credit_waits),
+    F(bd_hdr, weights_sent),
+    F(bd_hdr, weights_applied),
+    F(bd_hdr, weights_version),
+    F(bd_hdr, clock_offset_ns),
+    F(bd_hdr, clock_err_ns),
+    F(bd_hdr, lag_versions_max),
+    F(bd_hdr, age_ns_last),
+    F(bd_hdr, heartbeat_ns),
+    F(bd_hdr, left_at_stop),
+    E,
+    S(bd_lane, "bridge_lane"),
+    F(bd_lane, rank),
+    F(bd_lane, node_lane),
+    E,
+    S(bd_peer, "bridge_peer"),
+    F(bd_peer, chunks),
+    F(bd_peer, bytes),
+    F(bd_peer, dropped),
+    F(bd_peer, weights_version),
+    F(bd_peer, lag_versions),
+    F(bd_peer, age_ns),
+    F(bd_peer, last_heard_ns),
+    F(bd_peer, rank),
+    F(bd_peer, lanes),
     E,
     S(sabre_colset_hdr_t, "colset_header"),
     F(sabre_colset_hdr_t, magic),
@@ -672,6 +719,8 @@ static const abi_row public_rows[] = {
     F(sabre_weights_meta_t, shape_hash),
     F(sabre_weights_meta_t, set_step),
     F(sabre_weights_meta_t, step_counter),
+    F(sabre_weights_meta_t, set_version),
+    F(sabre_weights_meta_t, version),
     E,
     S(sabre_weights_adopt_opts_t, "sabre_weights_adopt_opts_t"),
     F(sabre_weights_adopt_opts_t, expect_shape),
@@ -938,7 +987,8 @@ static const abi_num backing_rows[] = {N(SABRE_BACKING_PRIVATE), N(SABRE_BACKING
                                        N(SABRE_BACKING_SHM), N(SABRE_BACKING_FILE)};
 static const abi_num kind_rows[] = {N(SABRE_OBJ_RAW),   N(SABRE_OBJ_COLUMNS), N(SABRE_OBJ_WEIGHTS),
                                     N(SABRE_OBJ_RING),  N(SABRE_OBJ_MAILBOX), N(SABRE_OBJ_SNAPSHOT),
-                                    N(SABRE_OBJ_TABLE), N(SABRE_OBJ_VECENV),  N(SABRE_OBJ_USER)};
+                                    N(SABRE_OBJ_TABLE), N(SABRE_OBJ_VECENV),  N(SABRE_OBJ_BRIDGE),
+                                    N(SABRE_OBJ_USER)};
 static const abi_num slot_rows[] = {N(SABRE_SLOT_EMPTY), N(SABRE_SLOT_WRITING), N(SABRE_SLOT_READY),
                                     N(SABRE_SLOT_DEAD), N(SABRE_SLOT_INVALID)};
 static const abi_num shape_rows[] = {N(SABRE_RING_LANES), N(SABRE_RING_MPSC)};
@@ -1074,7 +1124,8 @@ int sabre_abi_json(char *buf, size_t cap, size_t *len_out)
                false);
     put_object(&w, "snapshot", SABRE_COLSET_SNAP_MAGIC, SABRE_COLSET_MAJOR, SABRE_COLSET_MINOR,
                false);
-    put_object(&w, "snapshot_transfer_message", SNAP_MSG_MAGIC, 1, 0, true);
+    put_object(&w, "snapshot_transfer_message", SNAP_MSG_MAGIC, 1, 0, false);
+    put_object(&w, "bridge", BD_MAGIC, BD_ABI_MAJOR, BD_ABI_MINOR, true);
     put(&w, "  },\n  \"status\": ");
     put_nums(&w, status_rows, sizeof status_rows / sizeof status_rows[0]);
     put(&w, ",\n  \"enums\": {");

@@ -61,6 +61,8 @@ const char *sabre_object_kind_name(uint32_t kind)
         return "table";
     case SABRE_OBJ_VECENV:
         return "vecenv";
+    case SABRE_OBJ_BRIDGE:
+        return "bridge";
     default:
         return kind >= SABRE_OBJ_USER ? "user" : "unknown";
     }
@@ -68,7 +70,7 @@ const char *sabre_object_kind_name(uint32_t kind)
 
 bool sabre__rg_kind_valid(uint32_t kind)
 {
-    return (kind >= SABRE_OBJ_RAW && kind <= SABRE_OBJ_VECENV) || kind >= SABRE_OBJ_USER;
+    return (kind >= SABRE_OBJ_RAW && kind <= SABRE_OBJ_BRIDGE) || kind >= SABRE_OBJ_USER;
 }
 
 uint32_t sabre__rg_name_hash24(const char *name, size_t len)

@@ -481,7 +481,7 @@ sabre_chunk_t *sabre_ring_claim_chunk(sabre_ring_producer_t *p, const sabre_ring
 
 /* Commit or abort the handle's own copy of the claim (the caller's struct is
  * only checked to be the same claim, never trusted for positions). */
-static int finish(sabre_ring_producer_t *p, sabre_ring_claim_t *uc, bool commit)
+static int finish(sabre_ring_producer_t *p, sabre_ring_claim_t *uc, bool commit, bool stamped)
 {
     if (!p || !uc)
         return sabre__fail(SABRE_EINVAL, "sabre_ring_commit: NULL argument");
@@ -498,7 +498,8 @@ static int finish(sabre_ring_producer_t *p, sabre_ring_claim_t *uc, bool commit)
     uint64_t now = sabre__now_ns();
     if (r->cursor) {
         if (commit) {
-            meta_at(r, c->lane, c->first + c->count - 1)->commit_ns = now;
+            if (!stamped)
+                meta_at(r, c->lane, c->first + c->count - 1)->commit_ns = now;
             counter_add(&p->rec->produced, c->count);
             /* release: payload, headers and record before the head; the intent
              * is cleared after it, so a claim below the head reads as committed */
@@ -516,7 +517,7 @@ static int finish(sabre_ring_producer_t *p, sabre_ring_claim_t *uc, bool commit)
     }
     for (uint32_t i = 0; i < c->count; i++) {
         uint64_t pos = c->first + i;
-        if (commit)
+        if (commit && !stamped)
             meta_at(r, c->lane, pos)->commit_ns = now;
         atomic_store_explicit(state_at(r, c->lane, pos), mk(pos, ST_COMMITTED, commit ? 0 : FL_PAD),
                               memory_order_release);
@@ -531,11 +532,72 @@ static int finish(sabre_ring_producer_t *p, sabre_ring_claim_t *uc, bool commit)
 
 int sabre_ring_commit(sabre_ring_producer_t *p, sabre_ring_claim_t *c)
 {
-    return finish(p, c, true);
+    return finish(p, c, true, false);
 }
 int sabre_ring_abort(sabre_ring_producer_t *p, sabre_ring_claim_t *c)
 {
-    return finish(p, c, false);
+    return finish(p, c, false, false);
+}
+
+/* ---- commit as runs (bridges) ---------------------------------------------------- */
+
+/* Each run is written exactly as a claim of its own would have been (chunk
+ * headers' claim_rest, the slot records of its first and last chunks in
+ * cursor lanes, every chunk's otherwise), then the whole claim is
+ * published at once: the consumer meets the runs as consecutive claims. */
+int sabre_ring_commit_runs(sabre_ring_producer_t *p, sabre_ring_claim_t *uc,
+                           const sabre_ring_run_t *runs, uint32_t nruns)
+{
+    if (!p || !uc || (!runs && nruns))
+        return sabre__fail(SABRE_EINVAL, "sabre_ring_commit_runs: NULL argument");
+    sabre_ring_t *r = p->r;
+    if (!p->claimed)
+        return sabre__fail(SABRE_ESTATE, "ring '%s': producer %u has no claim", r->obj.name,
+                           p->idx);
+    const sabre_ring_claim_t *c = &p->cur;
+    uint64_t total = 0;
+    for (uint32_t k = 0; k < nruns; k++) {
+        if (runs[k].count == 0)
+            return sabre__fail(SABRE_EINVAL, "ring '%s': run %u of a commit is empty", r->obj.name,
+                               k);
+        total += runs[k].count;
+    }
+    if (total != c->count || uc->first != c->first || uc->count != c->count)
+        return sabre__fail(SABRE_EINVAL,
+                           "ring '%s': producer %u: runs cover %llu chunks, want the %u of "
+                           "the outstanding claim",
+                           r->obj.name, p->idx, (unsigned long long)total, c->count);
+    uint64_t now = sabre__now_ns(), pos = c->first;
+    for (uint32_t k = 0; k < nruns; k++) {
+        uint64_t end = pos + runs[k].count;
+        uint64_t at = runs[k].commit_ns ? runs[k].commit_ns : now;
+        for (uint64_t q = pos; q < end; q++) {
+            chunk_at(r, c->lane, q)->claim_rest = (uint16_t)(end - 1 - q);
+            if (!r->cursor) {
+                rg_meta *m = meta_at(r, c->lane, q);
+                m->policy_version = runs[k].policy_version;
+                m->commit_ns = at;
+            }
+        }
+        if (r->cursor) {
+            rg_meta *m0 = meta_at(r, c->lane, pos), *m = meta_at(r, c->lane, end - 1);
+            m->policy_version = m0->policy_version = runs[k].policy_version;
+            m->claim_end = m0->claim_end = end;
+            m->commit_ns = at;
+        }
+        pos = end;
+    }
+    return finish(p, uc, true, true);
+}
+
+uint32_t sabre_ring_producer_room(sabre_ring_producer_t *p)
+{
+    if (!p || !p->r->cursor)
+        return 0;
+    p->freed = atomic_load_explicit(&p->r->lanes[p->idx].freed, memory_order_acquire);
+    if (p->freed > p->head || p->head - p->freed > p->r->cap)
+        return 0;
+    return (uint32_t)(p->r->cap - (p->head - p->freed));
 }
 
 /* ---- episodes --------------------------------------------------------------- */

@@ -394,6 +394,16 @@ int sabre_weights_commit(sabre_weights_t *w, const sabre_weights_meta_t *meta, u
     uint32_t s = (uint32_t)w->begin_slot;
     uint64_t cur = atomic_load(&h->current);
     uint64_t v = cur_version(cur) + 1;
+    if (meta && meta->set_version) {
+        if (meta->version <= cur_version(cur) || meta->version >= (1ull << 56) ||
+            meta->version - cur_version(cur) >= (1ull << 32))
+            return sabre__fail(SABRE_EINVAL, "weights '%s': set version is %llu, want %llu..%llu",
+                               w->obj.name, (unsigned long long)meta->version,
+                               (unsigned long long)v,
+                               (unsigned long long)SABRE_MIN(cur_version(cur) + (1ull << 32) - 1,
+                                                             (1ull << 56) - 1));
+        v = meta->version;
+    }
     uint32_t shape = meta && meta->shape_hash ? meta->shape_hash : w->g.default_shape;
     uint64_t step = meta && meta->set_step
                         ? meta->step_counter
