@@ -40,7 +40,7 @@ static int claim_slot(sabre_region_t *r, uint32_t h24, uint32_t *slot)
     while (i > 0 && ST_CODE(atomic_load_explicit(&entry_of(r, i - 1)->state,
                                                  memory_order_relaxed)) == ST_EMPTY)
         i--;
-    uint64_t mine = ST_MAKE(ST_WRITING, h24, getpid());
+    uint64_t mine = ST_MAKE(ST_WRITING, h24, sabre__self_pid());
     for (; i < r->dir_capacity; i++) {
         _Atomic uint64_t *st = &entry_of(r, i)->state;
         uint64_t expected = 0;
@@ -101,7 +101,7 @@ static int check_unique(sabre_region_t *r, uint32_t slot, const char *name, size
                                    "by pid %d",
                                    r->name, name, (int)ST_PID(s));
             if (spins < 256)
-                sched_yield();
+                sabre__plat_yield();
             else
                 sabre__rg_sleep_ns(50000);
         }
@@ -224,7 +224,8 @@ int sabre_region_alloc(sabre_region_t *r, const sabre_object_desc_t *desc, sabre
         rc = bump(r, text ? tlen + 1 : 0, desc->size, align, &toff, &doff);
     if (rc != SABRE_OK) {
         /* Give the slot up: DEAD slots are skipped by everyone. */
-        atomic_store_explicit(&e->state, ST_MAKE(ST_DEAD, h24, getpid()), memory_order_release);
+        atomic_store_explicit(&e->state, ST_MAKE(ST_DEAD, h24, sabre__self_pid()),
+                              memory_order_release);
         return rc;
     }
     memset(e->name, 0, sizeof e->name);
@@ -245,7 +246,8 @@ int sabre_region_alloc(sabre_region_t *r, const sabre_object_desc_t *desc, sabre
         e->layout_len = 0;
         e->layout_hash = 0;
     }
-    atomic_store_explicit(&e->state, ST_MAKE(ST_READY, h24, getpid()), memory_order_release);
+    atomic_store_explicit(&e->state, ST_MAKE(ST_READY, h24, sabre__self_pid()),
+                          memory_order_release);
     if (out) {
         memset(out, 0, sizeof *out);
         out->index = slot;
