@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "cmds.h"
-#include "inspect_kinds.h"
 #include "core/internal.h"
+#include "inspect_kinds.h"
 #include "sabre/layout.h"
 #include "sabre/region.h"
 
@@ -271,7 +271,7 @@ static int run_hook(describe_fn fn, const sabre_region_t *r, const sabre_object_
     return rc;
 }
 
-static int render(const sabre_region_t *r, bool json, FILE *out)
+int sabre_tool_inspect_render(const sabre_region_t *r, bool json, FILE *out)
 {
     sabre_region_info_t info;
     int rc = sabre_region_info(r, &info);
@@ -465,7 +465,7 @@ int sabre_tool_cmd_inspect(int argc, char **argv)
             iso_time(when, sizeof when, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
             printf("== %s\n", when);
         }
-        rc = render(r, json, stdout);
+        rc = sabre_tool_inspect_render(r, json, stdout);
         fflush(stdout);
         if (rc != SABRE_OK) {
             fprintf(stderr, "sabre inspect: %s: %s (%s)\n", target, sabre_last_error(),

@@ -144,6 +144,24 @@ JS int sabre_js_region_object_at(const sabre_region_t *r, uint32_t i, uint32_t *
     return st;
 }
 
+/* The region as `sabre inspect --json` prints it (malloc'ed, NULL on error). */
+int sabre_tool_inspect_render(const sabre_region_t *r, bool json, FILE *out);
+JS char *sabre_js_region_inspect_json(const sabre_region_t *r)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return NULL;
+    int st = sabre_tool_inspect_render(r, true, f);
+    fclose(f);
+    if (st) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
 /* ---- capability probe ---- */
 
 /* The probe as JSON (malloc'ed). */
@@ -156,8 +174,10 @@ JS char *sabre_js_probe_json(void)
     FILE *f = open_memstream(&buf, &len);
     if (!f)
         return NULL;
-    fprintf(f, "{\"status\":%d,\"private\":%s,\"memfd\":%s,\"shm\":%s,\"file\":%s,\"futex\":%s}",
-            st, c.private_ok ? "true" : "false", c.memfd_ok ? "true" : "false",
+    fprintf(f,
+            "{\"status\":%d,\"platform\":\"%s\",\"note\":\"%s\",\"private\":%s,\"memfd\":%s,"
+            "\"shm\":%s,\"file\":%s,\"futex\":%s}",
+            st, c.platform, c.note, c.private_ok ? "true" : "false", c.memfd_ok ? "true" : "false",
             c.shm_ok ? "true" : "false", c.file_ok ? "true" : "false",
             c.futex_ok ? "true" : "false");
     fclose(f);

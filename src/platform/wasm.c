@@ -15,7 +15,8 @@
  * Parties: see "Parties on WebAssembly" in docs/abi.md.  The module itself
  * (its main thread and its pthreads) is party 1; the host gives every plain
  * JS Worker its own party and marks it dead when the Worker exits, errors or
- * is terminated.  The party table is the one piece of module-wide state of
+ * is terminated (the three party functions are exported to the JS host,
+ * js/src/index.js).  The party table is the one piece of module-wide state of
  * the platform layer: it plays the part of the kernel's process table.
  */
 #include <emscripten.h>
@@ -57,12 +58,12 @@ uint64_t sabre__plat_wall_ns(void)
  * sabre__plat_alive (load seq_cst).  Pure-JS workers never write it. */
 static _Atomic uint32_t parties[SABRE_PLAT_PARTIES] = {[1] = (1u << 1) | 1u};
 
-uint32_t sabre__plat_party_table(void)
+EMSCRIPTEN_KEEPALIVE uint32_t sabre__plat_party_table(void)
 {
     return (uint32_t)(uintptr_t)parties;
 }
 
-int32_t sabre__plat_party_spawn(uint32_t *gen)
+EMSCRIPTEN_KEEPALIVE int32_t sabre__plat_party_spawn(uint32_t *gen)
 {
     for (int32_t i = 2; i < SABRE_PLAT_PARTIES; i++) {
         uint32_t w = atomic_load(&parties[i]);
@@ -79,7 +80,7 @@ int32_t sabre__plat_party_spawn(uint32_t *gen)
     return SABRE_EFULL;
 }
 
-int sabre__plat_party_exit(int32_t id, uint32_t gen)
+EMSCRIPTEN_KEEPALIVE int sabre__plat_party_exit(int32_t id, uint32_t gen)
 {
     if (id < 2 || id >= SABRE_PLAT_PARTIES)
         return SABRE_EINVAL;
