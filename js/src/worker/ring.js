@@ -83,7 +83,7 @@ export class RingProducer {
     this.head = Number(Atomics.load(m.u64, (this.lane + L.head) >>> 3));
     this.freed = Number(Atomics.load(m.u64, (this.lane + L.freed) >>> 3));
     this.version = 0n;
-    this.claim = null;
+    this.current = null;
     Atomics.store(m.u64, (this.rec + P.intent) >>> 3, 0n);
     Atomics.store(m.u64, (this.rec + P.heartbeat_ns) >>> 3, nowNs());
     this.fields = Object.fromEntries(g.fieldList.map((f) => [f.name, f]));
@@ -132,7 +132,7 @@ export class RingProducer {
     const { m, g } = this;
     if (!(n >= 1 && n <= Math.min(K.RING_BATCH_MAX, g.capacity)))
       throw fail('SABRE_EINVAL', `ring '${this.name}': claim of ${n} chunks, want 1..${Math.min(K.RING_BATCH_MAX, g.capacity)}`);
-    if (this.claim) throw fail('SABRE_ESTATE', `ring '${this.name}': producer ${this.idx} already has a claim`);
+    if (this.current) throw fail('SABRE_ESTATE', `ring '${this.name}': producer ${this.idx} already has a claim`);
     const deadline = performance.now() + timeoutMs;
     const wrap = g.capacity - (this.head % g.capacity);
     if (wrap < n) { // padding to the lane end; the consumer skips it
@@ -168,13 +168,13 @@ export class RingProducer {
     }
     Atomics.store(m.u64, (this.rec + P.seq_next) >>> 3, seq + BigInt(n));
     const data = this.o + g.payloads + s0 * g.stride;
-    this.claim = new Claim(this, first, n, data);
-    return this.claim;
+    this.current = new Claim(this, first, n, data);
+    return this.current;
   }
 
   commit(claim) {
     const { m, g } = this;
-    if (!this.claim || claim !== this.claim) throw fail('SABRE_ESTATE', `ring '${this.name}': producer ${this.idx}: that claim is not the outstanding one`);
+    if (!this.current || claim !== this.current) throw fail('SABRE_ESTATE', `ring '${this.name}': producer ${this.idx}: that claim is not the outstanding one`);
     const end = claim.first + claim.count, now = nowNs();
     m.dv.setBigUint64(this.o + g.meta + this.#slot(end - 1) * 32 + ME.commit_ns, now, true);
     Atomics.add(m.u64, (this.rec + P.produced) >>> 3, BigInt(claim.count));
@@ -182,19 +182,19 @@ export class RingProducer {
     Atomics.store(m.u64, (this.lane + L.head) >>> 3, BigInt(end)); // publishes payloads + headers
     Atomics.store(m.u64, (this.rec + P.intent) >>> 3, 0n);
     Atomics.store(m.u64, (this.rec + P.heartbeat_ns) >>> 3, now);
-    this.claim = null;
+    this.current = null;
     this.#wakeConsumer();
   }
 
   abort(claim) {
-    if (!this.claim || claim !== this.claim) throw fail('SABRE_ESTATE', `ring '${this.name}': producer ${this.idx}: that claim is not the outstanding one`);
+    if (!this.current || claim !== this.current) throw fail('SABRE_ESTATE', `ring '${this.name}': producer ${this.idx}: that claim is not the outstanding one`);
     Atomics.add(this.m.u64, (this.rec + P.aborted) >>> 3, BigInt(claim.count));
     Atomics.store(this.m.u64, (this.rec + P.intent) >>> 3, 0n);
-    this.claim = null;
+    this.current = null;
   }
 
   close() {
-    if (this.claim) this.abort(this.claim);
+    if (this.current) this.abort(this.current);
     Atomics.store(this.m.u64, (this.rec + P.intent) >>> 3, 0n);
     Atomics.compareExchange(this.m.u64, (this.rec + P.owner) >>> 3, this.self, 0n);
   }

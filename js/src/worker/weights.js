@@ -133,8 +133,12 @@ export class WeightsReader {
         if (this.version() > after) return true;
         const left = deadline - performance.now();
         if (left <= 0) return false;
-        const r = Atomics.waitAsync(m.i32, (o + W.version32) >>> 2, seen, Math.min(left, 50));
-        if (r.async) await r.value;
+        const slice = Math.min(left, 50);
+        const r = Atomics.waitAsync(m.i32, (o + W.version32) >>> 2, seen, slice);
+        // A timer too: Node does not keep its event loop alive for waitAsync.
+        let timer;
+        if (r.async) await Promise.race([r.value, new Promise((res) => { timer = setTimeout(res, slice); })]);
+        clearTimeout(timer);
       }
     } finally {
       Atomics.sub(m.i32, (o + W.version_waiters) >>> 2, 1);
