@@ -16,6 +16,7 @@ import { CApi, loadModule, isNode } from './capi.js';
 import { SabreError, fail } from './errors.js';
 import { WeightsReader as JsWeightsReader } from './worker/weights.js';
 import { RegionView } from './worker/region.js';
+import { SnapshotView } from './worker/snapshot.js';
 import abi from './abi.js';
 
 export { SabreError, abi };
@@ -466,4 +467,175 @@ export class Consumer {
   close() {
     if (this.ptr) { this.c.mod._sabre_ring_consumer_close(this.ptr); this.c.free(this.words); this.ptr = 0; }
   }
+}
+
+// ---- ECS -------------------------------------------------------------------
+
+const SCALAR_SET = {
+  f32: (dv, o, v) => dv.setFloat32(o, v, true), f64: (dv, o, v) => dv.setFloat64(o, v, true),
+  i8: (dv, o, v) => dv.setInt8(o, v), u8: (dv, o, v) => dv.setUint8(o, v), bool: (dv, o, v) => dv.setUint8(o, v ? 1 : 0),
+  i16: (dv, o, v) => dv.setInt16(o, v, true), u16: (dv, o, v) => dv.setUint16(o, v, true),
+  i32: (dv, o, v) => dv.setInt32(o, v, true), u32: (dv, o, v) => dv.setUint32(o, v, true),
+  i64: (dv, o, v) => dv.setBigInt64(o, BigInt(v), true), u64: (dv, o, v) => dv.setBigUint64(o, BigInt(v), true),
+};
+const SCALAR_GET = {
+  f32: (dv, o) => dv.getFloat32(o, true), f64: (dv, o) => dv.getFloat64(o, true), i8: (dv, o) => dv.getInt8(o),
+  u8: (dv, o) => dv.getUint8(o), bool: (dv, o) => dv.getUint8(o) !== 0, i16: (dv, o) => dv.getInt16(o, true),
+  u16: (dv, o) => dv.getUint16(o, true), i32: (dv, o) => dv.getInt32(o, true), u32: (dv, o) => dv.getUint32(o, true),
+  i64: (dv, o) => dv.getBigInt64(o, true), u64: (dv, o) => dv.getBigUint64(o, true),
+};
+
+Region.prototype.createWorld = function createWorld({ prefix = 'ecs', chunkRows = 0 } = {}) {
+  const c = this.c;
+  const pp = c.str(prefix);
+  try { c.check(c.mod._sabre_js_world_create(this.ptr, pp, chunkRows, c.out)); } finally { c.free(pp); }
+  return new World(this, c.o(0), prefix);
+};
+
+const lohi = (e) => { e = BigInt(e); return [Number(e & 0xffffffffn), Number(e >> 32n)]; };
+
+export class World {
+  constructor(region, ptr, prefix) {
+    Object.assign(this, { region, sabre: region.sabre, c: region.c, ptr, prefix });
+    this.components = {};
+    this.scratch = this.c.mod._malloc(4096);
+  }
+
+  // A component from schema text (its root struct); columns are the
+  // flattened columns of that struct.
+  defineComponent(name, schemaText) {
+    const c = this.c;
+    const layout = this.sabre.schema(schemaText);
+    const pn = c.str(name), ps = c.str(schemaText);
+    try { c.check(c.mod._sabre_js_component_define(this.ptr, pn, ps, c.out)); } finally { c.free(pn); c.free(ps); layout.free(); }
+    const comp = { id: c.o(0), name, size: c.o(1), layout: layout.root };
+    this.components[name] = comp;
+    return comp;
+  }
+
+  #ids(list) {
+    const c = this.c, p = c.mod._malloc(4 * Math.max(1, list.length));
+    list.forEach((x, i) => { c.mod.HEAPU32[(p >>> 2) + i] = x.id; });
+    return p;
+  }
+
+  // n entities with these components (zero values).  Returns [first, last] ids.
+  spawn(n, comps) {
+    const c = this.c, p = this.#ids(comps);
+    try { c.check(c.mod._sabre_js_spawn(this.ptr, p, comps.length, n, c.out)); } finally { c.free(p); }
+    return [BigInt(c.o(0)) | (BigInt(c.o(1)) << 32n), BigInt(c.o(2)) | (BigInt(c.o(3)) << 32n)];
+  }
+
+  destroy(e) { const [lo, hi] = lohi(e); this.c.check(this.c.mod._sabre_js_entity_destroy(this.ptr, lo, hi)); }
+  alive(e) { const [lo, hi] = lohi(e); return this.c.mod._sabre_js_entity_alive(this.ptr, lo, hi) !== 0; }
+
+  #encode(comp, value) {
+    if (comp.size > 4096) throw fail('SABRE_EINVAL', `component '${comp.name}': size is ${comp.size}, want <= 4096 for set/get`);
+    const dv = new DataView(this.sabre.buffer, this.scratch, comp.size);
+    new Uint8Array(this.sabre.buffer, this.scratch, comp.size).fill(0);
+    for (const col of comp.layout.columns) if (value[col.name] !== undefined) SCALAR_SET[col.type](dv, col.offset, value[col.name]);
+  }
+
+  set(e, comp, value) {
+    const [lo, hi] = lohi(e);
+    this.#encode(comp, value);
+    this.c.check(this.c.mod._sabre_js_set(this.ptr, lo, hi, comp.id, this.scratch));
+  }
+
+  add(e, comp, value = {}) {
+    const [lo, hi] = lohi(e);
+    this.#encode(comp, value);
+    this.c.check(this.c.mod._sabre_js_add(this.ptr, lo, hi, comp.id, this.scratch));
+  }
+
+  remove(e, comp) { const [lo, hi] = lohi(e); this.c.check(this.c.mod._sabre_js_remove(this.ptr, lo, hi, comp.id)); }
+
+  get(e, comp) {
+    const [lo, hi] = lohi(e);
+    this.c.check(this.c.mod._sabre_js_get(this.ptr, lo, hi, comp.id, this.scratch));
+    const dv = new DataView(this.sabre.buffer, this.scratch, comp.size), out = {};
+    for (const col of comp.layout.columns) out[col.name] = SCALAR_GET[col.type](dv, col.offset);
+    return out;
+  }
+
+  get count() { return this.c.mod._sabre_js_world_count(this.ptr); }
+  get tick() { return this.c.mod._sabre_js_world_tick(this.ptr); }
+  beginTick() { this.c.check(this.c.mod._sabre_world_begin_tick(this.ptr)); }
+  endTick() { this.c.check(this.c.mod._sabre_world_end_tick(this.ptr)); }
+
+  query({ all = [], none = [], changed = [] } = {}) {
+    const c = this.c, pa = this.#ids(all), pn = this.#ids(none), pc = this.#ids(changed);
+    try { c.check(c.mod._sabre_js_query_create(this.ptr, pa, all.length, pn, none.length, pc, changed.length, c.out)); }
+    finally { c.free(pa); c.free(pn); c.free(pc); }
+    return new Query(this, c.o(0));
+  }
+
+  // A snapshot of the query's rows (docs/ecs.md): `read` components are
+  // copied, `write` ones copied and written back by commit() for the rows
+  // whose changed bit a worker set.  Lives in this world's region as object
+  // `name`, where pure-JS workers find it (sabre/worker attach().snapshot).
+  snapshot(query, { read = [], write = [], name = 'snapshot' } = {}) {
+    const c = this.c, comps = [...write, ...read];
+    const pc = this.#ids(comps), pw = c.mod._malloc(Math.max(1, comps.length)), pn = c.str(name);
+    comps.forEach((x, i) => { c.mod.HEAPU8[pw + i] = i < write.length ? 1 : 0; });
+    try { c.check(c.mod._sabre_js_snapshot_build(this.ptr, query.ptr, pc, pw, comps.length, 0, this.region.ptr, pn, c.out)); }
+    finally { c.free(pc); c.free(pw); c.free(pn); }
+    return new Snapshot(this, c.o(0), name, query, c.o(1), c.o(2));
+  }
+
+  // Native views of the tables (the "natively SoA" path: workers write the
+  // source of truth): [{table, chunks: [{name-less view args}]}].
+  tables() {
+    const c = this.c, n = c.mod._sabre_js_table_count(this.ptr), out = [];
+    for (let t = 0; t < n; t++) {
+      c.check(c.mod._sabre_js_table_chunks(this.ptr, t, c.out));
+      const nchunks = c.o(0), chunks = [];
+      for (let k = 0; k < nchunks; k++) {
+        c.check(c.mod._sabre_js_table_chunk(this.ptr, t, k, c.out));
+        chunks.push({ rows: c.o(0), offset: c.o(1), size: c.o(2) });
+      }
+      out.push({ table: t, chunks });
+    }
+    return out;
+  }
+
+  chunkView(table, chunk) {
+    const ch = this.tables()[table]?.chunks[chunk];
+    if (!ch) throw fail('SABRE_ERANGE', `world '${this.prefix}': table ${table} chunk ${chunk} does not exist`);
+    return new SnapshotView(this.sabre.buffer, ch.offset, ch.size, `${this.prefix}.t${table}.${chunk}`);
+  }
+
+  close() {
+    if (this.ptr) { this.c.mod._sabre_world_destroy(this.ptr); this.c.free(this.scratch); this.ptr = 0; }
+  }
+}
+
+export class Query {
+  constructor(world, ptr) { Object.assign(this, { world, ptr }); }
+  count() { return this.world.c.mod._sabre_js_query_count(this.ptr); }
+  close() { if (this.ptr) { this.world.c.mod._sabre_query_destroy(this.ptr); this.ptr = 0; } }
+}
+
+export class Snapshot {
+  constructor(world, ptr, name, query, offset, size) {
+    Object.assign(this, { world, c: world.c, ptr, name, query, offset, size });
+    this.view = new SnapshotView(world.sabre.buffer, offset, size, name);
+  }
+  get rows() { return this.view.rows; }
+  component(name) { return this.view.component(name); }
+  // Refill from the world (same spec; buffers reused, changed bits cleared).
+  rebuild() {
+    const c = this.c;
+    c.check(c.mod._sabre_js_snapshot_rebuild(this.world.ptr, this.ptr, this.query.ptr, c.out));
+    this.view = new SnapshotView(this.world.sabre.buffer, c.o(1) || this.offset, c.o(2) || this.size, this.name);
+    return this;
+  }
+  // Write the changed rows of `write` components back: {written, skippedDead,
+  // skippedMissing, skippedReadonly}.
+  commit() {
+    const c = this.c;
+    c.check(c.mod._sabre_js_snapshot_commit(this.world.ptr, this.ptr, c.out));
+    return { written: c.o(0), skippedDead: c.o(1), skippedMissing: c.o(2), skippedReadonly: c.o(3) };
+  }
+  free() { if (this.ptr) { this.c.mod._sabre_snapshot_free(this.ptr); this.ptr = 0; } }
 }

@@ -443,3 +443,207 @@ JS char *sabre_js_ring_stats_json(const sabre_ring_t *g)
     fclose(f);
     return buf;
 }
+
+/* ---- ECS: world, components, entities, queries ---- */
+
+JS int sabre_js_world_create(sabre_region_t *r, const char *prefix, uint32_t chunk_rows,
+                             uint32_t *out)
+{
+    sabre_world_t *w = NULL;
+    int st = sabre_world_create(
+        &(sabre_world_desc_t){.region = r, .prefix = prefix, .chunk_rows = chunk_rows}, &w);
+    out[0] = (uint32_t)(uintptr_t)w;
+    return st;
+}
+
+/* out: [0] component id, [1] AoS size. */
+JS int sabre_js_component_define(sabre_world_t *w, const char *name, const char *schema,
+                                 uint32_t *out)
+{
+    sabre_component_t c = 0;
+    int st =
+        sabre_component_define(w, &(sabre_component_desc_t){.name = name, .schema = schema}, &c);
+    out[0] = c;
+    out[1] = st == 0 ? sabre_component_size(w, c) : 0;
+    return st;
+}
+
+/* n entities with the components comps[0..nc) (zero values); out: [0..1]
+ * the first entity id, [2..3] the last. */
+JS int sabre_js_spawn(sabre_world_t *w, const sabre_component_t *comps, uint32_t nc, uint32_t n,
+                      uint32_t *out)
+{
+    sabre_entity_t e = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        int st = sabre_entity_create_with(w, comps, NULL, nc, &e);
+        if (st)
+            return st;
+        if (i == 0) {
+            out[0] = (uint32_t)e;
+            out[1] = (uint32_t)(e >> 32);
+        }
+    }
+    out[2] = (uint32_t)e;
+    out[3] = (uint32_t)(e >> 32);
+    return 0;
+}
+
+static sabre_entity_t ent(uint32_t lo, uint32_t hi)
+{
+    return (sabre_entity_t)lo | (sabre_entity_t)hi << 32;
+}
+
+JS int sabre_js_entity_destroy(sabre_world_t *w, uint32_t lo, uint32_t hi)
+{
+    return sabre_entity_destroy(w, ent(lo, hi));
+}
+
+JS int sabre_js_entity_alive(sabre_world_t *w, uint32_t lo, uint32_t hi)
+{
+    return sabre_entity_alive(w, ent(lo, hi));
+}
+
+JS int sabre_js_get(sabre_world_t *w, uint32_t lo, uint32_t hi, sabre_component_t c, void *out)
+{
+    return sabre_get(w, ent(lo, hi), c, out);
+}
+
+JS int sabre_js_set(sabre_world_t *w, uint32_t lo, uint32_t hi, sabre_component_t c,
+                    const void *value)
+{
+    return sabre_set(w, ent(lo, hi), c, value);
+}
+
+JS int sabre_js_add(sabre_world_t *w, uint32_t lo, uint32_t hi, sabre_component_t c,
+                    const void *value)
+{
+    return sabre_add(w, ent(lo, hi), c, value);
+}
+
+JS int sabre_js_remove(sabre_world_t *w, uint32_t lo, uint32_t hi, sabre_component_t c)
+{
+    return sabre_remove(w, ent(lo, hi), c);
+}
+
+JS int sabre_js_query_create(sabre_world_t *w, const sabre_component_t *all, uint32_t nall,
+                             const sabre_component_t *none, uint32_t nnone,
+                             const sabre_component_t *changed, uint32_t nchanged, uint32_t *out)
+{
+    sabre_query_t *q = NULL;
+    int st = sabre_query_create(w,
+                                &(sabre_query_desc_t){.all = all,
+                                                      .nall = nall,
+                                                      .none = none,
+                                                      .nnone = nnone,
+                                                      .changed = changed,
+                                                      .nchanged = nchanged},
+                                &q);
+    out[0] = (uint32_t)(uintptr_t)q;
+    return st;
+}
+
+JS double sabre_js_query_count(sabre_query_t *q)
+{
+    return (double)sabre_query_count(q);
+}
+
+JS double sabre_js_world_count(const sabre_world_t *w)
+{
+    return (double)sabre_world_count(w);
+}
+
+JS double sabre_js_world_tick(const sabre_world_t *w)
+{
+    return (double)sabre_world_tick(w);
+}
+
+/* Table chunks (native views): the table count, and chunk `chunk` of table
+ * `table`: out [0] rows, [1] object offset in the region memory, [2] size. */
+JS uint32_t sabre_js_table_count(const sabre_world_t *w)
+{
+    return sabre_world_table_count(w);
+}
+
+JS int sabre_js_table_chunks(const sabre_world_t *w, uint32_t table, uint32_t *out)
+{
+    sabre_table_info_t ti;
+    int st = sabre_table_info(w, table, &ti);
+    if (st)
+        return st;
+    out[0] = ti.nchunks;
+    out[1] = (uint32_t)ti.rows;
+    out[2] = ti.ncomponents;
+    out[3] = (uint32_t)(uintptr_t)ti.components;
+    return 0;
+}
+
+JS int sabre_js_table_chunk(const sabre_world_t *w, uint32_t table, uint32_t chunk, uint32_t *out)
+{
+    sabre_chunk_info_t ci;
+    int st = sabre_table_chunk(w, table, chunk, &ci);
+    if (st)
+        return st;
+    out[0] = ci.count;
+    out[1] = (uint32_t)(uintptr_t)ci.object.ptr;
+    out[2] = (uint32_t)ci.object.size;
+    return 0;
+}
+
+/* ---- snapshots ---- */
+
+/* comps[i] / writes[i]: the components and whether commit writes them back.
+ * mode 0 shared, 1 transfer.  out: [0] snapshot, [1] object pointer, [2] its
+ * size, [3] rows. */
+JS int sabre_js_snapshot_build(sabre_world_t *w, sabre_query_t *q, const sabre_component_t *comps,
+                               const uint8_t *writes, uint32_t n, int mode, sabre_region_t *region,
+                               const char *name, uint32_t *out)
+{
+    sabre_snap_comp_t sc[64];
+    if (n > 64)
+        n = 65; /* let the library refuse it with its message */
+    for (uint32_t i = 0; i < n && i < 64; i++)
+        sc[i] = (sabre_snap_comp_t){.comp = comps[i], .write = writes[i] != 0};
+    sabre_snapshot_t *s = NULL;
+    int st = sabre_snapshot_build(w,
+                                  &(sabre_snapshot_desc_t){.comps = sc,
+                                                           .ncomps = n,
+                                                           .mode = (sabre_snap_mode_t)mode,
+                                                           .region = region,
+                                                           .name = name},
+                                  q, &s);
+    out[0] = (uint32_t)(uintptr_t)s;
+    if (st)
+        return st;
+    sabre_object_t o;
+    st = sabre_snapshot_object(s, &o);
+    out[1] = st ? 0 : (uint32_t)(uintptr_t)o.ptr;
+    out[2] = st ? 0 : (uint32_t)o.size;
+    out[3] = (uint32_t)sabre_snapshot_rows(s);
+    return st;
+}
+
+JS int sabre_js_snapshot_rebuild(sabre_world_t *w, sabre_snapshot_t *s, sabre_query_t *q,
+                                 uint32_t *out)
+{
+    int st = sabre_snapshot_rebuild(w, s, q);
+    sabre_object_t o;
+    if (st == 0 && sabre_snapshot_object(s, &o) == 0) {
+        out[1] = (uint32_t)(uintptr_t)o.ptr;
+        out[2] = (uint32_t)o.size;
+    }
+    out[3] = (uint32_t)sabre_snapshot_rows(s);
+    return st;
+}
+
+/* out: rows written, skipped dead, skipped missing, skipped read-only. */
+JS int sabre_js_snapshot_commit(sabre_world_t *w, sabre_snapshot_t *s, uint32_t *out)
+{
+    sabre_commit_stats_t cs;
+    memset(&cs, 0, sizeof cs);
+    int st = sabre_snapshot_commit(w, s, &cs);
+    out[0] = (uint32_t)cs.rows_written;
+    out[1] = (uint32_t)cs.skipped_dead;
+    out[2] = (uint32_t)cs.skipped_missing;
+    out[3] = (uint32_t)cs.skipped_readonly;
+    return st;
+}
