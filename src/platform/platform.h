@@ -55,6 +55,15 @@ void sabre__plat_sleep_ns(uint64_t ns);
 size_t sabre__plat_page_size(void);
 unsigned sabre__plat_cpus(void);
 
+/* Large private arrays that grow (entity records): anonymous pages on
+ * Linux (mmap, mremap, with huge-page advice), the module heap on wasm.
+ * big_alloc/big_realloc return NULL on failure (errno set); the contents
+ * up to `old` bytes survive a realloc.  advise_huge is advice only. */
+void *sabre__plat_big_alloc(size_t bytes);
+void *sabre__plat_big_realloc(void *p, size_t old, size_t bytes);
+void sabre__plat_big_free(void *p, size_t bytes);
+void sabre__plat_advise_huge(void *p, size_t bytes);
+
 /* A non-zero random 64-bit value (getrandom; clock and identity mixed in if
  * that fails). */
 uint64_t sabre__plat_random(void);

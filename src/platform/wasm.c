@@ -172,6 +172,29 @@ unsigned sabre__plat_cpus(void)
     return n > 0 ? (unsigned)n : 1;
 }
 
+void *sabre__plat_big_alloc(size_t bytes)
+{
+    return malloc(bytes);
+}
+
+void *sabre__plat_big_realloc(void *p, size_t old, size_t bytes)
+{
+    (void)old;
+    return realloc(p, bytes);
+}
+
+void sabre__plat_big_free(void *p, size_t bytes)
+{
+    (void)bytes;
+    free(p);
+}
+
+void sabre__plat_advise_huge(void *p, size_t bytes)
+{
+    (void)p; /* no pages to advise: the module memory is one block */
+    (void)bytes;
+}
+
 uint64_t sabre__plat_random(void)
 {
     uint64_t id = ((uint64_t)wasm_random32() << 32) | (uint64_t)wasm_random32();
