@@ -30,7 +30,12 @@
 #include "platform/platform.h"
 #include "sabre/status.h"
 
-EM_JS(double, wasm_clock_ms, (void), { return performance.timeOrigin + performance.now(); });
+/* performance.timeOrigin is a slow getter (about 1 us in Node): read once per
+ * thread (each Worker has its own origin, so the cache is per global). */
+EM_JS(double, wasm_clock_ms, (void), {
+    return (globalThis.__sabreT0 || (globalThis.__sabreT0 = performance.timeOrigin)) +
+           performance.now();
+});
 
 EM_JS(double, wasm_random32, (void), {
     const a = new Uint32Array(1);
@@ -154,9 +159,12 @@ void sabre__plat_sleep_ns(uint64_t ns)
 
 void sabre__plat_yield(void)
 {
-    /* sched_yield does nothing here; a 1 us wait lets the host run another
-     * thread of this core. */
-    sabre__plat_sleep_ns(1000);
+    /* sched_yield does nothing here.  Atomics.wait with a zero timeout
+     * enters the host's wait path and returns at once, which lets another
+     * thread of this core run, without the tens of microseconds a non-zero
+     * timeout costs. */
+    _Atomic uint32_t never = 0;
+    emscripten_futex_wait((volatile void *)&never, 0, 0);
 }
 
 /* ---- machine ---- */
