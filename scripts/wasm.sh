@@ -9,11 +9,12 @@ export NODE_PATH=/usr/share/nodejs   # emscripten's JS optimizer requires acorn
 emcmake cmake -S . -B build/wasm -DCMAKE_BUILD_TYPE=Release -DSABRE_WERROR=ON >/dev/null 2>&1
 cmake --build build/wasm -j"$(nproc)" 2>&1 | grep -v -E '^\[|^gmake|Built target|Scanning' || true
 cmake --build build/wasm -j"$(nproc)" >/dev/null
-# js/src/abi.json from the C structs (js/tools/abi_gen.c); the committed
-# copy must match, so a layout change cannot leave the pure-JS workers behind.
+# js/src/abi.json from the library's description of its binary interface
+# (sabre abi --json, computed from the C structs); the committed copy must
+# match, so a layout change cannot leave the pure-JS workers behind.
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSABRE_WERROR=ON >/dev/null
-cmake --build build/release -j"$(nproc)" --target sabre_abi_gen >/dev/null
-build/release/sabre_abi_gen > build/wasm/abi.json
+cmake --build build/release -j"$(nproc)" --target sabre_tool >/dev/null
+build/release/sabre abi --json | node js/tools/abi_from_lib.mjs > build/wasm/abi.json
 if ! cmp -s build/wasm/abi.json js/src/abi.json; then
   if [ "${SABRE_ABI_UPDATE:-0}" = 1 ]; then cp build/wasm/abi.json js/src/abi.json
   else diff build/wasm/abi.json js/src/abi.json || true

@@ -8,5 +8,6 @@ int sabre_tool_cmd_schema(int argc, char **argv);
 int sabre_tool_cmd_probe(int argc, char **argv);
 int sabre_tool_cmd_create(int argc, char **argv);
 int sabre_tool_cmd_demo(int argc, char **argv);
+int sabre_tool_cmd_abi(int argc, char **argv);
 
 #endif

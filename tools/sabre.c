@@ -14,6 +14,7 @@
 #pragma weak sabre_tool_cmd_probe
 #pragma weak sabre_tool_cmd_create
 #pragma weak sabre_tool_cmd_demo
+#pragma weak sabre_tool_cmd_abi
 
 struct command {
     const char *name;
@@ -39,6 +40,7 @@ int main(int argc, char **argv)
         {"probe", sabre_tool_cmd_probe, "report which shared-memory backings work here"},
         {"create", sabre_tool_cmd_create, "create a region holding objects (for demos and tests)"},
         {"demo", sabre_tool_cmd_demo, "run a demo (physics, ...)"},
+        {"abi", sabre_tool_cmd_abi, "print the binary interface (sizes, offsets, magics) as JSON"},
     };
     const size_t n = sizeof cmds / sizeof cmds[0];
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||

@@ -1,6 +1,7 @@
 /* sabre/sabre.h - the whole public API, one header per layer. */
 #ifndef SABRE_SABRE_H
 #define SABRE_SABRE_H
+#include "sabre/abi.h"      /* the ABI described by the library */
 #include "sabre/ecs.h"      /* world, components, queries, ticks */
 #include "sabre/layout.h"   /* scalars, schema language, layouts */
 #include "sabre/mailbox.h"  /* multi-tick request/acknowledge */

@@ -110,14 +110,6 @@ static void wake_consumer(rg_hdr *h)
     }
 }
 
-void sabre__ring_wake_producers(rg_hdr *h)
-{
-    if (rl_fenced_load(&h->prod_waiters)) {
-        atomic_fetch_add(&h->release_seq, 1);
-        sabre__futex_wake(&h->release_seq, INT_MAX);
-    }
-}
-
 /* Cursor lanes: is there room for n more chunks?  The released end is
  * reloaded only when the cached one says no.  A released end past the head
  * (a corrupt lane) never makes room. */

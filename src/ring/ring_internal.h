@@ -5,6 +5,8 @@
 #ifndef SABRE_RING_INTERNAL_H
 #define SABRE_RING_INTERNAL_H
 
+#include <limits.h>
+
 #include "core/internal.h"
 #include "core/rl_internal.h"
 #include "ring/ring_abi.h"
@@ -130,10 +132,18 @@ static inline void counter_add(_Atomic uint64_t *c, uint64_t n)
 }
 
 /* Shared between this layer's files. */
-void sabre__ring_wake_producers(rg_hdr *h);
 uint64_t sabre__ring_reclaim(sabre_ring_t *r, uint32_t lane, uint64_t from, uint32_t skip);
 void sabre__ring_reap_dead_claims(sabre_ring_consumer_t *c);
-
 uint64_t sabre__ring_reap_intent(sabre_ring_t *r, uint32_t lane);
+
+/* Wake producers blocked on a full ring, if any sleep (the "publish, then
+ * look for sleepers" rule of rl_fenced_load). */
+static inline void sabre__ring_wake_producers(rg_hdr *h)
+{
+    if (rl_fenced_load(&h->prod_waiters)) {
+        atomic_fetch_add(&h->release_seq, 1);
+        sabre__futex_wake(&h->release_seq, INT_MAX);
+    }
+}
 
 #endif

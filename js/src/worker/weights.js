@@ -110,11 +110,11 @@ export class WeightsReader {
     Atomics.add(m.i32, (o + W.version_waiters) >>> 2, 1);
     try {
       for (;;) {
-        const seen = Atomics.load(m.i32, (o + W.version32) >>> 2);
+        const seen = Atomics.load(m.i32, (o + W.version) >>> 2);
         if (this.version() > after) return true;
         const left = deadline - performance.now();
         if (left <= 0) return false;
-        Atomics.wait(m.i32, (o + W.version32) >>> 2, seen, Math.min(left, 50));
+        Atomics.wait(m.i32, (o + W.version) >>> 2, seen, Math.min(left, 50));
       }
     } finally {
       Atomics.sub(m.i32, (o + W.version_waiters) >>> 2, 1);
@@ -129,12 +129,12 @@ export class WeightsReader {
     Atomics.add(m.i32, (o + W.version_waiters) >>> 2, 1);
     try {
       for (;;) {
-        const seen = Atomics.load(m.i32, (o + W.version32) >>> 2);
+        const seen = Atomics.load(m.i32, (o + W.version) >>> 2);
         if (this.version() > after) return true;
         const left = deadline - performance.now();
         if (left <= 0) return false;
         const slice = Math.min(left, 50);
-        const r = Atomics.waitAsync(m.i32, (o + W.version32) >>> 2, seen, slice);
+        const r = Atomics.waitAsync(m.i32, (o + W.version) >>> 2, seen, slice);
         // A timer too: Node does not keep its event loop alive for waitAsync.
         let timer;
         if (r.async) await Promise.race([r.value, new Promise((res) => { timer = setTimeout(res, slice); })]);
