@@ -22,8 +22,8 @@
 
 #include "bench_util.h"
 #include "ecs/ecs_internal.h"
-#include "snapshot/snapshot_internal.h"
 #include "sabre/snapshot.h"
+#include "snapshot/snapshot_internal.h"
 
 typedef struct {
     float x, y;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds sabre and runs its main job: the physics demo (every offload mode,
-# checked bit-identical against the serial run), then shows what the
-# machine supports and a shared region as any process sees it.
+# Builds sabre and runs its main job: first `sabre probe` (which
+# shared-memory backings work on this machine), then the physics demo (every
+# offload mode, checked bit-identical against the serial run).  To look at a
+# shared region as any process sees it, run `sabre inspect <file|shm-name>`.
 # Extra arguments go to `sabre demo physics` (e.g. -n 200000 -f 100).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "region/region_abi.h"
 #include "sabre/region.h"
 
 static char shm_name[64];
@@ -130,10 +132,17 @@ static void test_backings(void)
     CHECK(info.creator_start_time > 0);
     CHECK(info.created_ns > 0);
     CHECK(info.used > info.data_offset);
-    CHECK_EQ(info.dir_claimed, 4); /* 3 published + 1 given up (EEXIST) */
+    CHECK_EQ(info.dir_claimed, 3); /* 3 published; the EEXIST failure claimed no slot */
     sabre_slot_info_t si;
     CHECK_OK(sabre_region_slot(r, 3, &si));
+    CHECK_EQ(si.state, SABRE_SLOT_EMPTY);
+    /* A slot given up after claiming (a lost race) reads DEAD: made by hand. */
+    struct dir_entry *de = (struct dir_entry *)((uint8_t *)sabre_region_base(r) + info.dir_offset +
+                                                3u * sizeof(struct dir_entry));
+    atomic_store(&de->state, ST_MAKE(ST_DEAD, 0x123456u, getpid()));
+    CHECK_OK(sabre_region_slot(r, 3, &si));
     CHECK_EQ(si.state, SABRE_SLOT_DEAD);
+    CHECK_EQ(sabre_region_count(r), 3);
     CHECK_OK(sabre_region_slot(r, 4, &si));
     CHECK_EQ(si.state, SABRE_SLOT_EMPTY);
     CHECK_ERR(sabre_region_slot(r, 256, &si), SABRE_ENOENT);
@@ -240,13 +249,14 @@ static void test_backings(void)
     check_objects_again(r);
     CHECK_OK(sabre_region_info(r, &info));
     CHECK_EQ(info.max_objects, 8);
-    /* Allocate more after reopening, up to the directory capacity. */
+    /* Allocate more after reopening, up to the directory capacity (the
+     * failed EEXIST allocation above used no slot). */
     char nm[16];
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         snprintf(nm, sizeof nm, "more%d", i);
         CHECK_OK(sabre_region_alloc(r, &(sabre_object_desc_t){.name = nm, .size = 64}, NULL));
     }
-    CHECK_EQ(sabre_region_count(r), 7);
+    CHECK_EQ(sabre_region_count(r), 8);
     CHECK_ERR(sabre_region_alloc(r, &(sabre_object_desc_t){.name = "full", .size = 64}, NULL),
               SABRE_ENOSPC);
     CHECK_STR_CONTAINS(sabre_last_error(), "directory is full");

@@ -130,6 +130,38 @@ static void test_create_inspect(void)
                       "assert d['slots'] == []"),
              0);
 
+    /* A COLUMNS object that fails validation: the rest is printed, the
+     * message says what is wrong, and the exit status is 3. */
+    sabre_region_t *r = NULL;
+    CHECK_OK(
+        sabre_region_open(&(sabre_region_desc_t){.backing = SABRE_BACKING_FILE, .name = file}, &r));
+    sabre_object_t po;
+    CHECK_OK(sabre_region_find(r, "particles", NULL, &po));
+    uint64_t *col1 = (uint64_t *)((uint8_t *)po.ptr + 64 + 8), saved = *col1;
+    const struct {
+        uint64_t off;
+        const char *msg;
+    } bad[] = {{saved + 8, "column 'pos_y' offset"},
+               {64, "inside the 128-byte columns header"},
+               {po.size, "does not fit"}};
+    for (int i = 0; i < 3; i++) {
+        *col1 = bad[i].off;
+        CHECK_EQ(run("'%s' inspect '%s'", tool, file), 3);
+        CHECK_STR_CONTAINS(out, "[1] blob");
+        CHECK_STR_CONTAINS(out, bad[i].msg);
+        CHECK_STR_CONTAINS(err, "1 object failed validation");
+        CHECK_EQ(run("'%s' inspect --json '%s'", tool, file), 3);
+        CHECK_STR_CONTAINS(out, "state_error");
+    }
+    *col1 = saved + 8;
+    CHECK_EQ(run("'%s' inspect '%s'", tool, file), 3);
+    CHECK_STR_CONTAINS(out, "is not a multiple of 64");
+    *col1 = saved;
+    sabre_region_close(r);
+    CHECK_EQ(run("'%s' inspect '%s'", tool, file), 0);
+    CHECK_EQ(run("'%s' inspect --help", tool), 0);
+    CHECK_STR_CONTAINS(out, "Exit status");
+
     /* Exists -> EEXIST; --replace works; a failed create leaves nothing. */
     CHECK_EQ(run("'%s' create --file '%s' --size 64K", tool, file), 1);
     CHECK_STR_CONTAINS(err, "already exists");

@@ -824,9 +824,97 @@ static void test_block_wakeup(void)
     sabre_region_close(reg);
 }
 
+/* docs/abi.md "Ring object": where each field sits in a chunk, chunk_stride,
+ * struct-typed fields, and the field-name limit. */
+static void test_field_placement(void)
+{
+    sabre_region_t *reg = make_region(4 << 20);
+    const char *text = "struct V { x: f32; y: f32; z: u8; }\n"
+                       "struct Step { pos: V; act: i16[3]; done: bool; }";
+    sabre_schema_t *sch = NULL;
+    CHECK_OK(sabre_schema_compile(text, strlen(text), &sch, NULL));
+    const uint32_t T = 5, E = 3;
+    sabre_ring_t *ring = NULL;
+    CHECK_OK(sabre_ring_create(reg,
+                               &(sabre_ring_desc_t){.name = "placed",
+                                                    .layout = sabre_schema_root(sch),
+                                                    .steps = T,
+                                                    .envs = E,
+                                                    .capacity = 4,
+                                                    .producers = 1},
+                               &ring));
+    /* elem sizes: V is 12 (x, y, z, 3 bytes of tail padding), i16[3] 6, bool 1;
+     * each field at the previous end rounded up to 64. */
+    const struct {
+        const char *name;
+        uint32_t elem;
+        uint64_t offset;
+    } want[] = {{"pos", 12, 0}, {"act", 6, 192}, {"done", 1, 320}};
+    for (int i = 0; i < 3; i++) {
+        sabre_ring_field_t f;
+        CHECK_OK(sabre_ring_field_find(ring, want[i].name, &f));
+        CHECK_EQ(f.elem_size, want[i].elem);
+        CHECK_EQ(f.offset, want[i].offset);
+        CHECK_EQ(f.size, (uint64_t)T * E * want[i].elem);
+    }
+    CHECK_EQ(sabre_ring_chunk_stride(ring), 384); /* align64(320 + 15) */
+    /* Element [t][e] of a struct field is the struct's bytes in schema layout. */
+    sabre_ring_producer_t *p = NULL;
+    CHECK_OK(sabre_ring_producer_open(ring, &p));
+    sabre_ring_claim_t cl;
+    CHECK_OK(sabre_ring_claim(p, 1, 0, &cl));
+    uint8_t *payload = (uint8_t *)cl.data;
+    float y = 2.5f;
+    memcpy(payload + 0 + (2u * E + 1) * 12 + 4, &y, 4); /* pos[t=2][e=1].y */
+    const uint8_t *el = (const uint8_t *)sabre_chunk_array(ring, cl.chunks, 0) + (2u * E + 1) * 12;
+    float got;
+    memcpy(&got, el + 4, 4);
+    CHECK(got == 2.5f);
+    CHECK_OK(sabre_ring_abort(p, &cl));
+    sabre_ring_producer_close(p);
+    sabre_ring_close(ring);
+    sabre_schema_free(sch);
+    /* Field names: 39 bytes fit the field record's char[40], 40 do not. */
+    char name39[40], name40[41], st[200];
+    memset(name39, 'a', 39);
+    name39[39] = '\0';
+    memset(name40, 'b', 40);
+    name40[40] = '\0';
+    snprintf(st, sizeof st, "struct S { %s: f32; %s: f32; }", name39, name40);
+    CHECK_OK(sabre_schema_compile(st, strlen(st), &sch, NULL)); /* the schema allows 63 */
+    CHECK_ERR(sabre_ring_create(reg,
+                                &(sabre_ring_desc_t){.name = "long",
+                                                     .layout = sabre_schema_root(sch),
+                                                     .steps = 1,
+                                                     .envs = 1,
+                                                     .capacity = 2,
+                                                     .producers = 1},
+                                &ring),
+              SABRE_EINVAL);
+    CHECK_STR_CONTAINS(sabre_last_error(), name40);
+    CHECK_STR_CONTAINS(sabre_last_error(), "at most 39 bytes");
+    sabre_schema_free(sch);
+    snprintf(st, sizeof st, "struct S { %s: f32; }", name39);
+    CHECK_OK(sabre_schema_compile(st, strlen(st), &sch, NULL));
+    CHECK_OK(sabre_ring_create(reg,
+                               &(sabre_ring_desc_t){.name = "long",
+                                                    .layout = sabre_schema_root(sch),
+                                                    .steps = 1,
+                                                    .envs = 1,
+                                                    .capacity = 2,
+                                                    .producers = 1},
+                               &ring));
+    sabre_ring_field_t f;
+    CHECK_OK(sabre_ring_field_find(ring, name39, &f));
+    sabre_ring_close(ring);
+    sabre_schema_free(sch);
+    sabre_region_close(reg);
+}
+
 int main(void)
 {
     test_basic();
+    test_field_placement();
     test_cursor_lanes();
     for (int shape = 0; shape < 2; shape++)
         for (int pol = 0; pol < 3; pol++)

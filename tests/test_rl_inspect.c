@@ -247,6 +247,7 @@ int main(void)
     t = describe(sabre_tool_describe_ring, reg, "rollouts", true);
     CHECK(json_object_ok(t));
     CHECK_STR_CONTAINS(t, "\"in_flight\":2");
+    CHECK_STR_CONTAINS(t, "\"layout_hash\":\"0x"); /* hashes are 0x-prefixed, as the object's */
     free(t);
     CHECK(!json_object_ok("{\"a\":1,}"));
     CHECK(!json_object_ok("{\"a\":01}"));

@@ -35,8 +35,8 @@
 
 #include "check.h"
 #include "ecs/ecs_internal.h"
-#include "snapshot/snapshot_internal.h"
 #include "sabre/snapshot.h"
+#include "snapshot/snapshot_internal.h"
 
 typedef struct {
     float x, y;

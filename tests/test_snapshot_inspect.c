@@ -77,6 +77,9 @@ int main(void)
     CHECK_STR_CONTAINS(out, "\"format\":\"snapshot\"");
     CHECK_STR_CONTAINS(out, "\"changed_rows\":2");
     CHECK_STR_CONTAINS(out, "\"format\":\"table_chunk\"");
+    CHECK_STR_CONTAINS(out, "\"world_id\":\"0x"); /* ids and hashes are 0x-prefixed */
+    CHECK_STR_CONTAINS(out, "\"snapshot_id\":\"0x");
+    CHECK_STR_CONTAINS(out, "\"layout_hash\":\"0x");
 
     /* Corrupt the snapshot's header (capacity far beyond the object). */
     sabre_object_t o;

@@ -23,8 +23,8 @@
 
 #include "check.h"
 #include "ecs/ecs_internal.h"
-#include "snapshot/snapshot_internal.h"
 #include "sabre/snapshot.h"
+#include "snapshot/snapshot_internal.h"
 
 enum { NC = 4, MAXE = 3000, TAG = 3 };
 

@@ -29,7 +29,10 @@ static void create_usage(FILE *f)
            "                                 root (last) struct; the root layout is stored\n"
            "  --raw NAME:BYTES               a RAW object of BYTES zero bytes\n"
            "  --max-objects N                directory capacity (default 256)\n"
-           "  --fill                         set every column value to its row number\n"
+           "  --fill                         set every column value to its row number:\n"
+           "                                 integers truncated to their width, floats\n"
+           "                                 exact up to 2^24 (f32), bool columns row & 1\n"
+           "                                 (false, true, false, ...)\n"
            "  --replace                      replace an existing region of that name\n"
            "  --prefault, --hugepages        SABRE_REGION_PREFAULT / _HUGEPAGES\n"
            "  -h, --help                     this help\n");

@@ -64,7 +64,12 @@ static void inspect_usage(FILE *f)
                "  --count N         with --watch: stop after N refreshes\n"
                "  -h, --help        this help\n"
                "\n"
-               "A missing, corrupt or incompatible region prints the reason and exits 1.\n");
+               "Exit status: 0 when the region and every object's state are valid;\n"
+               "1 when the region cannot be opened or fails validation (missing, not a\n"
+               "regular file, corrupt, incompatible): the reason is printed; 3 when the\n"
+               "region is valid but an object's state is not (listed as \"state: error\",\n"
+               "in JSON \"state_error\"; every object is still printed); 2 for bad usage.\n"
+               "COLUMNS objects are checked as docs/abi.md \"COLUMNS objects\" says.\n");
 }
 
 /* ---- JSON and text helpers ---------------------------------------------- */
@@ -193,10 +198,10 @@ static int describe_columns(const sabre_region_t *r, const sabre_object_t *o, FI
         goto done;
     }
     uint64_t table_end = 64 + 8ull * ncol;
-    if (hsize < table_end || hsize > o->size) {
+    if (hsize < table_end || hsize % 64 != 0 || hsize > o->size) {
         sabre__fail(rc,
-                    "columns header size %u must cover the %llu-byte offset table and "
-                    "fit in %llu bytes",
+                    "columns header size %u must be a multiple of 64 that covers the "
+                    "%llu-byte offset table and fits in %llu bytes",
                     hsize, (unsigned long long)table_end, (unsigned long long)o->size);
         goto done;
     }
@@ -204,8 +209,17 @@ static int describe_columns(const sabre_region_t *r, const sabre_object_t *o, FI
         uint64_t off;
         memcpy(&off, p + 64 + 8ull * c, 8);
         uint64_t sz = l->columns[c].size, bytes;
-        if (__builtin_mul_overflow(rows, sz, &bytes) || off < hsize || off > o->size ||
-            bytes > o->size - off) {
+        if (off % 64 != 0) {
+            sabre__fail(rc, "column '%s' offset %llu is not a multiple of 64", l->columns[c].name,
+                        (unsigned long long)off);
+            goto done;
+        }
+        if (off < hsize) {
+            sabre__fail(rc, "column '%s' offset %llu is inside the %u-byte columns header",
+                        l->columns[c].name, (unsigned long long)off, hsize);
+            goto done;
+        }
+        if (__builtin_mul_overflow(rows, sz, &bytes) || off > o->size || bytes > o->size - off) {
             sabre__fail(rc,
                         "column '%s' at %llu with %llu rows of %llu bytes does not fit "
                         "the %llu-byte object",
@@ -271,8 +285,11 @@ static int run_hook(describe_fn fn, const sabre_region_t *r, const sabre_object_
     return rc;
 }
 
-int sabre_tool_inspect_render(const sabre_region_t *r, bool json, FILE *out)
+/* Prints the region once; *invalid counts the objects whose state failed
+ * validation (they are printed with the error). */
+int sabre_tool_inspect_render(const sabre_region_t *r, bool json, FILE *out, uint32_t *invalid)
 {
+    *invalid = 0;
     sabre_region_info_t info;
     int rc = sabre_region_info(r, &info);
     if (rc != SABRE_OK)
@@ -348,6 +365,8 @@ int sabre_tool_inspect_render(const sabre_region_t *r, bool json, FILE *out)
         char *hbuf = NULL;
         size_t hlen = 0;
         int hrc = fn ? run_hook(fn, r, &o, json, &hbuf, &hlen) : SABRE_OK;
+        if (hrc != SABRE_OK)
+            (*invalid)++;
         if (json) {
             fprintf(out, "%s{\"index\": %u, \"slot\": %u, \"name\": ", published > 1 ? ", " : "",
                     published - 1, o.index);
@@ -455,6 +474,7 @@ int sabre_tool_cmd_inspect(int argc, char **argv)
                 sabre_status_name(rc));
         return 1;
     }
+    uint32_t invalid = 0;
     for (long n = 0;; n++) {
         if (watch && !json && n > 0)
             fputc('\n', stdout);
@@ -465,7 +485,7 @@ int sabre_tool_cmd_inspect(int argc, char **argv)
             iso_time(when, sizeof when, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
             printf("== %s\n", when);
         }
-        rc = sabre_tool_inspect_render(r, json, stdout);
+        rc = sabre_tool_inspect_render(r, json, stdout, &invalid);
         fflush(stdout);
         if (rc != SABRE_OK) {
             fprintf(stderr, "sabre inspect: %s: %s (%s)\n", target, sabre_last_error(),
@@ -478,5 +498,12 @@ int sabre_tool_cmd_inspect(int argc, char **argv)
         nanosleep(&ts, NULL);
     }
     sabre_region_close(r);
-    return rc == SABRE_OK ? 0 : 1;
+    if (rc != SABRE_OK)
+        return 1;
+    if (invalid) {
+        fprintf(stderr, "sabre inspect: %s: %u object%s failed validation (see above)\n", target,
+                invalid, invalid == 1 ? "" : "s");
+        return 3;
+    }
+    return 0;
 }

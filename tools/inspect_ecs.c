@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/internal.h"
 #include "ecs/ecs_internal.h"
 #include "inspect_kinds.h"
-#include "core/internal.h"
 
 /* Copy and validate the metadata of the column set in object o. */
 static int load_meta(const sabre_object_t *o, uint64_t magic, uint8_t **out)
@@ -90,12 +90,12 @@ static int describe(const sabre_object_t *o, FILE *out, bool json, uint64_t magi
     static const char *modes[] = {"shared", "transfer", "native"};
     const char *mode = h->mode < 3 ? modes[h->mode] : "?";
     if (json) {
-        fprintf(out, "{\"format\":\"%s\",\"version\":\"%u.%u\",\"world_id\":\"%016llx\",",
+        fprintf(out, "{\"format\":\"%s\",\"version\":\"%u.%u\",\"world_id\":\"0x%016llx\",",
                 snap ? "snapshot" : "table_chunk", h->major, h->minor,
                 (unsigned long long)h->world_id);
         if (snap)
-            fprintf(out, "\"snapshot_id\":\"%016llx\",\"mode\":\"%s\",", (unsigned long long)h->uid,
-                    mode);
+            fprintf(out, "\"snapshot_id\":\"0x%016llx\",\"mode\":\"%s\",",
+                    (unsigned long long)h->uid, mode);
         else
             fprintf(out, "\"table\":%u,\"chunk\":%u,\"first_row\":%llu,", h->table,
                     (unsigned)(h->uid & 0xffffffffu), (unsigned long long)h->first_row);
@@ -124,7 +124,7 @@ static int describe(const sabre_object_t *o, FILE *out, bool json, uint64_t magi
             fprintf(out, ",\"layout\":");
             sabre__json_str(out, names + ce[i].layout_off, ce[i].layout_len);
             fprintf(out,
-                    ",\"layout_hash\":\"%016llx\",\"write\":%s,\"changed_rows\":%llu,"
+                    ",\"layout_hash\":\"0x%016llx\",\"write\":%s,\"changed_rows\":%llu,"
                     "\"summary\":%u,\"columns\":[",
                     (unsigned long long)ce[i].layout_hash, (ce[i].flags & 1) ? "true" : "false",
                     (unsigned long long)changed, summary);

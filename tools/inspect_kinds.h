@@ -33,7 +33,7 @@
 
 /* The whole region as `sabre inspect [--json]` prints it (also compiled into
  * the wasm module: Region.inspect() in js/). */
-int sabre_tool_inspect_render(const sabre_region_t *r, bool json, FILE *out);
+int sabre_tool_inspect_render(const sabre_region_t *r, bool json, FILE *out, uint32_t *invalid);
 
 int sabre_tool_describe_weights(const sabre_region_t *r, const sabre_object_t *o, FILE *out,
                                 bool json);

@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "inspect_kinds.h"
 #include "core/internal.h"
+#include "inspect_kinds.h"
 #include "sabre/ring.h"
 #include "sabre/weights.h"
 
@@ -140,7 +140,7 @@ int sabre_tool_describe_ring(const sabre_region_t *r, const sabre_object_t *o, F
         fprintf(out,
                 "{\"shape\":\"%s\",\"policy\":\"%s\",\"lanes\":%u,\"capacity\":%u,"
                 "\"producer_records\":%u,\"steps\":%u,\"envs\":%u,\"chunk_stride\":%" PRIu64
-                ",\"layout_hash\":\"%016" PRIx64 "\",\"reclaim_ns\":%" PRIu64
+                ",\"layout_hash\":\"0x%016" PRIx64 "\",\"reclaim_ns\":%" PRIu64
                 ",\"produced\":%" PRIu64 ",\"consumed\":%" PRIu64 ",\"dropped\":%" PRIu64
                 ",\"overwritten\":%" PRIu64 ",\"aborted\":%" PRIu64 ",\"abandoned\":%" PRIu64
                 ",\"in_flight\":%" PRIu64 ",\"held\":%" PRIu64 ",\"producer_wait_ns\":%" PRIu64

@@ -112,7 +112,13 @@ int sabre_region_create(const sabre_region_desc_t *desc, sabre_region_t **out);
  * for another ABI major).  If the creator has not finished initialising the
  * header, waits up to wait_ms, then SABRE_EBUSY ("still being created by pid
  * N"), or SABRE_ECORRUPT at once if that creator is dead ("creator pid N
- * died before initialising").  SABRE_ENOENT if there is no such region. */
+ * died before initialising").  SABRE_ENOENT if there is no such region.
+ * SABRE_EINVAL, without blocking, if the path is not a regular file (a
+ * FIFO, directory, device or socket, also through a symlink).  Opened for
+ * writing, a sparse file's holes are reserved (fallocate) as creation
+ * reserves them: SABRE_ENOSPC naming the path and the missing bytes if the
+ * file system is full, never a SIGBUS at the first write.  A region with two
+ * published objects of one name is SABRE_ECORRUPT. */
 int sabre_region_open(const sabre_region_desc_t *desc, sabre_region_t **out);
 
 /* Open a region from a file descriptor (a memfd received from another
@@ -207,7 +213,10 @@ typedef struct sabre_object {
  * layout_text, a layout whose hash is not the FNV-1a of its canonical text,
  * or layout text over 1 MiB.  SABRE_EBUSY if another live process has been
  * allocating the same name for more than 5 s.  Lock-free: a process that
- * dies mid-allocation leaks only its slot and bytes (docs/abi.md).
+ * dies mid-allocation leaks only its slot and bytes (docs/abi.md).  A name
+ * already published and a region too full are found before a directory slot
+ * is claimed, so failed allocations do not use up the directory.
+ * SABRE_ECORRUPT if the memory object shrank since it was opened.
  * The layout text is copied into the region just before the data.
  * *out may be NULL.
  */
@@ -219,7 +228,10 @@ int sabre_region_alloc(sabre_region_t *region, const sabre_object_desc_t *desc,
  * must equal expect->hash, else SABRE_ELAYOUT with both layout texts in the
  * message.  SABRE_ENOENT if there is no such object, SABRE_EINVAL for an
  * invalid name, SABRE_ECORRUPT if its entry fails validation (entries are
- * re-validated on every read: another process may have scribbled on them).
+ * re-validated on every read: another process may have scribbled on them),
+ * or if the memory object is now smaller than when it was opened (another
+ * process truncated it: the message names both sizes).  Two published
+ * objects of one name (a foreign writer): the lowest slot wins.
  * Cost: a scan of the directory comparing 24-bit name hashes, then one
  * validation (which hashes the layout text): look objects up once, keep
  * the sabre_object_t.  *out may be NULL.
@@ -241,7 +253,7 @@ typedef enum sabre_slot_state {
     SABRE_SLOT_EMPTY = 0,   /* never claimed */
     SABRE_SLOT_WRITING = 1, /* claimed, being filled (or its writer died meanwhile) */
     SABRE_SLOT_READY = 2,   /* published */
-    SABRE_SLOT_DEAD = 3,    /* given up (name taken, region full, writer died) */
+    SABRE_SLOT_DEAD = 3,    /* given up (lost a race for the name or the space, writer died) */
     SABRE_SLOT_INVALID = 4  /* state word holds an unknown code */
 } sabre_slot_state_t;
 

@@ -145,7 +145,7 @@ JS int sabre_js_region_object_at(const sabre_region_t *r, uint32_t i, uint32_t *
 }
 
 /* The region as `sabre inspect --json` prints it (malloc'ed, NULL on error). */
-int sabre_tool_inspect_render(const sabre_region_t *r, bool json, FILE *out);
+int sabre_tool_inspect_render(const sabre_region_t *r, bool json, FILE *out, uint32_t *invalid);
 JS char *sabre_js_region_inspect_json(const sabre_region_t *r)
 {
     char *buf = NULL;
@@ -153,7 +153,8 @@ JS char *sabre_js_region_inspect_json(const sabre_region_t *r)
     FILE *f = open_memstream(&buf, &len);
     if (!f)
         return NULL;
-    int st = sabre_tool_inspect_render(r, true, f);
+    uint32_t invalid = 0;
+    int st = sabre_tool_inspect_render(r, true, f, &invalid);
     fclose(f);
     if (st) {
         free(buf);

@@ -33,10 +33,22 @@ typedef struct abi_row {
     size_t a, b; /* struct: size; field: offset, size */
 } abi_row;
 
-#define S(T, NAME)     {ROW_STRUCT, NAME, sizeof(T), 0}
-#define F(T, f)        {ROW_FIELD, #f, offsetof(T, f), sizeof(((T *)0)->f)}
-#define FN(T, f, NAME) {ROW_FIELD, NAME, offsetof(T, f), sizeof(((T *)0)->f)}
-#define E              {ROW_END, NULL, 0, 0}
+#define S(T, NAME)                                                                                 \
+    {                                                                                              \
+        ROW_STRUCT, NAME, sizeof(T), 0                                                             \
+    }
+#define F(T, f)                                                                                    \
+    {                                                                                              \
+        ROW_FIELD, #f, offsetof(T, f), sizeof(((T *)0)->f)                                         \
+    }
+#define FN(T, f, NAME)                                                                             \
+    {                                                                                              \
+        ROW_FIELD, NAME, offsetof(T, f), sizeof(((T *)0)->f)                                       \
+    }
+#define E                                                                                          \
+    {                                                                                              \
+        ROW_END, NULL, 0, 0                                                                        \
+    }
 
 /* Shared-memory structures: what another process, a pure-JS worker or a
  * reader written from docs/abi.md sees. */

@@ -103,6 +103,40 @@ static int check_unique(sabre_region_t *r, uint32_t slot, const char *name, size
     return SABRE_OK;
 }
 
+/* Places an allocation after the bump word value `old`: text at *t, data
+ * at *d, end at *end.  Fails (without touching anything) when `old` is
+ * out of bounds or the allocation does not fit. */
+static int place(const sabre_region_t *r, uint64_t old, uint64_t text_bytes, uint64_t size,
+                 uint64_t align, uint64_t *t, uint64_t *d, uint64_t *end)
+{
+    if (old < r->data_offset || old > r->map_size || old % SABRE_OBJECT_ALIGN != 0)
+        return sabre__fail(SABRE_ECORRUPT,
+                           "region '%s': used word %llu is outside [%llu, "
+                           "%llu]",
+                           r->name, (unsigned long long)old, (unsigned long long)r->data_offset,
+                           (unsigned long long)r->map_size);
+    uint64_t start = SABRE_ALIGN_UP(old, (uint64_t)SABRE_OBJECT_ALIGN);
+    *t = start;
+    *d = *end = 0; /* read only when no overflow */
+    bool ovf =
+        __builtin_add_overflow(start, text_bytes, d) || __builtin_add_overflow(*d, align - 1, d);
+    *d &= ~(align - 1);
+    ovf = ovf || __builtin_add_overflow(*d, size, end) ||
+          __builtin_add_overflow(*end, (uint64_t)SABRE_OBJECT_ALIGN - 1, end);
+    *end &= ~((uint64_t)SABRE_OBJECT_ALIGN - 1);
+    if (ovf || *end > r->map_size) {
+        char a[32], b[32];
+        sabre__fmt_bytes(a, sizeof a, size);
+        sabre__fmt_bytes(b, sizeof b, r->map_size - SABRE_MIN(old, r->map_size));
+        return sabre__fail(SABRE_ENOSPC,
+                           "region '%s' is full: %llu bytes (%s) requested "
+                           "(plus %llu of layout text), %s left",
+                           r->name[0] ? r->name : sabre_backing_name(r->backing),
+                           (unsigned long long)size, a, (unsigned long long)text_bytes, b);
+    }
+    return SABRE_OK;
+}
+
 /* Reserves [start, end) of the object area with a CAS on `used`. */
 static int bump(sabre_region_t *r, uint64_t text_bytes, uint64_t size, uint64_t align,
                 uint64_t *text_off, uint64_t *data_off)
@@ -110,30 +144,10 @@ static int bump(sabre_region_t *r, uint64_t text_bytes, uint64_t size, uint64_t 
     struct region_header *h = hdr_of(r);
     uint64_t old = atomic_load_explicit(&h->used, memory_order_relaxed);
     for (;;) {
-        if (old < r->data_offset || old > r->map_size || old % SABRE_OBJECT_ALIGN != 0)
-            return sabre__fail(SABRE_ECORRUPT,
-                               "region '%s': used word %llu is outside [%llu, "
-                               "%llu]",
-                               r->name, (unsigned long long)old, (unsigned long long)r->data_offset,
-                               (unsigned long long)r->map_size);
-        uint64_t start = SABRE_ALIGN_UP(old, (uint64_t)SABRE_OBJECT_ALIGN);
-        uint64_t t = start, d = 0, end = 0; /* read only when no overflow */
-        bool ovf = __builtin_add_overflow(start, text_bytes, &d) ||
-                   __builtin_add_overflow(d, align - 1, &d);
-        d &= ~(align - 1);
-        ovf = ovf || __builtin_add_overflow(d, size, &end) ||
-              __builtin_add_overflow(end, (uint64_t)SABRE_OBJECT_ALIGN - 1, &end);
-        end &= ~((uint64_t)SABRE_OBJECT_ALIGN - 1);
-        if (ovf || end > r->map_size) {
-            char a[32], b[32];
-            sabre__fmt_bytes(a, sizeof a, size);
-            sabre__fmt_bytes(b, sizeof b, r->map_size - SABRE_MIN(old, r->map_size));
-            return sabre__fail(SABRE_ENOSPC,
-                               "region '%s' is full: %llu bytes (%s) requested "
-                               "(plus %llu of layout text), %s left",
-                               r->name[0] ? r->name : sabre_backing_name(r->backing),
-                               (unsigned long long)size, a, (unsigned long long)text_bytes, b);
-        }
+        uint64_t t, d, end;
+        int rc = place(r, old, text_bytes, size, align, &t, &d, &end);
+        if (rc != SABRE_OK)
+            return rc;
         if (atomic_compare_exchange_weak_explicit(&h->used, &old, end, memory_order_acq_rel,
                                                   memory_order_relaxed)) {
             *text_off = t;
@@ -141,6 +155,28 @@ static int bump(sabre_region_t *r, uint64_t text_bytes, uint64_t size, uint64_t 
             return SABRE_OK;
         }
     }
+}
+
+/* The failures an allocation can foresee (its name published already, no
+ * room left) are found before a slot is claimed, so they leave the
+ * directory as they found it; only an allocation that loses a race to a
+ * concurrent one after claiming gives its slot up (DEAD). */
+static int precheck(const sabre_region_t *r, const char *name, size_t nlen, uint32_t h24,
+                    uint64_t text_bytes, uint64_t size, uint64_t align)
+{
+    for (uint32_t i = 0; i < r->dir_capacity; i++) {
+        const struct dir_entry *e = entry_of(r, i);
+        uint64_t s = atomic_load_explicit(&e->state, memory_order_acquire);
+        if (ST_CODE(s) == ST_EMPTY)
+            break;
+        if (ST_CODE(s) == ST_READY && ST_HASH(s) == h24 && memcmp(e->name, name, nlen) == 0 &&
+            e->name[nlen] == '\0')
+            return sabre__fail(SABRE_EEXIST, "region '%s' already has an object named '%s'",
+                               r->name[0] ? r->name : sabre_backing_name(r->backing), name);
+    }
+    uint64_t t, d, end;
+    uint64_t old = atomic_load_explicit(&hdr_of(r)->used, memory_order_relaxed);
+    return place(r, old, text_bytes, size, align, &t, &d, &end);
 }
 
 int sabre_region_alloc(sabre_region_t *r, const sabre_object_desc_t *desc, sabre_object_t *out)
@@ -207,7 +243,12 @@ int sabre_region_alloc(sabre_region_t *r, const sabre_object_desc_t *desc, sabre
                                (unsigned long long)thash);
     }
 
+    if ((rc = sabre__rg_check_size(r)) != SABRE_OK)
+        return rc;
     uint32_t h24 = sabre__rg_name_hash24(desc->name, nlen);
+    uint64_t text_bytes = text ? tlen + 1 : 0;
+    if ((rc = precheck(r, desc->name, nlen, h24, text_bytes, desc->size, align)) != SABRE_OK)
+        return rc;
     uint32_t slot = 0;
     if ((rc = claim_slot(r, h24, &slot)) != SABRE_OK)
         return rc;
@@ -215,7 +256,7 @@ int sabre_region_alloc(sabre_region_t *r, const sabre_object_desc_t *desc, sabre
     uint64_t toff = 0, doff = 0;
     rc = check_unique(r, slot, desc->name, nlen, h24);
     if (rc == SABRE_OK)
-        rc = bump(r, text ? tlen + 1 : 0, desc->size, align, &toff, &doff);
+        rc = bump(r, text_bytes, desc->size, align, &toff, &doff);
     if (rc != SABRE_OK) {
         /* Give the slot up: DEAD slots are skipped by everyone. */
         atomic_store_explicit(&e->state, ST_MAKE(ST_DEAD, h24, sabre__self_pid()),
@@ -240,8 +281,19 @@ int sabre_region_alloc(sabre_region_t *r, const sabre_object_desc_t *desc, sabre
         e->layout_len = 0;
         e->layout_hash = 0;
     }
-    atomic_store_explicit(&e->state, ST_MAKE(ST_READY, h24, sabre__self_pid()),
-                          memory_order_release);
+    /* Publish with a CAS from our own WRITING word: an allocator that judged
+     * us dead (another pid namespace) stored DEAD, and may have published
+     * the same name since; the slot then stays DEAD. */
+    uint64_t writing = ST_MAKE(ST_WRITING, h24, sabre__self_pid());
+    if (!atomic_compare_exchange_strong_explicit(&e->state, &writing,
+                                                 ST_MAKE(ST_READY, h24, sabre__self_pid()),
+                                                 memory_order_acq_rel, memory_order_relaxed))
+        return sabre__fail(SABRE_EBUSY,
+                           "region '%s': object '%s' (slot %u) was given up by another "
+                           "allocator that judged pid %d dead (do all parties share one "
+                           "pid namespace?)",
+                           r->name[0] ? r->name : sabre_backing_name(r->backing), desc->name, slot,
+                           (int)sabre__self_pid());
     if (out) {
         memset(out, 0, sizeof *out);
         out->index = slot;

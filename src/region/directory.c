@@ -38,8 +38,8 @@ static uint64_t used_bound(const sabre_region_t *r)
 
 uint32_t sabre_region_count(const sabre_region_t *r)
 {
-    if (!r)
-        return 0;
+    if (!r || sabre__rg_check_size(r) != SABRE_OK)
+        return 0; /* no region, or one that shrank under us: nothing to count safely */
     uint32_t n = 0;
     for (uint32_t i = 0; i < r->dir_capacity; i++) {
         uint64_t s;
@@ -56,6 +56,9 @@ int sabre_region_object_at(const sabre_region_t *r, uint32_t idx, sabre_object_t
 {
     if (!r || !out)
         return sabre__fail(SABRE_EINVAL, "sabre_region_object_at: NULL argument");
+    int rc = sabre__rg_check_size(r);
+    if (rc != SABRE_OK)
+        return rc;
     uint32_t n = 0;
     for (uint32_t i = 0; i < r->dir_capacity; i++) {
         uint64_t s;
@@ -115,6 +118,8 @@ int sabre_region_find(const sabre_region_t *r, const char *name, const sabre_lay
     int rc = sabre__rg_check_object_name(name, &nlen);
     if (rc != SABRE_OK)
         return rc;
+    if ((rc = sabre__rg_check_size(r)) != SABRE_OK)
+        return rc;
     uint64_t s;
     int64_t slot = find_slot(r, name, nlen, sabre__rg_name_hash24(name, nlen), &s);
     if (slot < 0)
@@ -152,6 +157,9 @@ int sabre_region_slot(const sabre_region_t *r, uint32_t slot, sabre_slot_info_t 
     if (slot >= r->dir_capacity)
         return sabre__fail(SABRE_ENOENT, "slot %u is beyond the directory capacity %u", slot,
                            r->dir_capacity);
+    int rc = sabre__rg_check_size(r);
+    if (rc != SABRE_OK)
+        return rc;
     uint64_t s = atomic_load_explicit(&entry_of(r, slot)->state, memory_order_acquire);
     memset(out, 0, sizeof *out);
     out->state = ST_CODE(s) == ST_EMPTY     ? SABRE_SLOT_EMPTY
@@ -171,6 +179,9 @@ int sabre_region_object_in_slot(const sabre_region_t *r, uint32_t slot, sabre_ob
     if (slot >= r->dir_capacity)
         return sabre__fail(SABRE_ENOENT, "slot %u is beyond the directory capacity %u", slot,
                            r->dir_capacity);
+    int rc = sabre__rg_check_size(r);
+    if (rc != SABRE_OK)
+        return rc;
     uint64_t s;
     bool end;
     if (!slot_ready(r, slot, &s, &end))

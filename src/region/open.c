@@ -51,6 +51,9 @@ int sabre_region_info(const sabre_region_t *r, sabre_region_info_t *out)
 {
     if (!r || !out)
         return sabre__fail(SABRE_EINVAL, "sabre_region_info: NULL argument");
+    int rc = sabre__rg_check_size(r);
+    if (rc != SABRE_OK)
+        return rc;
     const struct region_header *h = hdr_of(r);
     memset(out, 0, sizeof *out);
     out->abi_major = h->abi_major;

@@ -57,6 +57,7 @@ void sabre__rg_copy_entry(const struct dir_entry *e, uint64_t state, struct entr
 int sabre__rg_validate_entry(const sabre_region_t *r, uint32_t i, const struct entry_copy *c,
                              uint64_t used, sabre_object_t *o);
 
+int sabre__rg_check_size(const sabre_region_t *r);
 int sabre__rg_validate_header(sabre_region_t *r, uint64_t size);
 int sabre__rg_validate_directory(const sabre_region_t *r);
 void sabre__rg_region_free(sabre_region_t *r);

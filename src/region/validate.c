@@ -21,6 +21,28 @@
  * Validation
  * ------------------------------------------------------------------------- */
 
+/* The memory object's real size against the size validated at open: a peer
+ * that truncates a shm or file region under its users would make the next
+ * access to the lost pages raise SIGBUS.  Checked wherever the handle
+ * already validates (find, object_at, alloc and the attaches built on
+ * find); it cannot protect pointers already handed out (docs/abi.md). */
+int sabre__rg_check_size(const sabre_region_t *r)
+{
+    if (r->fd < 0)
+        return SABRE_OK; /* PRIVATE: nobody else holds the memory */
+    struct stat st;
+    if (fstat(r->fd, &st) != 0)
+        return sabre__fail_errno(errno, "region '%s': fstat",
+                                 r->name[0] ? r->name : sabre_backing_name(r->backing));
+    if ((uint64_t)st.st_size < r->map_size)
+        return sabre__fail(SABRE_ECORRUPT,
+                           "region '%s' shrank under its users: %llu bytes when opened, "
+                           "%llu now (truncated by another process?)",
+                           r->name[0] ? r->name : sabre_backing_name(r->backing),
+                           (unsigned long long)r->map_size, (unsigned long long)st.st_size);
+    return SABRE_OK;
+}
+
 /* A copy of an entry taken with single loads, validated as a whole, so a
  * concurrent scribbler cannot change a field between check and use. */
 
@@ -142,6 +164,40 @@ struct range {
     uint32_t entry;
 };
 
+struct named {
+    uint32_t h24, entry;
+};
+
+static int named_cmp(const void *a, const void *b)
+{
+    const struct named *x = a, *y = b;
+    if (x->h24 != y->h24)
+        return x->h24 < y->h24 ? -1 : 1;
+    return x->entry < y->entry ? -1 : x->entry > y->entry ? 1 : 0;
+}
+
+/* Two READY entries with one name: the allocation protocol never makes
+ * them, so the region was written by something else (docs/abi.md
+ * "Directory entry", name rule). */
+static int check_duplicates(const sabre_region_t *r, const char *rn, struct named *names, size_t n)
+{
+    qsort(names, n, sizeof *names, named_cmp);
+    for (size_t k = 0; k < n; k++) {
+        for (size_t m = k + 1; m < n && names[m].h24 == names[k].h24; m++) {
+            char a[SABRE_NAME_MAX], b[SABRE_NAME_MAX];
+            memcpy(a, entry_of(r, names[k].entry)->name, SABRE_NAME_MAX);
+            memcpy(b, entry_of(r, names[m].entry)->name, SABRE_NAME_MAX);
+            a[SABRE_NAME_MAX - 1] = b[SABRE_NAME_MAX - 1] = '\0';
+            if (strcmp(a, b) == 0)
+                return sabre__fail(SABRE_ECORRUPT,
+                                   "region '%s': directory entries %u and %u are both "
+                                   "published with the name '%s' (names are unique)",
+                                   rn, names[k].entry, names[m].entry, a);
+        }
+    }
+    return SABRE_OK;
+}
+
 static int range_cmp(const void *a, const void *b)
 {
     const struct range *x = a, *y = b;
@@ -155,7 +211,8 @@ int sabre__rg_validate_directory(const sabre_region_t *r)
     const char *rn = r->name[0] ? r->name : sabre_backing_name(r->backing);
     uint64_t used = atomic_load_explicit(&hdr_of(r)->used, memory_order_acquire);
     struct range *ranges = NULL;
-    size_t nr = 0;
+    struct named *names = NULL;
+    size_t nr = 0, nn = 0;
     int rc = SABRE_OK;
     for (uint32_t i = 0; i < r->dir_capacity; i++) {
         struct dir_entry *e = entry_of(r, i);
@@ -184,11 +241,13 @@ int sabre__rg_validate_directory(const sabre_region_t *r)
             break;
         if (!ranges) {
             ranges = malloc(sizeof *ranges * 2 * (size_t)r->dir_capacity);
-            if (!ranges) {
+            names = malloc(sizeof *names * (size_t)r->dir_capacity);
+            if (!ranges || !names) {
                 rc = sabre__fail(SABRE_ENOMEM, "out of memory validating region '%s'", rn);
                 break;
             }
         }
+        names[nn++] = (struct named){ST_HASH(s), i};
         ranges[nr++] = (struct range){o.offset, o.offset + o.size, i};
         if (c.layout_offset)
             ranges[nr++] = (struct range){c.layout_offset, c.layout_offset + c.layout_len + 1, i};
@@ -207,7 +266,10 @@ int sabre__rg_validate_directory(const sabre_region_t *r)
                 break;
             }
     }
+    if (rc == SABRE_OK && nn > 1)
+        rc = check_duplicates(r, rn, names, nn);
     free(ranges);
+    free(names);
     return rc;
 }
 
@@ -250,16 +312,13 @@ int sabre__rg_validate_header(sabre_region_t *r, uint64_t size)
                            (int)pid);
     if (h->backing > SABRE_BACKING_FILE)
         return sabre__fail(SABRE_ECORRUPT, "region '%s': backing %u is unknown", rn, h->backing);
-    if (h->dir_entry_size < ENTRY_SIZE || h->dir_entry_size % 64 != 0)
-        return sabre__fail(SABRE_ECORRUPT,
-                           "region '%s': dir_entry_size %u must be a multiple of "
-                           "64 and at least %u",
-                           rn, h->dir_entry_size, ENTRY_SIZE);
+    /* Every 1.x entry is 128 bytes at dir_offset + 128*i; another entry
+     * size needs another major (docs/abi.md "Versioning policy"). */
     if (h->dir_entry_size != ENTRY_SIZE)
-        return sabre__fail(SABRE_EVERSION,
-                           "region '%s': directory entries of %u bytes, this "
-                           "library (ABI %d.%d) reads %u-byte entries",
-                           rn, h->dir_entry_size, SABRE_ABI_MAJOR, SABRE_ABI_MINOR, ENTRY_SIZE);
+        return sabre__fail(SABRE_ECORRUPT,
+                           "region '%s': dir_entry_size is %u, want %u (ABI %u.x directory "
+                           "entries are %u bytes)",
+                           rn, h->dir_entry_size, ENTRY_SIZE, (unsigned)h->abi_major, ENTRY_SIZE);
     if (h->dir_capacity == 0 || h->dir_capacity > MAX_OBJECTS_LIMIT)
         return sabre__fail(SABRE_ECORRUPT, "region '%s': dir_capacity %u must be in [1, %u]", rn,
                            h->dir_capacity, MAX_OBJECTS_LIMIT);

@@ -141,9 +141,13 @@ int sabre_ring_create(sabre_region_t *region, const sabre_ring_desc_t *d, sabre_
                                    d->name, SABRE_RING_MAX_FIELDS);
             if (!sabre__strlcpy(fields[nf].name, fd->name, sizeof fields[nf].name))
                 return sabre__fail(SABRE_EINVAL,
-                                   "ring '%s': field name '%s' is longer than 39 "
-                                   "bytes",
-                                   d->name, fd->name);
+                                   "ring '%s': field '%s' of layout '%s' has a %zu-byte name; "
+                                   "ring field names are at most %zu bytes (the field "
+                                   "record's char[%zu]), although schema identifiers may have "
+                                   "%d: shorten the name",
+                                   d->name, fd->name, d->layout->name, strlen(fd->name),
+                                   sizeof fields[nf].name - 1, sizeof fields[nf].name,
+                                   SABRE_SCHEMA_MAX_IDENT);
             fields[nf].elem_size = fd->size;
             fields[nf].size = (uint64_t)fd->size * T * E;
             nf++;

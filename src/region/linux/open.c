@@ -27,6 +27,94 @@
  * Opening
  * ------------------------------------------------------------------------- */
 
+/* What a non-regular file is, for messages. */
+static const char *file_type_name(mode_t m)
+{
+    return S_ISDIR(m)    ? "a directory"
+           : S_ISFIFO(m) ? "a FIFO"
+           : S_ISCHR(m)  ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+           : S_ISSOCK(m) ? "a socket"
+           : S_ISLNK(m)  ? "a symbolic link"
+                         : "not a regular file";
+}
+
+/* Opens a region file or shm object without ever blocking: a FIFO opened
+ * without O_NONBLOCK waits for a peer forever, a tty would become our
+ * controlling terminal.  Anything but a regular file is refused by name
+ * before and after the open (the path may change in between). */
+static int open_regular(const char *path, bool shm, int oflags, int *fd_out)
+{
+    const char *what = shm ? "shm region" : "region file";
+    struct stat st;
+    char full[SABRE_REGION_NAME_MAX + 16];
+    snprintf(full, sizeof full, "%s%s", shm ? "/dev/shm" : "", path);
+    if (stat(full, &st) == 0 && !S_ISREG(st.st_mode))
+        return sabre__fail(SABRE_EINVAL, "%s '%s' is %s, not a regular file", what, path,
+                           file_type_name(st.st_mode));
+    oflags |= O_NONBLOCK | O_NOCTTY;
+    int fd = shm ? shm_open(path, oflags, 0) : open(path, oflags);
+    if (fd < 0) {
+        int e = errno;
+        if (stat(full, &st) == 0 && !S_ISREG(st.st_mode))
+            return sabre__fail(SABRE_EINVAL, "%s '%s' is %s, not a regular file", what, path,
+                               file_type_name(st.st_mode));
+        return sabre__fail_errno(e, "cannot open %s '%s'", what, path);
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        int e = errno;
+        bool stat_ok = fstat(fd, &st) == 0;
+        close(fd);
+        if (!stat_ok)
+            return sabre__fail_errno(e, "%s '%s': fstat", what, path);
+        return sabre__fail(SABRE_EINVAL, "%s '%s' is %s, not a regular file", what, path,
+                           file_type_name(st.st_mode));
+    }
+    /* A regular file: back to ordinary blocking semantics. */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    *fd_out = fd;
+    return SABRE_OK;
+}
+
+/* Reserves the blocks of a region opened for writing, as creation does: a
+ * file with holes (copied with cp --sparse, rsync -S, tar -S) would
+ * otherwise be accepted and kill its first writer with SIGBUS once the file
+ * system is full.  fallocate(2) mode 0 only fills holes, it never changes
+ * a byte; a file system without it cannot be guaranteed and is accepted. */
+static int reserve_holes(sabre_region_t *r, const char *rn, uint64_t total)
+{
+    struct stat st;
+    if (fstat(r->fd, &st) != 0)
+        return sabre__fail_errno(errno, "region '%s': fstat", rn);
+    uint64_t have = (uint64_t)st.st_blocks * 512u;
+    if (have >= total)
+        return SABRE_OK;
+    int rc;
+    do
+        rc = fallocate(r->fd, 0, 0, (off_t)total);
+    while (rc != 0 && errno == EINTR);
+    if (rc == 0 || errno == EOPNOTSUPP || errno == ENOSYS)
+        return SABRE_OK;
+    int e = errno;
+    if (e != ENOSPC && e != EDQUOT)
+        return sabre__fail_errno(e, "region '%s': cannot reserve the blocks of its holes", rn);
+    /* What is still missing after a partial fill, and what is free. */
+    if (fstat(r->fd, &st) == 0)
+        have = SABRE_MIN((uint64_t)st.st_blocks * 512u, total);
+    struct statvfs sv;
+    uint64_t avail = fstatvfs(r->fd, &sv) == 0 ? (uint64_t)sv.f_bavail * sv.f_frsize : 0;
+    char a[32], b[32], c[32];
+    sabre__fmt_bytes(a, sizeof a, total - have);
+    sabre__fmt_bytes(b, sizeof b, total);
+    sabre__fmt_bytes(c, sizeof c, avail);
+    return sabre__fail(SABRE_ENOSPC,
+                       "region '%s' is sparse: %llu bytes (%s) of its %llu (%s) have no "
+                       "blocks and its file system has only %s free",
+                       rn, (unsigned long long)(total - have), a, (unsigned long long)total, b, c);
+}
+
 /* Maps `fd` (already owned by r) and validates.  Waits up to wait_ms for a
  * creator that has not finished initialising. */
 static int open_mapped(sabre_region_t *r, uint32_t flags, uint32_t wait_ms)
@@ -42,8 +130,9 @@ static int open_mapped(sabre_region_t *r, uint32_t flags, uint32_t wait_ms)
         if (fstat(r->fd, &st) != 0)
             return sabre__fail_errno(errno, "region '%s': fstat", rn);
         if (!S_ISREG(st.st_mode))
-            return sabre__fail(SABRE_EINVAL, "region '%s' is not a regular file or memory object",
-                               rn);
+            return sabre__fail(SABRE_EINVAL,
+                               "region '%s' is %s, not a regular file or memory object", rn,
+                               file_type_name(st.st_mode));
         size = (uint64_t)st.st_size;
         if (size > 0)
             break;
@@ -107,6 +196,8 @@ static int open_mapped(sabre_region_t *r, uint32_t flags, uint32_t wait_ms)
         return rc;
     if ((rc = sabre__rg_validate_directory(r)) != SABRE_OK)
         return rc;
+    if (!ro && (rc = reserve_holes(r, rn, r->map_size)) != SABRE_OK)
+        return rc;
     if (prefault)
         sabre__rg_prefault_range(r->base, r->map_size);
     r->readonly = ro;
@@ -155,16 +246,14 @@ int sabre_region_open(const sabre_region_desc_t *desc, sabre_region_t **out)
         if ((rc = sabre__rg_check_shm_name(desc->name)) != SABRE_OK)
             return rc;
         sabre__rg_shm_path(path, sizeof path, desc->name);
-        fd = shm_open(path, oflags, 0);
-        if (fd < 0)
-            return sabre__fail_errno(errno, "cannot open shm region '%s'", path);
+        if ((rc = open_regular(path, true, oflags, &fd)) != SABRE_OK)
+            return rc;
     } else if (desc->backing == SABRE_BACKING_FILE) {
         if ((rc = sabre__rg_check_file_name(desc->name)) != SABRE_OK)
             return rc;
         sabre__strlcpy(path, desc->name, sizeof path);
-        fd = open(path, oflags);
-        if (fd < 0)
-            return sabre__fail_errno(errno, "cannot open region file '%s'", path);
+        if ((rc = open_regular(path, false, oflags, &fd)) != SABRE_OK)
+            return rc;
     } else {
         return sabre__fail(SABRE_EINVAL,
                            "sabre_region_open opens SHM and FILE regions; a %s "
