@@ -9,7 +9,9 @@
  *      in place on 2 workers (speed-up); snapshot mode (target <= 4x in
  *      place); process mode (world in the shared region, kernels on its
  *      tables in worker processes) vs in place on threads (target <= 1.2x);
- *      mailbox K=8 vs K=1 (per-tick overhead).
+ *      mailbox K=8 vs K=1 (per-tick overhead);
+ *   4. the scheduler's default marking of written rows vs a kernel that
+ *      marks itself and vs no marking (integrate alone).
  * usage: bench_sched [entities] [frames]
  */
 #include <inttypes.h>
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 
 #include "../examples/physics_run.h"
+#include "core/internal.h"
 
 #include "bench_util.h"
 
@@ -116,6 +119,70 @@ static double mode_ms(phys_opts_t o, enum phys_mode m)
     return r.ms_per_frame;
 }
 
+/* ---- the scheduler's default marking (sabre/sched.h "Changed rows") ----
+ * integrate alone, three ways: the kernel marks its rows itself with
+ * sabre_snapshot_mark_range (.marks_rows; what kernels had to do before the
+ * default), the kernel marks nothing and the scheduler marks (the default),
+ * and a floor that marks nothing at all (.marks_rows; loses writes in
+ * copy modes, timing only).  The three schedulers share one world and pool
+ * and take turns, so each ratio compares runs made back to back. */
+static int integrate_self_mark(const sabre_kernel_ctx_t *c)
+{
+    int rc = phys_integrate(c);
+    return rc ? rc : sabre_snapshot_mark_range(c->rows, c->terms[1], c->begin, c->end - c->begin);
+}
+
+enum { MK_SELF, MK_DEFAULT, MK_NONE, MK_COUNT };
+
+static void marking_cost(uint64_t n, unsigned frames, sabre_offload_t mode, double *def_vs_self,
+                         double *def_vs_none)
+{
+    sabre_world_t *w;
+    sabre_pool_t *pool;
+    phys_t phys;
+    if (sabre_world_create(NULL, &w) || phys_setup(&phys, w, n, 12345) ||
+        sabre_pool_create(&(sabre_pool_desc_t){.threads = 2}, &pool)) {
+        fprintf(stderr, "bench_sched: %s\n", sabre_last_error());
+        exit(1);
+    }
+    sabre_sched_t *s[MK_COUNT];
+    for (int k = 0; k < MK_COUNT; k++) {
+        sabre_sched_create(&(sabre_sched_desc_t){.world = w, .pool = pool}, &s[k]);
+        int rc = sabre_sched_add(
+            s[k],
+            &(sabre_system_desc_t){.name = "integrate",
+                                   .reads = &phys.vel,
+                                   .nreads = 1,
+                                   .writes = &phys.pos,
+                                   .nwrites = 1,
+                                   .kernel = k == MK_SELF ? integrate_self_mark : phys_integrate,
+                                   .offload = mode,
+                                   .marks_rows = k != MK_DEFAULT});
+        if (rc || sabre_sched_run_frame(s[k], 1.0 / 60, 0)) {
+            fprintf(stderr, "bench_sched: %s\n", sabre_last_error());
+            exit(1);
+        }
+    }
+    double r_self[RUNS], r_none[RUNS];
+    for (int r = 0; r < RUNS; r++) {
+        double t[MK_COUNT];
+        for (int k = 0; k < MK_COUNT; k++) {
+            uint64_t t0 = sabre__now_ns();
+            for (unsigned f = 0; f < frames; f++)
+                sabre_sched_run_frame(s[k], 1.0 / 60, 0);
+            t[k] = (double)(sabre__now_ns() - t0);
+        }
+        r_self[r] = t[MK_DEFAULT] / t[MK_SELF];
+        r_none[r] = t[MK_DEFAULT] / t[MK_NONE];
+    }
+    *def_vs_self = bench_median(r_self, RUNS);
+    *def_vs_none = bench_median(r_none, RUNS);
+    for (int k = 0; k < MK_COUNT; k++)
+        sabre_sched_destroy(s[k]);
+    sabre_pool_destroy(pool);
+    sabre_world_destroy(w);
+}
+
 int main(int argc, char **argv)
 {
     uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;
@@ -174,5 +241,17 @@ int main(int argc, char **argv)
     printf("  mailbox K=1, 2 workers               %8.3f   sync cost per request %.1f us: "
            "per tick %.1f us at K=1, %.1f us at K=8\n",
            m1, req_us, req_us, req_us / 8.0);
+    double ip_self, ip_none, sn_self, sn_none;
+    marking_cost(n, frames, SABRE_OFFLOAD_INPLACE, &ip_self, &ip_none);
+    marking_cost(n, frames, SABRE_OFFLOAD_SNAPSHOT, &sn_self, &sn_none);
+    printf("\nchanged rows, integrate alone, %" PRIu64 " entities, 2 workers (medians of "
+           "per-run ratios, back to back):\n",
+           n);
+    printf("  in place: scheduler marks (default) %.3fx the kernel marking itself, %.3fx no "
+           "marking at all\n",
+           ip_self, ip_none);
+    printf("  snapshot: scheduler marks (default) %.3fx the kernel marking itself, %.3fx no "
+           "marking at all (which commits nothing)\n",
+           sn_self, sn_none);
     return 0;
 }

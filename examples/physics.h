@@ -84,24 +84,16 @@ static inline int phys_setup(phys_t *p, sabre_world_t *world, uint64_t n, uint64
     return SABRE_OK;
 }
 
-static inline int phys_columns(const sabre_kernel_ctx_t *c, float **px, float **py, float **vx,
-                               float **vy)
+/* The kernels' columns by term (sabre_kernel_column): integrate reads Vel
+ * (term 0) and writes Pos (term 1); bounds writes Pos (term 0) and Vel
+ * (term 1).  Column 0 is x, 1 is y.  The scheduler marks the written rows. */
+static inline void phys_columns(const sabre_kernel_ctx_t *c, uint32_t pos, uint32_t vel, float **px,
+                                float **py, float **vx, float **vy)
 {
-    const phys_args_t *a = (const phys_args_t *)c->args;
-    int rc = sabre_snapshot_column(c->rows, a->pos, "x", (void **)px);
-    if (!rc)
-        rc = sabre_snapshot_column(c->rows, a->pos, "y", (void **)py);
-    if (!rc)
-        rc = sabre_snapshot_column(c->rows, a->vel, "x", (void **)vx);
-    if (!rc)
-        rc = sabre_snapshot_column(c->rows, a->vel, "y", (void **)vy);
-    return rc;
-}
-
-/* Mark the kernel's rows changed: whole words, plus the chunk summary. */
-static inline int phys_mark(const sabre_kernel_ctx_t *c, sabre_component_t comp)
-{
-    return sabre_snapshot_mark_range(c->rows, comp, c->begin, c->end - c->begin);
+    *px = (float *)sabre_kernel_column(c, pos, 0);
+    *py = (float *)sabre_kernel_column(c, pos, 1);
+    *vx = (float *)sabre_kernel_column(c, vel, 0);
+    *vy = (float *)sabre_kernel_column(c, vel, 1);
 }
 
 static inline void phys_integrate_rows(float *restrict px, float *restrict py,
@@ -139,24 +131,18 @@ static inline void phys_bounds_rows(float *restrict px, float *restrict py, floa
 static inline int phys_integrate(const sabre_kernel_ctx_t *c)
 {
     float *px, *py, *vx, *vy;
-    int rc = phys_columns(c, &px, &py, &vx, &vy);
-    if (rc)
-        return rc;
+    phys_columns(c, 1, 0, &px, &py, &vx, &vy);
     phys_integrate_rows(px, py, vx, vy, c->begin, c->end, (float)c->dt);
-    return phys_mark(c, ((const phys_args_t *)c->args)->pos);
+    return SABRE_OK;
 }
 
 static inline int phys_bounds(const sabre_kernel_ctx_t *c)
 {
     const phys_args_t *a = (const phys_args_t *)c->args;
     float *px, *py, *vx, *vy;
-    int rc = phys_columns(c, &px, &py, &vx, &vy);
-    if (rc)
-        return rc;
+    phys_columns(c, 0, 1, &px, &py, &vx, &vy);
     phys_bounds_rows(px, py, vx, vy, c->begin, c->end, a->w, a->h);
-    if ((rc = phys_mark(c, a->pos)))
-        return rc;
-    return phys_mark(c, a->vel);
+    return SABRE_OK;
 }
 
 /* Energy and a checksum over all entities in query order.  Nothing in the

@@ -8,11 +8,23 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "core/internal.h"
 #include "physics.h"
 #include "sabre/mailbox.h"
+
+static inline uint64_t phys_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t phys_min(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
 
 enum phys_mode { M_SERIAL, M_INPLACE, M_SNAPSHOT, M_PROCESS, M_MAILBOX, M_COUNT };
 static const char *const phys_mode_names[M_COUNT] = {"serial", "inplace", "snapshot", "process",
@@ -106,13 +118,13 @@ static inline int phys_run_sched(const phys_opts_t *o, enum phys_mode m, phys_re
     /* one warm-up frame (page faults, worker start-up), then the timed frames */
     if (!rc)
         rc = sabre_sched_run_frame(sched, 1.0 / 60.0, 0);
-    uint64_t t0 = sabre__now_ns();
+    uint64_t t0 = phys_now_ns();
     for (unsigned f = 1; !rc && f <= o->frames; f++) {
         rc = sabre_sched_run_frame(sched, 1.0 / 60.0, f / 60.0);
         if (f % 8 == 0 || f == o->frames)
             phys_progress(o, phys_mode_names[m], f);
     }
-    uint64_t t1 = sabre__now_ns();
+    uint64_t t1 = phys_now_ns();
     if (!rc)
         rc = phys_finish(o, &phys, t0, t1, res);
     sabre_sched_destroy(sched);
@@ -149,6 +161,10 @@ static inline void *phys_mb_main(void *arg)
             break;
         }
         int st = 0;
+        /* The kernels outside a scheduler: their terms as integrate and
+         * bounds declare them, and the marking the scheduler would do. */
+        const sabre_component_t vel_pos[2] = {w->args->vel, w->args->pos};
+        const sabre_component_t pos_vel[2] = {w->args->pos, w->args->vel};
         for (uint64_t k = 0; k < req.ticks && !st; k++) {
             for (uint32_t i = 0; i < w->nitems && !st; i++) {
                 sabre_kernel_ctx_t c = {.rows = w->views[i],
@@ -157,10 +173,15 @@ static inline void *phys_mb_main(void *arg)
                                         .dt = 1.0 / 60.0,
                                         .args = w->args,
                                         .args_len = sizeof *w->args,
-                                        .worker = w->index};
+                                        .worker = w->index,
+                                        .terms = vel_pos,
+                                        .nterms = 2};
                 st = phys_integrate(&c);
+                c.terms = pos_vel;
                 if (!st)
                     st = phys_bounds(&c);
+                for (int m = 0; m < 2 && !st; m++)
+                    st = sabre_snapshot_mark_range(c.rows, pos_vel[m], c.begin, c.end - c.begin);
             }
             sabre_mailbox_tick(w->mb, w->index);
         }
@@ -192,7 +213,7 @@ static inline int phys_run_mailbox(const phys_opts_t *o, phys_result_t *res)
     if (!rc)
         rc = sabre_query_create(world, &(sabre_query_desc_t){.all = comps, .nall = 2}, &q);
     uint64_t total = rc ? 0 : sabre_query_count(q);
-    uint64_t share = SABRE_ALIGN_UP((total + o->workers - 1) / o->workers, (uint64_t)64);
+    uint64_t share = ((total + o->workers - 1) / o->workers + 63) / 64 * 64;
     /* A worker gets at most one item per block (chunk) of the query. */
     uint32_t cap = 0;
     sabre_iter_t it;
@@ -219,8 +240,8 @@ static inline int phys_run_mailbox(const phys_opts_t *o, phys_result_t *res)
             break;
         views[nviews++] = v;
         for (uint64_t b = 0; b < it.count;) {
-            unsigned w = (unsigned)SABRE_MIN((row + b) / share, (uint64_t)o->workers - 1);
-            uint64_t end = SABRE_MIN((uint64_t)it.count, (uint64_t)(w + 1) * share - row);
+            unsigned w = (unsigned)phys_min((row + b) / share, (uint64_t)o->workers - 1);
+            uint64_t end = phys_min((uint64_t)it.count, (uint64_t)(w + 1) * share - row);
             if (w == o->workers - 1)
                 end = it.count;
             phys_mb_worker_t *x = &ws[w];
@@ -235,14 +256,14 @@ static inline int phys_run_mailbox(const phys_opts_t *o, phys_result_t *res)
     sabre_query_destroy(q);
     for (; !rc && started < o->workers; started++)
         if (pthread_create(&ws[started].thread, NULL, phys_mb_main, &ws[started]))
-            rc = sabre__fail(SABRE_EIO, "demo: cannot start worker thread");
+            rc = SABRE_EIO; /* no thread to be had */
     /* warm-up request of one tick, then the timed frames in requests of K */
     unsigned done = 0;
     uint64_t t0 = 0;
     for (int warm = 1; !rc && (warm || done < o->frames); warm = 0) {
-        unsigned k = warm ? 1 : SABRE_MIN(o->ticks, o->frames - done);
+        unsigned k = warm ? 1 : (unsigned)phys_min(o->ticks, o->frames - done);
         if (!warm && t0 == 0)
-            t0 = sabre__now_ns();
+            t0 = phys_now_ns();
         rc = sabre_world_begin_tick(world);
         for (unsigned w = 0; !rc && w < o->workers; w++)
             rc = sabre_mailbox_request(mb, w, k);
@@ -259,7 +280,7 @@ static inline int phys_run_mailbox(const phys_opts_t *o, phys_result_t *res)
         if (warm && !rc && o->frames == 0)
             break;
     }
-    uint64_t t1 = sabre__now_ns();
+    uint64_t t1 = phys_now_ns();
     for (unsigned w = 0; w < started; w++) {
         sabre_mailbox_stop(mb, w);
         pthread_join(ws[w].thread, NULL);

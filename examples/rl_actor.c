@@ -22,7 +22,8 @@ static int fail(const char *what, int rc)
     return 1;
 }
 
-/* Returns 0 after committing `chunks` chunks, 1 on error. */
+/* Returns 0 after committing `chunks` chunks or when the trainer closed the
+ * ring earlier, 1 on error or when the trainer died. */
 int rl_actor_run(const char *shm_name, uint64_t chunks, uint64_t seed);
 
 int rl_actor_run(const char *shm_name, uint64_t chunks, uint64_t seed)
@@ -68,7 +69,23 @@ int rl_actor_run(const char *shm_name, uint64_t chunks, uint64_t seed)
         const float *wt = view.data;
         sabre_ring_producer_set_version(prod, view.version);
         sabre_ring_claim_t claim;
-        if ((rc = sabre_ring_claim(prod, 1, 10000000000ull, &claim))) {
+        /* A trainer that closed the ring, or died, is a named status of
+         * the claim: the actor never outlives it. */
+        rc = sabre_ring_claim(prod, 1, 10000000000ull, &claim);
+        if (rc == SABRE_ECLOSED) { /* the trainer needs no more */
+            fprintf(stderr,
+                    "rl_actor: the trainer closed the ring after %llu chunks of ours; "
+                    "stopping\n",
+                    (unsigned long long)c);
+            status = 0;
+            goto out;
+        }
+        if (rc == SABRE_EPEER) {
+            fprintf(stderr, "rl_actor: the trainer is gone (%s); stopping after %llu chunks\n",
+                    sabre_last_error(), (unsigned long long)c);
+            goto out;
+        }
+        if (rc) {
             fail("claim", rc);
             goto out;
         }

@@ -6,8 +6,9 @@
  *     example_rl_trainer                 forks 2 actors (rl_actor.c) itself
  *     example_rl_trainer <shm-name> <n>  waits for n `example_rl_actor <shm-name>`
  *
- * Exits 0 if every chunk of every actor arrived exactly once with nothing
- * dropped or abandoned.  docs/rl.md explains each step.
+ * Exits 0 when it received every chunk it waited for with nothing dropped
+ * (chunks abandoned by a killed actor whose replacement carried on are
+ * reported, not a failure).  docs/rl.md explains each step.
  */
 #include <math.h>
 #include <stdio.h>
@@ -114,7 +115,12 @@ int main(int argc, char **argv)
     if ((rc = sabre_weights_publish(w, params, sizeof params, NULL, 0, &version)))
         return die("publish", rc);
 
-    /* 2. The actors: forked here, or started by hand with example_rl_actor. */
+    /* 2. The consumer first (an actor that finds no consumer on a full
+     * ring stops: the trainer is gone), then the actors: forked here, or
+     * started by hand with example_rl_actor. */
+    sabre_ring_consumer_t *cons = NULL;
+    if ((rc = sabre_ring_consumer_open(ring, &cons)))
+        return die("consumer", rc);
     pid_t pids[MAX_ACTORS] = {0};
     for (int a = 0; a < actors && !external; a++) {
         pids[a] = fork();
@@ -123,11 +129,9 @@ int main(int argc, char **argv)
     }
     if (external)
         printf("waiting for %d actors: example_rl_actor %s %d\n", actors, name, CHUNKS_PER_ACTOR);
+    fflush(stdout);
 
     /* 3. Consume chunks in place, learn, republish. */
-    sabre_ring_consumer_t *cons = NULL;
-    if ((rc = sabre_ring_consumer_open(ring, &cons)))
-        return die("consumer", rc);
     uint64_t total = (uint64_t)actors * CHUNKS_PER_ACTOR, got = 0, dones_first = 0, dones_last = 0;
     while (got < total) {
         sabre_ring_batch_t batch;
@@ -169,7 +173,13 @@ int main(int argc, char **argv)
     printf("mean episode length: first 10%% of chunks %.1f, last 10%% %.1f\n",
            steps / (double)(dones_first ? dones_first : 1),
            steps / (double)(dones_last ? dones_last : 1));
-    failed |= s.consumed != total || s.dropped || s.abandoned || s.produced != total;
+    /* Every chunk the trainer waited for arrived and none was dropped.  A
+     * killed actor's half-written chunk is abandoned (never delivered), and
+     * its replacement continues the lane: reported, not a failure. */
+    failed |= s.consumed != total || s.dropped;
+    if (s.abandoned)
+        printf("abandoned chunks: %llu (an actor died while writing them; the run recovered)\n",
+               (unsigned long long)s.abandoned);
     sabre_ring_consumer_close(cons);
     sabre_weights_close(w);
     sabre_ring_close(ring);

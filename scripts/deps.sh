@@ -11,6 +11,15 @@ command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v clang >/dev/null 2>&1 || need+=(clang)
 command -v clang-format >/dev/null 2>&1 || need+=(clang-format)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# The Python package (python/) and its tests use Debian's /usr/bin/python3
+# explicitly: another python3 may come first on PATH without these modules.
+# matplotlib draws the RL demo's learning curve (examples/rl/train.py --plot).
+[ -x /usr/bin/python3 ] || need+=(python3)
+for mod in numpy:python3-numpy cffi:python3-cffi pytest:python3-pytest \
+           setuptools:python3-setuptools pip:python3-pip venv:python3-venv \
+           matplotlib:python3-matplotlib; do
+  /usr/bin/python3 -c "import ${mod%%:*}" >/dev/null 2>&1 || need+=("${mod#*:}")
+done
 # libFuzzer and the sanitizer runtimes for clang
 if ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 &&
    ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-aarch64.a >/dev/null 2>&1; then

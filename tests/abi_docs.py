@@ -31,6 +31,8 @@ SECTIONS = [
     ("Producer record", "ring_producer"),
     ("Chunk header", "ring_chunk_header"),
     ("Slot record (32 bytes", "ring_slot"),
+    ("Episode lane", "ring_episode_lane"),
+    ("Episode record", "ring_episode"),
 ]
 SIZES = {"u8": 1, "i8": 1, "u16": 2, "i16": 2, "u32": 4, "i32": 4, "u64": 8, "i64": 8,
          "f32": 4, "f64": 8}

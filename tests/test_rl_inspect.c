@@ -232,21 +232,30 @@ int main(void)
     CHECK_STR_CONTAINS(t, "step 3");
     CHECK_STR_CONTAINS(t, "adopted v2, lag 1");
     CHECK_STR_CONTAINS(t, "(dead)");
+    CHECK_STR_CONTAINS(t, "lag - (dead reader)"); /* no climbing lag for the dead */
     free(t);
     t = describe(sabre_tool_describe_weights, reg, "policy", true);
     CHECK(json_object_ok(t));
     CHECK_STR_CONTAINS(t, "\"version\":3");
     CHECK_STR_CONTAINS(t, "\"lag\":1");
+    CHECK_STR_CONTAINS(t, "\"alive\":false,\"pinned_version\":2,\"pinned_slot\":1,\"adopted_"
+                          "version\":2,\"lag\":null");
+    CHECK_STR_CONTAINS(t, "\"lag\":null");
     free(t);
     t = describe(sabre_tool_describe_ring, reg, "rollouts", false);
     CHECK_STR_CONTAINS(t, "lanes, drop-newest");
     CHECK_STR_CONTAINS(t, "produced 5, consumed 3");
-    CHECK_STR_CONTAINS(t, "min/avg/max 2/2.00/2");
+    CHECK_STR_CONTAINS(t, "lag since creation min/avg/max 2/2.00/2");
     CHECK_STR_CONTAINS(t, "field obs");
+    CHECK_STR_CONTAINS(t, "payload stride"); /* the JSON's chunk_stride, not a sum */
     free(t);
+    /* the recent window: the chunks consumed since the previous sample */
+    CHECK_OK(sabre_ring_consume(c, 2, 0, &b));
+    CHECK_OK(sabre_ring_release(c, &b));
     t = describe(sabre_tool_describe_ring, reg, "rollouts", true);
     CHECK(json_object_ok(t));
-    CHECK_STR_CONTAINS(t, "\"in_flight\":2");
+    CHECK_STR_CONTAINS(t, "\"in_flight\":0");
+    CHECK_STR_CONTAINS(t, "\"lag_recent\":{\"avg\":2.000,\"count\":2,");
     CHECK_STR_CONTAINS(t, "\"layout_hash\":\"0x"); /* hashes are 0x-prefixed, as the object's */
     free(t);
     CHECK(!json_object_ok("{\"a\":1,}"));
@@ -268,7 +277,7 @@ int main(void)
     char *out = run_tool(args);
     if (out) {
         CHECK_STR_CONTAINS(out, "adopted v2, lag 1");
-        CHECK_STR_CONTAINS(out, "produced 5, consumed 3");
+        CHECK_STR_CONTAINS(out, "produced 5, consumed 5");
         free(out);
         snprintf(args, sizeof args, "%s --json", path);
         out = run_tool(args);

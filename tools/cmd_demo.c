@@ -160,11 +160,14 @@ int sabre_tool_cmd_demo(int argc, char **argv)
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         fprintf(argc < 2 ? stderr : stdout,
                 "usage: sabre demo <name> [options]\n\ndemos:\n"
-                "  physics   entities bouncing in a box, in every offload mode\n");
+                "  physics   entities bouncing in a box, in every offload mode\n"
+                "  rl        CartPole actor processes -> ring -> PPO trainer -> weights\n");
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "physics"))
         return demo_physics(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "rl"))
+        return sabre_tool_demo_rl(argc - 1, argv + 1);
     fprintf(stderr, "sabre demo: unknown demo '%s'\n", argv[1]);
     return 2;
 }

@@ -13,6 +13,7 @@
 static void schema_usage(FILE *f)
 {
     fprintf(f, "usage: sabre schema <file|-> [--json] [--struct NAME] [--canonical] [--hash]\n"
+               "       sabre schema --emit c <file|->\n"
                "\n"
                "Compiles a schema (docs/schema.md) and prints every struct's size and\n"
                "alignment, every flattened column's offset, type and name, the canonical\n"
@@ -23,6 +24,10 @@ static void schema_usage(FILE *f)
                "  --struct NAME  print only struct NAME\n"
                "  --canonical    print only the canonical text (of NAME, else the last struct)\n"
                "  --hash         print only the layout hash as 0x%%016llx (same choice)\n"
+               "  --emit c       print a C header: a typedef per struct (size and offsets\n"
+               "                 checked by _Static_assert), NAME_LAYOUT_HASH, NAME_FIELD_*\n"
+               "                 (ring arrays: top-level fields without padding) and\n"
+               "                 NAME_COL_* (flattened columns) index constants\n"
                "  -h, --help     this help\n"
                "\n"
                "A bad schema prints 'file:line:col: error: message' and exits with status 1.\n");
@@ -60,7 +65,7 @@ static char *read_all(FILE *f, size_t limit, size_t *len)
 int sabre_tool_cmd_schema(int argc, char **argv)
 {
     const char *path = NULL, *only = NULL;
-    bool json = false, canonical = false, hash = false;
+    bool json = false, canonical = false, hash = false, emit_c = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -72,6 +77,13 @@ int sabre_tool_cmd_schema(int argc, char **argv)
             canonical = true;
         } else if (!strcmp(a, "--hash")) {
             hash = true;
+        } else if (!strcmp(a, "--emit") || !strncmp(a, "--emit=", 7)) {
+            const char *lang = a[6] == '=' ? a + 7 : (++i < argc ? argv[i] : NULL);
+            if (!lang || strcmp(lang, "c")) {
+                fprintf(stderr, "sabre schema: --emit is '%s', want 'c'\n", lang ? lang : "");
+                return 2;
+            }
+            emit_c = true;
         } else if (!strcmp(a, "--struct")) {
             if (++i >= argc) {
                 fprintf(stderr, "sabre schema: --struct needs a struct name\n");
@@ -144,7 +156,9 @@ int sabre_tool_cmd_schema(int argc, char **argv)
         }
     }
     const sabre_layout_t *pick = layout ? layout : sabre_schema_root(schema);
-    if (canonical || hash) {
+    if (emit_c) {
+        rc = sabre_tool_schema_emit_c(schema, shown, stdout) ? SABRE_EIO : SABRE_OK;
+    } else if (canonical || hash) {
         if (canonical)
             printf("%s\n", pick->canonical);
         if (hash)

@@ -9,5 +9,14 @@ int sabre_tool_cmd_probe(int argc, char **argv);
 int sabre_tool_cmd_create(int argc, char **argv);
 int sabre_tool_cmd_demo(int argc, char **argv);
 int sabre_tool_cmd_abi(int argc, char **argv);
+/* sabre demo rl (tools/cmd_demo_rl.c) */
+int sabre_tool_demo_rl(int argc, char **argv);
+
+#include <stdio.h>
+
+#include "sabre/layout.h"
+/* `sabre schema --emit c`: the C header of a compiled schema (schema_emit_c.c);
+ * `shown` is the schema file's name.  0 or 1 (write failed). */
+int sabre_tool_schema_emit_c(const sabre_schema_t *schema, const char *shown, FILE *f);
 
 #endif

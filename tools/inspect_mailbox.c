@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/internal.h"
 #include "inspect_kinds.h"
 #include "sabre/mailbox.h"
 
@@ -41,8 +42,8 @@ int sabre_tool_describe_mailbox(const sabre_region_t *r, const sabre_object_t *o
                 (unsigned long long)sabre_mailbox_stall_ns(mb), (int)main_pid,
                 (unsigned long long)main_start);
     } else {
-        fprintf(out, "    mailbox v%d: %u workers, spin %llu ns, stall limit ",
-                SABRE_MAILBOX_VERSION, n, (unsigned long long)sabre_mailbox_spin_ns(mb));
+        fprintf(out, "    mailbox v%d: %u workers, spin %s, stall limit ", SABRE_MAILBOX_VERSION, n,
+                sabre__fmt_ns(sabre_mailbox_spin_ns(mb)).s);
         if (sabre_mailbox_stall_ns(mb))
             fprintf(out, "%llu ms", (unsigned long long)(sabre_mailbox_stall_ns(mb) / 1000000));
         else

@@ -83,20 +83,27 @@ int sabre_tool_describe_weights(const sabre_region_t *r, const sabre_object_t *o
         if (json) {
             fprintf(out,
                     "%s{\"index\":%u,\"pid\":%d,\"alive\":%s,\"pinned_version\":%" PRIu64
-                    ",\"pinned_slot\":%u,\"adopted_version\":%" PRIu64 ",\"lag\":%" PRIu64
-                    ",\"adopts\":%" PRIu64 ",\"refused\":%" PRIu64 "}",
+                    ",\"pinned_slot\":%u,\"adopted_version\":%" PRIu64 ",\"lag\":",
                     first ? "" : ",", i, ri.pid, ri.alive ? "true" : "false", ri.pinned_version,
-                    ri.pinned_slot, ri.adopted_version, ri.lag, ri.adopts, ri.refused);
+                    ri.pinned_slot, ri.adopted_version);
+            /* a dead reader adopts nothing more: its lag would only climb */
+            if (ri.alive)
+                fprintf(out, "%" PRIu64, ri.lag);
+            else
+                fprintf(out, "null");
+            fprintf(out, ",\"adopts\":%" PRIu64 ",\"refused\":%" PRIu64 "}", ri.adopts, ri.refused);
         } else {
             fprintf(out, "    reader %u: pid %d%s, ", i, ri.pid, ri.alive ? "" : " (dead)");
             if (ri.pinned_version)
                 fprintf(out, "pins v%" PRIu64 " (slot %u)", ri.pinned_version, ri.pinned_slot);
             else
                 fprintf(out, "no pin");
-            fprintf(out,
-                    ", adopted v%" PRIu64 ", lag %" PRIu64 ", %" PRIu64 " adopts, %" PRIu64
-                    " refused\n",
-                    ri.adopted_version, ri.lag, ri.adopts, ri.refused);
+            fprintf(out, ", adopted v%" PRIu64 ", lag ", ri.adopted_version);
+            if (ri.alive)
+                fprintf(out, "%" PRIu64, ri.lag);
+            else
+                fprintf(out, "- (dead reader)");
+            fprintf(out, ", %" PRIu64 " adopts, %" PRIu64 " refused\n", ri.adopts, ri.refused);
         }
         first = false;
     }
@@ -104,6 +111,48 @@ int sabre_tool_describe_weights(const sabre_region_t *r, const sabre_object_t *o
         fprintf(out, "]}");
     sabre_weights_close(w);
     return SABRE_OK;
+}
+
+/* The recent window of a ring's policy lag: the chunks consumed since the
+ * previous refresh of `sabre inspect --watch` (the ring keeps only
+ * since-creation figures: min, max, and avg over count).  The tool's own
+ * memory of the last sample per ring object (by offset); the first sample
+ * has no window. */
+typedef struct lag_sample {
+    uint64_t offset, count, at_ns;
+    double sum;
+} lag_sample_t;
+
+#define LAG_SAMPLES 64
+static lag_sample_t lag_samples[LAG_SAMPLES];
+
+typedef struct lag_window {
+    bool valid;
+    double avg, seconds;
+    uint64_t count;
+} lag_window_t;
+
+static lag_window_t lag_recent(uint64_t offset, const sabre_ring_stats_t *s)
+{
+    lag_window_t win = {0};
+    uint64_t now = sabre__now_ns();
+    double sum = s->lag_avg * (double)s->lag_count;
+    lag_sample_t *slot = NULL;
+    for (int i = 0; i < LAG_SAMPLES && !slot; i++)
+        if (lag_samples[i].at_ns && lag_samples[i].offset == offset)
+            slot = &lag_samples[i];
+    if (slot && s->lag_count >= slot->count) {
+        win.valid = true;
+        win.count = s->lag_count - slot->count;
+        win.avg = win.count ? (sum - slot->sum) / (double)win.count : 0.0;
+        win.seconds = (double)(now - slot->at_ns) / 1e9;
+    }
+    for (int i = 0; i < LAG_SAMPLES && !slot; i++)
+        if (!lag_samples[i].at_ns)
+            slot = &lag_samples[i];
+    if (slot)
+        *slot = (lag_sample_t){.offset = offset, .count = s->lag_count, .at_ns = now, .sum = sum};
+    return win;
 }
 
 static const char *shape_name(uint32_t s)
@@ -133,9 +182,7 @@ int sabre_tool_describe_ring(const sabre_region_t *r, const sabre_object_t *o, F
         return rc;
     }
     uint32_t lanes = s.shape == SABRE_RING_LANES ? s.nproducers : 1;
-    /* bytes a chunk occupies: its 16-byte header, its 32-byte slot record
-     * and its payload (the 64-byte aligned arrays, chunk_stride bytes) */
-    uint64_t chunk_bytes = 16 + 32 + s.chunk_stride;
+    lag_window_t win = lag_recent(o->offset, &s);
     if (json) {
         fprintf(out,
                 "{\"shape\":\"%s\",\"policy\":\"%s\",\"lanes\":%u,\"capacity\":%u,"
@@ -145,19 +192,43 @@ int sabre_tool_describe_ring(const sabre_region_t *r, const sabre_object_t *o, F
                 ",\"overwritten\":%" PRIu64 ",\"aborted\":%" PRIu64 ",\"abandoned\":%" PRIu64
                 ",\"in_flight\":%" PRIu64 ",\"held\":%" PRIu64 ",\"producer_wait_ns\":%" PRIu64
                 ",\"consumer_wait_ns\":%" PRIu64 ",\"lag\":{\"min\":%" PRIu64 ",\"avg\":%.3f,"
-                "\"max\":%" PRIu64 ",\"count\":%" PRIu64 ",\"current_version\":%" PRIu64 "},"
-                "\"consumer_pid\":%d,\"fields\":[",
+                "\"max\":%" PRIu64 ",\"count\":%" PRIu64 ",\"current_version\":%" PRIu64
+                ",\"p50\":%" PRIu64 ",\"p90\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"skipped\":%" PRIu64
+                ",\"max_lag\":",
                 shape_name(s.shape), policy_name(s.policy), lanes, s.capacity, s.nproducers,
                 s.steps, s.envs, s.chunk_stride, s.layout_hash, s.reclaim_ns, s.produced,
                 s.consumed, s.dropped, s.overwritten, s.aborted, s.abandoned, s.in_flight, s.held,
                 s.producer_wait_ns, s.consumer_wait_ns, s.lag_min, s.lag_avg, s.lag_max,
-                s.lag_count, s.current_version, s.consumer_pid);
+                s.lag_count, s.current_version, s.lag_p50, s.lag_p90, s.lag_p99, s.lag_skipped);
+        if (s.max_lag == UINT64_MAX)
+            fputs("null", out);
+        else
+            fprintf(out, "%" PRIu64, s.max_lag);
+        fputs(",\"histogram\":[", out);
+        for (uint32_t b = 0; b < SABRE_RING_LAG_BUCKETS; b++)
+            fprintf(out, "%s{\"min\":%" PRIu64 ",\"count\":%" PRIu64 "}", b ? "," : "",
+                    sabre_ring_lag_bucket_min(b), s.lag_hist[b]);
+        fprintf(out,
+                "]},\"consumer_pid\":%d,\"consumer_closed\":%s,\"closed_pid\":%d,"
+                "\"producer_deaths\":%" PRIu64 ",\"episodes\":%" PRIu64
+                ",\"episodes_dropped\":%" PRIu64 ",\"episodes_capacity\":%u,\"lag_recent\":",
+                s.consumer_pid, s.consumer_closed ? "true" : "false", s.closed_pid,
+                s.producer_deaths, s.episodes, s.episodes_dropped, s.episodes_capacity);
+        if (win.valid && win.count)
+            fprintf(out, "{\"avg\":%.3f,\"count\":%" PRIu64 ",\"seconds\":%.3f}", win.avg,
+                    win.count, win.seconds);
+        else if (win.valid)
+            fprintf(out, "{\"avg\":null,\"count\":0,\"seconds\":%.3f}", win.seconds);
+        else
+            fprintf(out, "null");
+        fprintf(out, ",\"fields\":[");
     } else {
         fprintf(out,
-                "    %s, %s, %u lane(s) x %u chunks of %u steps x %u envs (%" PRIu64
-                " bytes each), reclaim after %.0f ms\n",
+                "    %s, %s, %u lane(s) x %u chunks of %u steps x %u envs (payload stride %" PRIu64
+                " bytes; each chunk also has a 16-byte header and a 32-byte slot record), "
+                "reclaim after %s\n",
                 shape_name(s.shape), policy_name(s.policy), lanes, s.capacity, s.steps, s.envs,
-                chunk_bytes, (double)s.reclaim_ns / 1e6);
+                s.chunk_stride, sabre__fmt_ns(s.reclaim_ns).s);
         fprintf(out,
                 "    produced %" PRIu64 ", consumed %" PRIu64 ", dropped %" PRIu64
                 ", overwritten %" PRIu64 ", aborted %" PRIu64 ", abandoned %" PRIu64
@@ -165,11 +236,42 @@ int sabre_tool_describe_ring(const sabre_region_t *r, const sabre_object_t *o, F
                 s.produced, s.consumed, s.dropped, s.overwritten, s.aborted, s.abandoned,
                 s.in_flight, s.held);
         fprintf(out,
-                "    waits: producers %.3f ms, consumer %.3f ms; policy lag min/avg/max "
-                "%" PRIu64 "/%.2f/%" PRIu64 " over %" PRIu64 " chunks (version %" PRIu64 ")\n",
+                "    waits: producers %.3f ms, consumer %.3f ms; policy lag since creation "
+                "min/avg/max %" PRIu64 "/%.2f/%" PRIu64 " over %" PRIu64 " chunks (version %" PRIu64
+                ")\n",
                 (double)s.producer_wait_ns / 1e6, (double)s.consumer_wait_ns / 1e6, s.lag_min,
                 s.lag_avg, s.lag_max, s.lag_count, s.current_version);
-        fprintf(out, "    consumer pid %d\n", s.consumer_pid);
+        fprintf(out,
+                "    policy lag p50/p90/p99 %" PRIu64 "/%" PRIu64 "/%" PRIu64 ", skipped %" PRIu64
+                " (max lag ",
+                s.lag_p50, s.lag_p90, s.lag_p99, s.lag_skipped);
+        if (s.max_lag == UINT64_MAX)
+            fputs("none)\n", out);
+        else
+            fprintf(out, "%" PRIu64 ")\n", s.max_lag);
+        fputs("    lag histogram:", out);
+        for (uint32_t b = 0; b < SABRE_RING_LAG_BUCKETS; b++) {
+            uint64_t lo = sabre_ring_lag_bucket_min(b), hi = sabre_ring_lag_bucket_min(b + 1);
+            if (!s.lag_hist[b])
+                continue;
+            if (lo < 8)
+                fprintf(out, " %" PRIu64 ":%" PRIu64, lo, s.lag_hist[b]);
+            else if (hi == UINT64_MAX)
+                fprintf(out, " >=%" PRIu64 ":%" PRIu64, lo, s.lag_hist[b]);
+            else
+                fprintf(out, " %" PRIu64 "-%" PRIu64 ":%" PRIu64, lo, hi - 1, s.lag_hist[b]);
+        }
+        fputs(s.lag_count ? "\n" : " (none)\n", out);
+        if (win.valid)
+            fprintf(out, "    policy lag, last %.1f s: avg %.2f over %" PRIu64 " chunks\n",
+                    win.seconds, win.avg, win.count);
+        fprintf(out, "    consumer pid %d", s.consumer_pid);
+        if (s.consumer_closed)
+            fprintf(out, " (closed by pid %d: producers get SABRE_ECLOSED)", s.closed_pid);
+        fprintf(out,
+                "; producer deaths %" PRIu64 "; episodes %" PRIu64 " reported, %" PRIu64
+                " dropped (%u records per producer)\n",
+                s.producer_deaths, s.episodes, s.episodes_dropped, s.episodes_capacity);
     }
     for (uint32_t i = 0; i < s.nfields; i++) {
         sabre_ring_field_t f;
@@ -178,10 +280,18 @@ int sabre_tool_describe_ring(const sabre_region_t *r, const sabre_object_t *o, F
         if (json) {
             fprintf(out, "%s{\"name\":", i ? "," : "");
             json_str(out, f.name);
-            fprintf(out, ",\"elem_size\":%u,\"offset\":%" PRIu64 ",\"size\":%" PRIu64 "}",
-                    f.elem_size, f.offset, f.size);
+            fprintf(out, ",\"elem_size\":%u,\"offset\":%" PRIu64 ",\"size\":%" PRIu64, f.elem_size,
+                    f.offset, f.size);
+            if (f.scalar != SABRE_SCALAR_NONE)
+                fprintf(out, ",\"type\":\"%s\",\"count\":%u}", sabre_scalar_name(f.scalar),
+                        f.count);
+            else
+                fprintf(out, ",\"type\":null,\"count\":%u}", f.count);
         } else {
-            fprintf(out, "    field %-12s %u bytes x %u x %u at +%" PRIu64 "\n", f.name,
+            char ty[32] = "bytes";
+            if (f.scalar != SABRE_SCALAR_NONE)
+                snprintf(ty, sizeof ty, "%s[%u]", sabre_scalar_name(f.scalar), f.count);
+            fprintf(out, "    field %-12s %-9s %u bytes x %u x %u at +%" PRIu64 "\n", f.name, ty,
                     f.elem_size, s.steps, s.envs, f.offset);
         }
     }
@@ -198,11 +308,12 @@ int sabre_tool_describe_ring(const sabre_region_t *r, const sabre_object_t *o, F
                     "\"heartbeat_age_s\":%.3f,\"produced\":%" PRIu64 ",\"dropped\":%" PRIu64
                     ",\"overwritten\":%" PRIu64 ",\"aborted\":%" PRIu64 ",\"wait_ns\":%" PRIu64
                     ",\"claim_first\":%" PRIu64 ",\"claim_count\":%u,\"head\":%" PRIu64
-                    ",\"tail\":%" PRIu64 "}",
+                    ",\"tail\":%" PRIu64 ",\"abandoned\":%" PRIu64 ",\"deaths\":%" PRIu64
+                    ",\"dead_pid\":%d,\"episodes\":%" PRIu64 ",\"episodes_dropped\":%" PRIu64 "}",
                     first ? "" : ",", i, p.pid, p.active ? "true" : "false",
                     p.alive ? "true" : "false", ago_s(p.heartbeat_ns), p.produced, p.dropped,
                     p.overwritten, p.aborted, p.wait_ns, p.claim_first, p.claim_count, p.head,
-                    p.tail);
+                    p.tail, p.abandoned, p.deaths, p.dead_pid, p.episodes, p.episodes_dropped);
         } else {
             fprintf(out,
                     "    producer %u: pid %d%s, heartbeat %.3f s ago, produced %" PRIu64
@@ -216,6 +327,12 @@ int sabre_tool_describe_ring(const sabre_region_t *r, const sabre_object_t *o, F
                 fprintf(out, ", claims %" PRIu64 "+%u", p.claim_first, p.claim_count);
             if (s.shape == SABRE_RING_LANES)
                 fprintf(out, ", lane head %" PRIu64 " tail %" PRIu64, p.head, p.tail);
+            if (p.deaths)
+                fprintf(out, ", %" PRIu64 " owner(s) died (last pid %d), %" PRIu64 " abandoned",
+                        p.deaths, p.dead_pid, p.abandoned);
+            if (p.episodes || p.episodes_dropped)
+                fprintf(out, ", episodes %" PRIu64 " (%" PRIu64 " dropped)", p.episodes,
+                        p.episodes_dropped);
             fputc('\n', out);
         }
         first = false;

@@ -39,7 +39,7 @@ int main(int argc, char **argv)
         {"schema", sabre_tool_cmd_schema, "compile a schema file and print its layouts"},
         {"probe", sabre_tool_cmd_probe, "report which shared-memory backings work here"},
         {"create", sabre_tool_cmd_create, "create a region holding objects (for demos and tests)"},
-        {"demo", sabre_tool_cmd_demo, "run a demo (physics, ...)"},
+        {"demo", sabre_tool_cmd_demo, "run a demo (physics, rl)"},
         {"abi", sabre_tool_cmd_abi, "print the binary interface (sizes, offsets, magics) as JSON"},
     };
     const size_t n = sizeof cmds / sizeof cmds[0];

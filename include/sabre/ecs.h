@@ -106,7 +106,12 @@ typedef struct sabre_world_desc {
      * FILE) lets other processes map the tables; the caller keeps ownership
      * and must keep it open until sabre_world_destroy(). */
     sabre_region_t *region;
-    uint64_t region_size;        /* own region only; 0 = 1 GiB */
+    /* Own region only: PRIVATE (0; threads only, pages touched lazily) or
+     * MEMFD, which worker processes can map: give sabre_world_region() to
+     * the pool (sabre/sched.h, "Process offload").  A MEMFD region's memory
+     * is reserved at creation, so size it with sabre_world_region_size(). */
+    sabre_backing_t backing;
+    uint64_t region_size;        /* own region only; 0 = 1 GiB (PRIVATE), 256 MiB (MEMFD) */
     uint32_t region_max_objects; /* own region only; 0 = 65536 */
     const char
         *prefix; /* chunk object names "<prefix>.t<table>.<chunk>"; 0 = "ecs" (1..23 bytes) */
@@ -114,6 +119,15 @@ typedef struct sabre_world_desc {
     uint32_t chunk_rows;     /* rows of a table's first chunk, rounded up to 64; 0 = 1024 */
     uint32_t max_chunk_rows; /* largest chunk, rounded up to 64; 0 = 1 Mi rows */
 } sabre_world_desc_t;
+
+/* Bytes of region a world needs for `entities` entities carrying
+ * `bytes_per_entity` bytes of component data each (the sum of their
+ * components' sizes; for several archetypes, the largest count times the
+ * largest size is safe): table chunks double as they grow, so up to twice
+ * the rows, each with its entity id and changed bits, plus room for the
+ * directory, chunk headers and small tables.  Use it as region_size of a
+ * MEMFD world or as the size of a region you create for one. */
+uint64_t sabre_world_region_size(uint64_t entities, uint64_t bytes_per_entity);
 
 /* Create a world.  desc may be NULL (all defaults). */
 int sabre_world_create(const sabre_world_desc_t *desc, sabre_world_t **out);

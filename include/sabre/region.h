@@ -30,6 +30,23 @@
  * does not fit (a full /dev/shm, a full disk) fails with SABRE_ENOSPC
  * instead of a later SIGBUS.  Regions are created mode 0600.
  *
+ * fork(): a child inherits the mapping and every handle as they are.  With
+ * MEMFD, SHM and FILE backings the child's mapping is the same memory as
+ * the parent's: it may keep using the sabre_region_t and the object handles
+ * opened from it (sabre_object_t, sabre_ring_t, sabre_weights_t,
+ * sabre_mailbox_t, snapshots opened with sabre_snapshot_open), which are
+ * views of that memory.  A PRIVATE region becomes the child's own
+ * copy-on-write copy: nothing written on either side is seen by the other.
+ * What the child must open itself: every handle that registers its owner
+ * process in shared memory - ring producers and the ring consumer, weights
+ * readers, the weights publisher (its lease), mailbox workers - so that the
+ * child's death is detected as its own (a child using the parent's handle
+ * would be taken for the parent).  Threads do not survive fork(): a pool
+ * (and a scheduler using one) must be created in the process that uses it.
+ * Each process closes its own handles; closing in one never affects the
+ * other (sabre_region_close unmaps and closes only in the caller), while
+ * sabre_region_unlink removes the name for both.
+ *
  * Thread-safety: a sabre_region_t may be used from any number of threads.
  * sabre_region_alloc() is safe against concurrent allocators in any thread
  * or process that has the region mapped (lock-free: see docs/abi.md).

@@ -67,6 +67,18 @@
  * are never taken away.  (Producer *threads* of a live
  * process cannot be detected as dead: close their producer handles.)
  *
+ * Consumer gone: when the consumer closes (sabre_ring_consumer_close), the
+ * next claim of every producer fails with SABRE_ECLOSED ("the consumer (pid
+ * N) closed the ring"), and producers blocked in a claim wake up with it;
+ * a new consumer_open lets claims succeed again.  A consumer that died is
+ * seen by a producer whose claim finds the ring full: SABRE_EPEER ("the
+ * consumer (pid N) died") at once instead of waiting out the timeout
+ * (checked at most every 10 ms while it waits).  The trainer learns about
+ * dead producers from sabre_ring_producer_at (dead_pid, deaths, abandoned)
+ * and stats.producer_deaths, counted when the consumer's waits look for
+ * dead producers, when a claim of theirs is reclaimed, or when a new
+ * producer takes their record over.
+ *
  * Threads: a sabre_ring_t may be shared by threads; each producer handle
  * and the consumer handle belong to one thread at a time.  There is at
  * most one consumer per ring (SABRE_EBUSY for a second live one).
@@ -87,12 +99,14 @@ extern "C" {
 #endif
 
 #define SABRE_RING_ABI_MAJOR     3
-#define SABRE_RING_ABI_MINOR     0
+#define SABRE_RING_ABI_MINOR     1
 #define SABRE_RING_MAGIC         0x47525253u /* "SRRG" little-endian */
 #define SABRE_RING_BATCH_MAX     256
 #define SABRE_RING_MAX_PRODUCERS 256
 #define SABRE_RING_MAX_CAPACITY  (1u << 20)
 #define SABRE_RING_MAX_FIELDS    64
+#define SABRE_RING_LAG_BUCKETS   14         /* policy-lag histogram buckets */
+#define SABRE_RING_MAX_EPISODES  (1u << 16) /* episode records per producer */
 
 typedef enum sabre_ring_shape { SABRE_RING_LANES = 0, SABRE_RING_MPSC = 1 } sabre_ring_shape_t;
 
@@ -116,6 +130,8 @@ typedef struct sabre_ring_desc {
     uint64_t reclaim_ns;          /* dead-producer reclaim delay, 0 = 250 ms */
     uint64_t spin_ns;             /* waits yield the CPU (sched_yield) this long before
                                      sleeping on a futex, 0 = 100 us */
+    uint32_t episodes;            /* episode records per producer (sabre_ring_episode_report),
+                                     a power of two <= SABRE_RING_MAX_EPISODES, 0 = 64 */
 } sabre_ring_desc_t;
 
 /* The chunk header (16 bytes; headers of consecutive positions are
@@ -173,6 +189,13 @@ typedef struct sabre_ring_field {
     uint32_t elem_size; /* bytes per [t][e] element */
     uint64_t offset;    /* from the start of the chunk's payload (64-byte multiple) */
     uint64_t size;      /* T * E * elem_size */
+    /* Element type (ring ABI 3.1): a field `obs: f32[4]` is scalar SABRE_F32,
+     * count 4; a scalar field has count 1.  Struct-typed fields and the raw
+     * `data` field of a ring without a layout: SABRE_SCALAR_NONE, count 1
+     * (one element of elem_size bytes; the layout text gives its inside).
+     * Rings made by a 3.0 library: SABRE_SCALAR_NONE, count 1. */
+    sabre_scalar_t scalar;
+    uint32_t count;
 } sabre_ring_field_t;
 
 uint32_t sabre_ring_field_count(const sabre_ring_t *ring);
@@ -183,6 +206,11 @@ int sabre_ring_field_find(const sabre_ring_t *ring, const char *name, sabre_ring
  * of this ring: from a claim, a batch or the accessors).  NULL if `chunk`
  * is not a header of this ring or `field` is out of range. */
 void *sabre_chunk_array(const sabre_ring_t *ring, const sabre_chunk_t *chunk, uint32_t field);
+/* The same by field name ("obs"), so no index has to match the schema's
+ * field order; NULL also when no field has that name.  Field indices that
+ * cannot drift: `sabre schema --emit c` generates them (STEP_FIELD_OBS ...)
+ * with the layout hash, which sabre_ring_open checks. */
+void *sabre_chunk_field(const sabre_ring_t *ring, const sabre_chunk_t *chunk, const char *name);
 /* Bytes from a chunk's payload to the next position's payload (the
  * `stride` of claims and batches; a multiple of 64). */
 uint64_t sabre_ring_chunk_stride(const sabre_ring_t *ring);
@@ -292,6 +320,41 @@ int sabre_ring_release(sabre_ring_consumer_t *c, const sabre_ring_batch_t *batch
 /* Current policy version, for the lag statistics (lag = current - the
  * policy version of the chunk's claim, taken when the chunk is consumed). */
 void sabre_ring_consumer_set_version(sabre_ring_consumer_t *c, uint64_t policy_version);
+/*
+ * Skip stale chunks: from now on a committed chunk whose policy lag is
+ * above max_lag is never handed out; consume skips it (its slot goes back to
+ * the producers at once), counts it in stats.lag_skipped and leaves it out
+ * of the lag statistics.  A batch ends before a stale chunk that follows
+ * fresh ones (the next consume skips it).  UINT64_MAX (the default) turns
+ * the limit off; 0 keeps only chunks of the current version.
+ */
+void sabre_ring_consumer_set_max_lag(sabre_ring_consumer_t *c, uint64_t max_lag);
+
+/* ---- episodes ------------------------------------------------------------- */
+
+/*
+ * Per-episode statistics, reported by the actors and read by the trainer,
+ * so that no trainer reconstructs episodes from done flags.  Each producer
+ * record has its own small SPSC ring of episode records in the ring object
+ * (desc.episodes of them; docs/abi.md "Episode lanes").
+ */
+typedef struct sabre_ring_episode {
+    double ret;              /* the episode's return (sum of rewards) */
+    uint32_t length;         /* steps */
+    uint32_t producer;       /* producer record that reported it */
+    uint64_t policy_version; /* the producer's policy version when it reported */
+    uint64_t end_ns;         /* CLOCK_MONOTONIC when it was reported */
+} sabre_ring_episode_t;
+
+/* Report one finished episode.  Never waits: SABRE_EFULL when the
+ * producer's episode records are all unread (counted as
+ * episodes_dropped), SABRE_ENOTSUP for a ring made by a 3.0 library. */
+int sabre_ring_episode_report(sabre_ring_producer_t *p, double ret, uint32_t length);
+/* Take up to max reported episodes (every producer's, oldest first per
+ * producer, producers round-robin) into out; *n receives how many (0 when
+ * there are none: it never waits).  SABRE_ENOTSUP for a 3.0 ring. */
+int sabre_ring_episodes(sabre_ring_consumer_t *c, sabre_ring_episode_t *out, uint32_t max,
+                        uint32_t *n);
 
 /* ---- observation ------------------------------------------------------------ */
 
@@ -318,7 +381,26 @@ typedef struct sabre_ring_stats {
     uint64_t lag_count;
     uint64_t current_version; /* consumer's current policy version */
     int32_t consumer_pid;     /* 0 if none */
+    /* ring ABI 3.1 */
+    bool consumer_closed; /* the last consumer closed the ring (producers get SABRE_ECLOSED) */
+    int32_t closed_pid;   /* the process that closed it */
+    uint64_t lag_p50, lag_p90, lag_p99;        /* percentiles of the histogram: the smallest
+                                                  bucket bound below which that share of the
+                                                  consumed chunks lies (exact up to 7) */
+    uint64_t lag_hist[SABRE_RING_LAG_BUCKETS]; /* consumed chunks per lag bucket
+                                                  (sabre_ring_lag_bucket_min) */
+    uint64_t lag_skipped;                      /* chunks skipped for max_lag */
+    uint64_t max_lag;                          /* the consumer's max_lag (UINT64_MAX: none) */
+    uint64_t producer_deaths;                  /* producer processes found dead */
+    uint64_t episodes;                         /* episodes reported */
+    uint64_t episodes_dropped;                 /* episode reports refused (records full) */
+    uint32_t episodes_capacity;                /* episode records per producer (0: 3.0 ring) */
 } sabre_ring_stats_t;
+
+/* Lowest lag counted in histogram bucket i: buckets 0..7 hold lags 0..7,
+ * then [8,16), [16,32), [32,64), [64,128), [128,256) and >= 256.
+ * UINT64_MAX for i >= SABRE_RING_LAG_BUCKETS. */
+uint64_t sabre_ring_lag_bucket_min(uint32_t i);
 
 typedef struct sabre_ring_producer_info {
     bool active, alive;
@@ -331,6 +413,13 @@ typedef struct sabre_ring_producer_info {
     uint64_t head; /* LANES: end of the committed chunks of its lane (overwrite
                       policy: next position to claim) */
     uint64_t tail; /* LANES: consumer position in its lane */
+    /* ring ABI 3.1: who died here */
+    uint64_t abandoned;        /* chunks of this record's dead owners reclaimed (MPSC:
+                                  those the dead owner's claim covered) */
+    uint64_t deaths;           /* owners of this record found dead */
+    int32_t dead_pid;          /* the last owner found dead (0: none) */
+    uint64_t episodes;         /* episodes reported through this record */
+    uint64_t episodes_dropped; /* reports refused: its episode records were full */
 } sabre_ring_producer_info_t;
 
 int sabre_ring_stats(const sabre_ring_t *ring, sabre_ring_stats_t *out);

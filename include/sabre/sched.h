@@ -29,9 +29,33 @@
  *                               snapshot in the pool's shared region.
  *     All modes give the same results.  In every mode the kernel sees its
  *     rows as a sabre_snapshot_t (sabre/snapshot.h): columns by component
- *     and name, entity ids, changed words; it must mark the rows it changes
- *     (sabre_snapshot_mark or the changed words, whole 64-row words are its
- *     own).
+ *     and name, entity ids, changed words.  Its columns by term:
+ *     sabre_kernel_column(ctx, term, column), terms numbered in the order
+ *     of .reads then .writes (like flecs' ecs_field), checked when the
+ *     system is added.
+ *
+ * Changed rows.  After each range a kernel ran on, the scheduler marks the
+ * range's rows changed for every component the system writes (whole 64-row
+ * words: plain word stores, plus one atomic OR for a range's partial last
+ * word).  So a kernel that writes its rows and never marks them loses
+ * nothing in snapshot and process modes, whose commit copies back only
+ * marked rows.  A kernel that changes few of its rows and marks them itself
+ * (sabre_snapshot_mark, or the changed words; whole 64-row words are its
+ * own) sets .marks_rows: then only what it marked is changed (and
+ * committed).
+ *
+ * Process offload, the simple wiring.  A world created with
+ * .backing = SABRE_BACKING_MEMFD keeps its tables in a region of its own
+ * that worker processes can map (1 GiB of address space by default, pages
+ * touched lazily: nothing to size); give that region to the pool:
+ *     sabre_world_create(&(sabre_world_desc_t){.backing = SABRE_BACKING_MEMFD}, &w);
+ *     sabre_pool_create(&(sabre_pool_desc_t){.threads = 2, .processes = 2,
+ *                                            .region = sabre_world_region(w)}, &pool);
+ * (destroy the pool before the world).  When the world's tables are not in
+ * the pool's region, process mode still works but over snapshots copied
+ * into the pool's region and committed back (about 2x slower):
+ * sabre_sched_dump() names that fallback and sabre_system_stats_t counts
+ * its frames (snapshot_fallbacks).
  *
  * Plans.  sabre_sched_compile() orders the systems of each stage:
  *   1. explicit edges (a.after b, a.before b); an edge naming an unknown
@@ -83,7 +107,8 @@ extern "C" {
 typedef struct sabre_sched sabre_sched_t;
 
 typedef enum sabre_offload {
-    SABRE_OFFLOAD_NONE = 0,     /* `run` on a pool thread (or the caller) */
+    SABRE_OFFLOAD_NONE = 0,     /* the default: a `run` function runs on a pool thread (or
+                                   the caller); a kernel runs INPLACE */
     SABRE_OFFLOAD_INPLACE = 1,  /* kernel on native views of the tables */
     SABRE_OFFLOAD_SNAPSHOT = 2, /* kernel on a snapshot, changed rows committed */
     SABRE_OFFLOAD_PROCESS = 3   /* kernel in worker processes on a shared snapshot */
@@ -110,10 +135,21 @@ typedef struct sabre_kernel_ctx {
     uint64_t frame;
     const void *args; /* sabre_system_desc_t.args bytes (copied per frame) */
     size_t args_len;
-    void *user;      /* sabre_system_desc_t.user; NULL in a worker process */
-    unsigned worker; /* thread index, or worker process index */
-    bool in_process; /* running in a worker process */
+    void *user;                     /* sabre_system_desc_t.user; never set for PROCESS systems */
+    unsigned worker;                /* thread index, or worker process index */
+    bool in_process;                /* running in a worker process */
+    const sabre_component_t *terms; /* .reads then .writes, as registered */
+    uint32_t nterms;
 } sabre_kernel_ctx_t;
+
+/* Column `column` (index among the component's flattened columns, in
+ * schema order: "struct V { x: f32; y: f32; }" gives x = 0, y = 1) of term
+ * `term` (0 .. nreads-1: .reads[term]; then .writes in order) over the
+ * kernel's rows: element `row` of the array is row `row` of ctx->rows, so a
+ * kernel uses [begin, end).  sabre_sched_add checked that every term with
+ * data is in every row the kernel gets, so this is NULL only for an index
+ * out of range or a tag term (a component without data). */
+void *sabre_kernel_column(const sabre_kernel_ctx_t *ctx, uint32_t term, uint32_t column);
 
 typedef int (*sabre_system_fn)(const sabre_sys_ctx_t *ctx);
 typedef int (*sabre_kernel_fn)(const sabre_kernel_ctx_t *ctx);
@@ -141,9 +177,14 @@ typedef struct sabre_system_desc {
     sabre_kernel_fn kernel;
     sabre_offload_t offload; /* kernel systems: 0 = INPLACE */
     uint64_t grain;          /* rows per range (rounded up to 64); 0 = automatic */
-    const void *args;        /* bytes copied to every kernel call (<= 64 KiB) */
+    const void *args;        /* bytes copied to every kernel call (<= 64 KiB); the way to
+                                pass data to PROCESS kernels */
     size_t args_len;
-    void *user;
+    void *user;      /* passed to `run` and to THREAD kernels; refused with PROCESS offload
+                        (a worker process cannot use this process's pointers: use .args) */
+    bool marks_rows; /* the kernel marks the rows it changes itself; without it the
+                        scheduler marks every row of its ranges for each written
+                        component (see "Changed rows" above) */
 } sabre_system_desc_t;
 
 typedef struct sabre_sched_desc {
@@ -162,11 +203,13 @@ void sabre_sched_destroy(sabre_sched_t *sched);
 
 /* Register a system (copied).  Errors: SABRE_EINVAL (missing name, both or
  * neither of run/kernel, kernel without components, PROCESS without a pool
- * that has worker processes, INPLACE with a `changed` query), SABRE_EEXIST
- * (name taken), SABRE_ENOENT (unknown stage). */
+ * that has worker processes, PROCESS with .user, INPLACE with a `changed`
+ * query, a kernel's query that does not require a term with data),
+ * SABRE_EEXIST (name taken), SABRE_ENOENT (unknown stage). */
 int sabre_sched_add(sabre_sched_t *sched, const sabre_system_desc_t *desc);
 
-/* Change a system's offload mode (kernel systems only). */
+/* Change a system's offload mode (kernel systems only; the checks of
+ * sabre_sched_add apply, .user with PROCESS included). */
 int sabre_sched_set_offload(sabre_sched_t *sched, const char *name, sabre_offload_t mode);
 
 /* Named resources: a pointer the application owns, looked up by systems. */
@@ -191,9 +234,10 @@ int sabre_sched_plan(sabre_sched_t *sched, const sabre_plan_entry_t **entries, u
 /* Number of batches of the plan. */
 uint32_t sabre_sched_batches(sabre_sched_t *sched);
 
-/* Print the plan: stages, batches, systems, and each ordering edge with its
- * reason ("explicit: b after a", "conflict: a writes Pos, b reads Pos",
- * "conflict: resource 'score'").  `file` is a FILE*. */
+/* Print the plan: stages, batches, systems with their mode (a PROCESS
+ * system that will fall back to snapshots says so and why), and each
+ * ordering edge with its reason ("explicit: b after a", "conflict: a writes
+ * Pos, b reads Pos", "conflict: resource 'score'").  `file` is a FILE*. */
 int sabre_sched_dump(sabre_sched_t *sched, FILE *file);
 
 /* Per-system counters. */
@@ -204,7 +248,11 @@ typedef struct sabre_system_stats {
     uint64_t ranges;   /* kernel calls, all frames */
     uint64_t ns_total; /* wall time from its first to last range, summed */
     uint64_t ns_last;
-    uint64_t committed; /* rows committed (snapshot/process modes) */
+    uint64_t committed;          /* rows committed (snapshot/process modes) */
+    uint64_t snapshot_fallbacks; /* PROCESS frames run over a snapshot copied into the pool's
+                                    region and committed back, because the world's tables
+                                    are not in that region (or the query has a `changed`
+                                    filter); 0 when the processes work on the tables */
 } sabre_system_stats_t;
 int sabre_sched_stats(const sabre_sched_t *sched, const char *name, sabre_system_stats_t *out);
 

@@ -48,7 +48,8 @@ enum sabre_status {
     SABRE_ECYCLE = -20,    /* dependency cycle */
     SABRE_EJOB = -21,      /* a user job or system returned an error */
     SABRE_ESTATE = -22,    /* call not valid in the current state (e.g. nested tick) */
-    SABRE_ERANGE = -23     /* value out of range (NaN/Inf weights, index out of bounds) */
+    SABRE_ERANGE = -23,    /* value out of range (NaN/Inf weights, index out of bounds) */
+    SABRE_ECLOSED = -24    /* the other side closed the object (a ring's consumer) */
 };
 
 /* Short fixed name of a status code, e.g. "SABRE_ECORRUPT"; never NULL. */

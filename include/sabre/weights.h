@@ -59,13 +59,24 @@ extern "C" {
 #define SABRE_WEIGHTS_MAX_SLOTS   64
 #define SABRE_WEIGHTS_MAX_READERS 4096
 
+/* Slots with which a publish never waits for R readers (see the protocol
+ * above): R + 2, or 2R + 2 when readers adopt with checks (a checking
+ * reader holds a second, candidate pin).  Example: 3 actors adopting with
+ * check_finite: .slots = SABRE_WEIGHTS_SLOTS_NO_WAIT(3, true) = 8. */
+#define SABRE_WEIGHTS_SLOTS_NO_WAIT(readers, checking)                                             \
+    ((checking) ? 2u * (uint32_t)(readers) + 2u : (uint32_t)(readers) + 2u)
+
 /* sabre_weights_desc_t.flags */
 #define SABRE_WEIGHTS_F32 0x1u /* payload is an array of f32: enables check_finite */
 
 typedef struct sabre_weights_desc {
     const char *name;             /* object name in the region (1..47 bytes) */
     uint64_t size;                /* bytes per buffer, > 0 */
-    uint32_t slots;               /* buffers, 0 = 2 (A/B); 2..64 */
+    uint32_t slots;               /* buffers, 0 = 2 (A/B); 2..64.  The default is the
+                                     DrillSergeantHQ A/B contract and the least memory;
+                                     with it a publish waits whenever a reader still pins
+                                     the version before last.  Never waiting takes
+                                     SABRE_WEIGHTS_SLOTS_NO_WAIT(readers, checking). */
     uint32_t readers;             /* reader records (pins), 0 = 8; 1..4096 */
     uint32_t shape_hash;          /* default shape hash of a publish; 0 = low 32 bits of
                                      the layout hash (or 0 without a layout) */

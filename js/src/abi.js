@@ -51,7 +51,8 @@ export default {
     "SABRE_ECYCLE": -20,
     "SABRE_EJOB": -21,
     "SABRE_ESTATE": -22,
-    "SABRE_ERANGE": -23
+    "SABRE_ERANGE": -23,
+    "SABRE_ECLOSED": -24
   },
   "kinds": {
     "raw": 1,
@@ -237,11 +238,19 @@ export default {
         "lag_count": 176,
         "cur_version": 184,
         "held": 192,
+        "lag_skipped": 200,
+        "lag_limit": 208,
+        "episodes_offset": 216,
+        "episodes_cap": 224,
         "commit_seq": 256,
         "cons_waiting": 260,
         "release_seq": 384,
         "prod_waiters": 388,
-        "abandoned": 512
+        "cons_closed": 392,
+        "closed_pid": 396,
+        "abandoned": 512,
+        "lag_hist": 520,
+        "producer_deaths": 632
       }
     },
     "ring_field": {
@@ -249,6 +258,7 @@ export default {
       "fields": {
         "name": 0,
         "elem_size": 40,
+        "elem_info": 44,
         "offset": 48,
         "size": 56
       }
@@ -272,7 +282,12 @@ export default {
         "overwritten": 40,
         "aborted": 48,
         "wait_ns": 56,
-        "seq_next": 64
+        "seq_next": 64,
+        "abandoned": 72,
+        "deaths": 80,
+        "dead_owner": 88,
+        "episodes": 96,
+        "episodes_dropped": 104
       }
     },
     "ring_meta": {
@@ -282,6 +297,23 @@ export default {
         "policy_version": 8,
         "commit_ns": 16,
         "claim_end": 24
+      }
+    },
+    "ring_episode_lane": {
+      "size": 256,
+      "fields": {
+        "head": 0,
+        "tail": 128
+      }
+    },
+    "ring_episode": {
+      "size": 32,
+      "fields": {
+        "return": 0,
+        "length": 8,
+        "producer": 12,
+        "policy_version": 16,
+        "end_ns": 24
       }
     },
     "ring_chunk": {

@@ -66,6 +66,8 @@ const char *sabre_status_name(int status)
         return "SABRE_ESTATE";
     case SABRE_ERANGE:
         return "SABRE_ERANGE";
+    case SABRE_ECLOSED:
+        return "SABRE_ECLOSED";
     default:
         return "SABRE_E?";
     }
@@ -122,6 +124,8 @@ const char *sabre_strerror(int status)
         return "invalid in the current state";
     case SABRE_ERANGE:
         return "value out of range";
+    case SABRE_ECLOSED:
+        return "closed by the other side";
     default:
         return "unknown status";
     }
@@ -194,6 +198,26 @@ uint64_t sabre__fnv1a64(const void *data, size_t len)
         h *= 0x100000001b3ull;
     }
     return h;
+}
+
+sabre__dur_t sabre__fmt_ns(uint64_t ns)
+{
+    static const struct {
+        uint64_t unit;
+        const char *name;
+    } units[] = {{3600000000000ull, "h"},
+                 {60000000000ull, "min"},
+                 {1000000000ull, "s"},
+                 {1000000ull, "ms"},
+                 {1000ull, "us"}};
+    sabre__dur_t d;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (ns >= units[i].unit) {
+            snprintf(d.s, sizeof d.s, "%.3g %s", (double)ns / (double)units[i].unit, units[i].name);
+            return d;
+        }
+    snprintf(d.s, sizeof d.s, "%llu ns", (unsigned long long)ns);
+    return d;
 }
 
 bool sabre__strlcpy(char *dst, const char *src, size_t cap)

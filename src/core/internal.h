@@ -47,6 +47,12 @@ static inline uint64_t sabre__wall_ns(void)
 {
     return sabre__plat_wall_ns();
 }
+/* A duration for messages in human units: "250 ms", "10 s", "1.5 us",
+ * "700 ns" (at most 3 significant digits).  Returns buf. */
+typedef struct sabre__dur {
+    char s[32];
+} sabre__dur_t;
+sabre__dur_t sabre__fmt_ns(uint64_t ns);
 
 /* Start stamp of party `pid` (Linux: process start time in clock ticks since
  * boot, field 22 of /proc/<pid>/stat), or 0 if it does not exist.

@@ -51,9 +51,20 @@ int sabre_world_create(const sabre_world_desc_t *desc, sabre_world_t **out)
     if (d.region) {
         w->region = d.region;
     } else {
+        if (d.backing != SABRE_BACKING_PRIVATE && d.backing != SABRE_BACKING_MEMFD) {
+            free(w);
+            return sabre__fail(SABRE_EINVAL,
+                               "world: backing is %s, want private or memfd (for shm or a "
+                               "file, create the region and pass it as .region)",
+                               sabre_backing_name(d.backing));
+        }
+        bool memfd = d.backing == SABRE_BACKING_MEMFD;
         sabre_region_desc_t rd = {
-            .backing = SABRE_BACKING_PRIVATE,
-            .size = d.region_size ? d.region_size : (1ull << 30),
+            .backing = d.backing,
+            .name = memfd ? prefix : NULL,
+            .size = d.region_size ? d.region_size
+                    : memfd       ? (256ull << 20)
+                                  : (1ull << 30),
             .max_objects = d.region_max_objects ? d.region_max_objects : 65536,
         };
         if ((rc = sabre_region_create(&rd, &w->region))) {
@@ -72,6 +83,17 @@ int sabre_world_create(const sabre_world_desc_t *desc, sabre_world_t **out)
     }
     *out = w;
     return SABRE_OK;
+}
+
+uint64_t sabre_world_region_size(uint64_t entities, uint64_t bytes_per_entity)
+{
+    /* 2x rows (chunk doubling), entity id (8) and changed bits (1 per
+     * component, 8 bytes covers 64 components) per row, 32 MiB for the
+     * directory (65536 entries of 128 bytes), headers and small tables. */
+    uint64_t per_row = bytes_per_entity + 16;
+    if (entities > (UINT64_MAX / 4) / (per_row ? per_row : 1))
+        return UINT64_MAX;
+    return 2 * entities * per_row + (32ull << 20);
 }
 
 void sabre__world_dep_link(sabre_world_t *w, sabre__world_dep_t *d)

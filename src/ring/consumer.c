@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ring/ring_internal.h"
 
@@ -97,6 +98,13 @@ int sabre_ring_consumer_open(sabre_ring_t *r, sabre_ring_consumer_t **out)
     c->lag_sum = atomic_load_explicit(&h->lag_sum, memory_order_relaxed);
     c->lag_count = atomic_load_explicit(&h->lag_count, memory_order_relaxed);
     c->lag_min = atomic_load_explicit(&h->lag_min, memory_order_relaxed);
+    for (uint32_t b = 0; b < SABRE_RING_LAG_BUCKETS; b++)
+        c->hist[b] = atomic_load_explicit(&h->lag_hist[b], memory_order_relaxed);
+    c->skipped = atomic_load_explicit(&h->lag_skipped, memory_order_relaxed);
+    atomic_store_explicit(&h->lag_limit, 0, memory_order_relaxed); /* no limit until set */
+    /* open again for producers (docs/abi.md: cons_closed) */
+    atomic_store_explicit(&h->closed_pid, 0, memory_order_relaxed);
+    atomic_store_explicit(&h->cons_closed, 0, memory_order_release);
     *out = c;
     return SABRE_OK;
 }
@@ -107,12 +115,38 @@ void sabre_ring_consumer_close(sabre_ring_consumer_t *c)
         return;
     sabre_ring_t *r = c->r;
     release_held(r, c->tail);
-    sabre__ring_wake_producers(r->h);
+    /* Closed: producers' next claims fail with SABRE_ECLOSED.  The mark is
+     * published before the owner is cleared, and sleeping producers are
+     * woken whatever prod_waiters says (docs/rl.md "The consumer closes"). */
+    atomic_store_explicit(&r->h->closed_pid, (int32_t)getpid(), memory_order_relaxed);
+    atomic_store_explicit(&r->h->cons_closed, 1, memory_order_seq_cst);
+    atomic_fetch_add(&r->h->release_seq, 1);
+    sabre__futex_wake(&r->h->release_seq, INT_MAX);
     uint64_t me = c->self;
     atomic_compare_exchange_strong(&r->h->cons_owner, &me, 0);
     free(c->tail);
     free(c->pend);
     free(c);
+}
+
+void sabre_ring_consumer_set_max_lag(sabre_ring_consumer_t *c, uint64_t max_lag)
+{
+    if (!c)
+        return;
+    c->lag_limit = max_lag == UINT64_MAX ? 0 : max_lag + 1;
+    atomic_store_explicit(&c->r->h->lag_limit, c->lag_limit, memory_order_relaxed);
+}
+
+/* Is a chunk of policy version v too old for the consumer's limit? */
+static inline bool stale(const sabre_ring_consumer_t *c, uint64_t v)
+{
+    return c->lag_limit && c->cur_version > v && c->cur_version - v >= c->lag_limit;
+}
+
+static void count_skipped(sabre_ring_consumer_t *c, uint64_t n)
+{
+    c->skipped += n;
+    atomic_store_explicit(&c->r->h->lag_skipped, c->skipped, memory_order_relaxed);
 }
 
 void sabre_ring_consumer_set_version(sabre_ring_consumer_t *c, uint64_t v)
@@ -162,6 +196,11 @@ static void publish_take(sabre_ring_consumer_t *c, uint64_t lag_min, uint64_t la
     atomic_store_explicit(&h->lag_max, c->lag_max, memory_order_relaxed);
     atomic_store_explicit(&h->lag_sum, c->lag_sum, memory_order_relaxed);
     atomic_store_explicit(&h->lag_count, c->lag_count, memory_order_relaxed);
+    for (uint32_t d = c->hist_dirty; d; d &= d - 1) {
+        unsigned b = (unsigned)__builtin_ctz(d);
+        atomic_store_explicit(&h->lag_hist[b], c->hist[b], memory_order_relaxed);
+    }
+    c->hist_dirty = 0;
     counter_add(&h->consumed, got);
     counter_add(&h->held, got);
 }
@@ -236,12 +275,27 @@ static bool take_cursor(sabre_ring_consumer_t *c, uint32_t lane, uint32_t max,
             c->head[lane] = hd;
         }
         wrap = t + to_wrap(r, t);
-        if (c->run_end[lane] > t)
+        if (c->run_end[lane] <= t) {
+            if (run_at(c, lane, t, hd, wrap, &e, &v)) {
+                c->run_end[lane] = e;
+                c->run_ver[lane] = v;
+            } else {
+                e = 0; /* padding */
+            }
+        }
+        if (c->run_end[lane] > t && !stale(c, c->run_ver[lane]))
             break;
-        if (run_at(c, lane, t, hd, wrap, &e, &v)) {
-            c->run_end[lane] = e;
-            c->run_ver[lane] = v;
-            break;
+        if (c->run_end[lane] > t) {
+            /* a stale claim at the front: hand it back unread and count it */
+            uint64_t end = c->run_end[lane], done;
+            if (release_cursor(c, lane, t, end, &done))
+                return false;
+            c->tail[lane] = end;
+            atomic_store_explicit(&r->lanes[lane].tail, end, memory_order_relaxed);
+            count_skipped(c, end - t);
+            sabre__ring_wake_producers(r->h);
+            pass = -1; /* padding may follow again */
+            continue;
         }
         /* padding from t to the lane's end: skip it (a corrupt mark past the
          * head: the chunks up to the head); then look once more */
@@ -264,8 +318,15 @@ static bool take_cursor(sabre_ring_consumer_t *c, uint32_t lane, uint32_t max,
             c->run_end[lane] = e;
             c->run_ver[lane] = v;
         }
+        if (pos > t && stale(c, c->run_ver[lane])) { /* the next consume skips it */
+            end = pos;
+            break;
+        }
         uint64_t k = SABRE_MIN(c->run_end[lane], end) - pos;
         uint64_t lag = cur > c->run_ver[lane] ? cur - c->run_ver[lane] : 0;
+        unsigned bk = lag_bucket(lag);
+        c->hist[bk] += k;
+        c->hist_dirty |= 1u << bk;
         lag_min = lag < lag_min ? lag : lag_min;
         lag_max = lag > lag_max ? lag : lag_max;
         lag_sum += lag * k;
@@ -296,10 +357,25 @@ static bool take(sabre_ring_consumer_t *c, uint32_t lane, uint32_t max, sabre_ri
         if (s == mk(t, ST_COMMITTED, 0)) {
             /* Overwrite policy: mark it held so producers leave it alone.  Other
              * policies: a COMMITTED chunk below the consumer's position is held. */
+            uint64_t v = meta_at(r, lane, t)->policy_version;
+            if (stale(c, v)) {
+                if (got)
+                    break; /* the next consume skips it */
+                /* hand it back unread (as a release would) and count it */
+                if (atomic_compare_exchange_strong(sp, &s, mk(t + r->cap, ST_FREE, 0))) {
+                    count_skipped(c, 1);
+                    freed = true;
+                    t++;
+                }
+                continue;
+            }
             if (r->overwrite && !atomic_compare_exchange_strong(sp, &s, mk(t, ST_READING, 0)))
                 continue;
             /* policy lag, in the same pass over the slot records */
-            uint64_t v = meta_at(r, lane, t)->policy_version, lag = cur > v ? cur - v : 0;
+            uint64_t lag = cur > v ? cur - v : 0;
+            unsigned bk = lag_bucket(lag);
+            c->hist[bk]++;
+            c->hist_dirty |= 1u << bk;
             lag_min = lag < lag_min ? lag : lag_min;
             lag_max = lag > lag_max ? lag : lag_max;
             lag_sum += lag;
@@ -345,6 +421,17 @@ static bool take(sabre_ring_consumer_t *c, uint32_t lane, uint32_t max, sabre_ri
     return true;
 }
 
+/* Dead producers are noted (deaths, dead_pid) at most every reclaim_ns / 4
+ * (1 to 50 ms): while the consumer waits, and every 64 batches. */
+static void look_for_deaths(sabre_ring_consumer_t *c, uint64_t now)
+{
+    sabre_ring_t *r = c->r;
+    if (now < c->next_death_ns)
+        return;
+    c->next_death_ns = now + SABRE_MIN(SABRE_MAX(r->g.reclaim_ns / 4, 1000000ull), 50000000ull);
+    sabre__ring_scan_deaths(r);
+}
+
 int sabre_ring_consume(sabre_ring_consumer_t *c, uint32_t max, uint64_t timeout_ns,
                        sabre_ring_batch_t *b)
 {
@@ -365,10 +452,13 @@ int sabre_ring_consume(sabre_ring_consumer_t *c, uint32_t max, uint64_t timeout_
                 c->rr = (lane + 1) % nl;
                 if (t0)
                     counter_add(&h->cons_wait_ns, sabre__now_ns() - t0);
+                if ((++c->takes & 63) == 0)
+                    look_for_deaths(c, sabre__now_ns());
                 return SABRE_OK;
             }
         }
         uint64_t now = sabre__now_ns();
+        look_for_deaths(c, now);
         if (r->cursor && now >= c->next_reap_ns) {
             /* dead producers' claims are invisible; count them now and then */
             c->next_reap_ns =
@@ -383,8 +473,8 @@ int sabre_ring_consume(sabre_ring_consumer_t *c, uint32_t max, uint64_t timeout_
         }
         if (now >= deadline) {
             counter_add(&h->cons_wait_ns, now - t0);
-            return sabre__fail(SABRE_ETIMEDOUT, "ring '%s': empty for %llu ns", r->obj.name,
-                               (unsigned long long)timeout_ns);
+            return sabre__fail(SABRE_ETIMEDOUT, "ring '%s': empty for %s (the timeout)",
+                               r->obj.name, sabre__fmt_ns(timeout_ns).s);
         }
         if (now - t0 < r->g.spin_ns) {
             spin_pause();
@@ -514,5 +604,42 @@ int sabre_ring_release(sabre_ring_consumer_t *c, const sabre_ring_batch_t *b)
     uint64_t held = atomic_load_explicit(&r->h->held, memory_order_relaxed);
     atomic_store_explicit(&r->h->held, held > done ? held - done : 0, memory_order_relaxed);
     sabre__ring_wake_producers(r->h);
+    return SABRE_OK;
+}
+
+/* ---- episodes --------------------------------------------------------------- */
+
+int sabre_ring_episodes(sabre_ring_consumer_t *c, sabre_ring_episode_t *out, uint32_t max,
+                        uint32_t *n)
+{
+    if (n)
+        *n = 0;
+    if (!c || !n || (!out && max))
+        return sabre__fail(SABRE_EINVAL, "sabre_ring_episodes: NULL argument");
+    sabre_ring_t *r = c->r;
+    if (!r->eps)
+        return sabre__fail(SABRE_ENOTSUP, "ring '%s': made by a ring ABI 3.0 library, no episodes",
+                           r->obj.name);
+    uint32_t got = 0, np = r->g.nproducers;
+    for (uint32_t k = 0; k < np && got < max; k++) {
+        uint32_t lane = (c->ep_rr + k) % np;
+        rg_eplane *el = eplane_at(r, lane);
+        uint64_t tl = atomic_load_explicit(&el->tail, memory_order_relaxed);
+        /* acquire: the records before the producer's head */
+        uint64_t hd = atomic_load_explicit(&el->head, memory_order_acquire);
+        if (hd <= tl)
+            continue;
+        if (hd - tl > r->ep_cap) /* a corrupt head: drop what cannot be there */
+            tl = hd - r->ep_cap;
+        for (; tl < hd && got < max; tl++) {
+            out[got] = *eprec_at(r, lane, tl);
+            out[got].producer = lane;
+            got++;
+        }
+        /* release: our reads of the records before the producer reuses them */
+        atomic_store_explicit(&el->tail, tl, memory_order_release);
+    }
+    c->ep_rr = np ? (c->ep_rr + 1) % np : 0;
+    *n = got;
     return SABRE_OK;
 }

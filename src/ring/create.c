@@ -87,6 +87,23 @@ static int validate(sabre_ring_t *r, const char *name)
                                "payload",
                                name, i, (unsigned long long)g.chunk_stride);
     }
+    /* 3.1: the episode lanes after the payloads (a 3.0 ring has none) */
+    uint8_t *eps = NULL;
+    uint32_t ep_cap = 0;
+    if (h->abi_minor >= 1 && h->episodes_offset) {
+        uint64_t eo = h->episodes_offset;
+        ep_cap = h->episodes_cap;
+        uint64_t per = sizeof(rg_eplane) + 32ull * ep_cap;
+        if (eo % 64 || eo < pay_end || eo > size || ep_cap == 0 || (ep_cap & (ep_cap - 1)) ||
+            ep_cap > SABRE_RING_MAX_EPISODES || per * g.nproducers > size - eo)
+            return sabre__fail(SABRE_ECORRUPT,
+                               "ring '%s': episode lanes (offset %llu, %u records) do not fit "
+                               "the %llu-byte object",
+                               name, (unsigned long long)eo, ep_cap, (unsigned long long)size);
+        eps = (uint8_t *)h + eo;
+    }
+    r->eps = eps;
+    r->ep_cap = ep_cap;
     r->g = g;
     r->h = h;
     r->lanes = (rg_lane *)((uint8_t *)h + lanes_off);
@@ -150,6 +167,8 @@ int sabre_ring_create(sabre_region_t *region, const sabre_ring_desc_t *d, sabre_
                                    SABRE_SCHEMA_MAX_IDENT);
             fields[nf].elem_size = fd->size;
             fields[nf].size = (uint64_t)fd->size * T * E;
+            if (fd->kind == SABRE_FIELD_SCALAR && fd->count < (1u << 24))
+                fields[nf].elem_info = (uint32_t)fd->scalar | fd->count << 8;
             nf++;
         }
         if (nf == 0)
@@ -182,7 +201,13 @@ int sabre_ring_create(sabre_region_t *region, const sabre_ring_desc_t *d, sabre_
     uint64_t meta_off = SABRE_ALIGN_UP(hdrs_off + nslots * sizeof(sabre_chunk_t), 128);
     uint64_t align = stride >= 65536 ? 4096 : 128;
     uint64_t pay_off = SABRE_ALIGN_UP(meta_off + nslots * sizeof(rg_meta), align);
-    uint64_t total = pay_off + stride * nslots;
+    uint32_t ep_cap = d->episodes ? d->episodes : 64;
+    if (ep_cap & (ep_cap - 1) || ep_cap > SABRE_RING_MAX_EPISODES)
+        return sabre__fail(SABRE_EINVAL,
+                           "ring '%s': episodes is %u, want a power of two <= %u (0 = 64)", d->name,
+                           ep_cap, SABRE_RING_MAX_EPISODES);
+    uint64_t eps_off = SABRE_ALIGN_UP(pay_off + stride * nslots, 128);
+    uint64_t total = eps_off + (uint64_t)nprod * (sizeof(rg_eplane) + 32ull * ep_cap);
 
     sabre_ring_t *r = calloc(1, sizeof *r);
     if (!r)
@@ -220,6 +245,8 @@ int sabre_ring_create(sabre_region_t *region, const sabre_ring_desc_t *d, sabre_
     h->meta_offset = meta_off;
     h->payloads_offset = pay_off;
     h->object_size = total;
+    h->episodes_offset = eps_off;
+    h->episodes_cap = ep_cap;
     memcpy((uint8_t *)h + RG_FIELDS_OFFSET, fields, nf * sizeof(rg_field));
     atomic_store_explicit(&h->lag_min, UINT64_MAX, memory_order_relaxed);
     r->region = region;
@@ -294,6 +321,16 @@ int sabre_ring_field_at(const sabre_ring_t *r, uint32_t i, sabre_ring_field_t *o
     out->elem_size = r->fields[i].elem_size;
     out->offset = r->fields[i].offset;
     out->size = r->fields[i].size;
+    uint32_t info = r->fields[i].elem_info, sc = info & 0xff, n = info >> 8;
+    size_t ssz = sabre_scalar_size((sabre_scalar_t)sc);
+    /* trust the stored type only where it agrees with the element size */
+    if (sc && ssz && n && (uint64_t)ssz * n == out->elem_size) {
+        out->scalar = (sabre_scalar_t)sc;
+        out->count = n;
+    } else {
+        out->scalar = SABRE_SCALAR_NONE;
+        out->count = 1;
+    }
     return SABRE_OK;
 }
 
@@ -324,6 +361,16 @@ void *sabre_chunk_array(const sabre_ring_t *r, const sabre_chunk_t *c, uint32_t 
     if (i == UINT64_MAX)
         return NULL;
     return r->pay + i * r->stride + r->fields[field].offset;
+}
+
+void *sabre_chunk_field(const sabre_ring_t *r, const sabre_chunk_t *c, const char *name)
+{
+    if (!r || !name)
+        return NULL;
+    for (uint32_t f = 0; f < r->g.nfields; f++)
+        if (!strcmp(r->fields[f].name, name))
+            return sabre_chunk_array(r, c, f);
+    return NULL;
 }
 
 int sabre_ring_chunk_header(const sabre_ring_t *r, const sabre_chunk_t *c,

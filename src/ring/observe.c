@@ -12,6 +12,32 @@
 
 /* ---- observation ------------------------------------------------------------- */
 
+uint64_t sabre_ring_lag_bucket_min(uint32_t i)
+{
+    if (i >= SABRE_RING_LAG_BUCKETS)
+        return UINT64_MAX;
+    return i < 8 ? i : 1ull << (i - 5);
+}
+
+/* The smallest lag L such that at least per/100 of the counted chunks have a
+ * lag <= L, from the histogram: exact below 8, else the highest lag of the
+ * bucket holding that chunk (its top bound minus one, at most max). */
+static uint64_t percentile(const uint64_t *hist, uint64_t total, unsigned per, uint64_t max)
+{
+    if (!total)
+        return 0;
+    uint64_t want = (total * per + 99) / 100, seen = 0;
+    for (uint32_t b = 0; b < SABRE_RING_LAG_BUCKETS; b++) {
+        seen += hist[b];
+        if (seen >= want) {
+            uint64_t top =
+                b + 1 < SABRE_RING_LAG_BUCKETS ? sabre_ring_lag_bucket_min(b + 1) - 1 : UINT64_MAX;
+            return SABRE_MIN(top, max);
+        }
+    }
+    return max;
+}
+
 int sabre_ring_stats(const sabre_ring_t *r, sabre_ring_stats_t *o)
 {
     if (!r || !o)
@@ -53,6 +79,27 @@ int sabre_ring_stats(const sabre_ring_t *r, sabre_ring_stats_t *o)
     o->current_version = atomic_load_explicit(&h->cur_version, memory_order_relaxed);
     uint64_t owner = atomic_load(&h->cons_owner);
     o->consumer_pid = owner ? (int32_t)rl_identity_pid(owner) : 0;
+    o->consumer_closed = atomic_load_explicit(&h->cons_closed, memory_order_relaxed) != 0;
+    o->closed_pid =
+        o->consumer_closed ? atomic_load_explicit(&h->closed_pid, memory_order_relaxed) : 0;
+    uint64_t total = 0;
+    for (uint32_t b = 0; b < SABRE_RING_LAG_BUCKETS; b++) {
+        o->lag_hist[b] = atomic_load_explicit(&h->lag_hist[b], memory_order_relaxed);
+        total += o->lag_hist[b];
+    }
+    o->lag_p50 = percentile(o->lag_hist, total, 50, o->lag_max);
+    o->lag_p90 = percentile(o->lag_hist, total, 90, o->lag_max);
+    o->lag_p99 = percentile(o->lag_hist, total, 99, o->lag_max);
+    o->lag_skipped = atomic_load_explicit(&h->lag_skipped, memory_order_relaxed);
+    uint64_t lim = atomic_load_explicit(&h->lag_limit, memory_order_relaxed);
+    o->max_lag = lim ? lim - 1 : UINT64_MAX;
+    o->producer_deaths = atomic_load_explicit(&h->producer_deaths, memory_order_relaxed);
+    for (uint32_t k = 0; k < r->g.nproducers; k++) {
+        o->episodes += atomic_load_explicit(&r->prods[k].episodes, memory_order_relaxed);
+        o->episodes_dropped +=
+            atomic_load_explicit(&r->prods[k].episodes_dropped, memory_order_relaxed);
+    }
+    o->episodes_capacity = r->ep_cap;
     return SABRE_OK;
 }
 
@@ -82,5 +129,11 @@ int sabre_ring_producer_at(const sabre_ring_t *r, uint32_t i, sabre_ring_produce
         o->head = atomic_load(&r->lanes[i].head);
         o->tail = atomic_load(&r->lanes[i].tail);
     }
+    o->abandoned = atomic_load_explicit(&p->abandoned, memory_order_relaxed);
+    o->deaths = atomic_load_explicit(&p->deaths, memory_order_relaxed);
+    uint64_t dead = atomic_load_explicit(&p->dead_owner, memory_order_relaxed);
+    o->dead_pid = dead ? (int32_t)rl_identity_pid(dead) : 0;
+    o->episodes = atomic_load_explicit(&p->episodes, memory_order_relaxed);
+    o->episodes_dropped = atomic_load_explicit(&p->episodes_dropped, memory_order_relaxed);
     return SABRE_OK;
 }

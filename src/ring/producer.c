@@ -24,14 +24,17 @@ int sabre_ring_producer_open(sabre_ring_t *r, sabre_ring_producer_t **out)
     if (!p)
         return sabre__fail(SABRE_ENOMEM, "ring '%s': out of memory", r->obj.name);
     int found = -1;
+    uint64_t prev = 0; /* the dead owner taken over, if any */
     p->self = rl_self_identity();
     for (int pass = 0; pass < 2 && found < 0; pass++) {
         for (uint32_t k = 0; k < r->g.nproducers && found < 0; k++) {
             uint64_t cur = atomic_load(&r->prods[k].owner);
             if (pass == 0 ? cur != 0 : (cur == 0 || cur == p->self || rl_identity_alive(cur)))
                 continue;
-            if (atomic_compare_exchange_strong(&r->prods[k].owner, &cur, p->self))
+            if (atomic_compare_exchange_strong(&r->prods[k].owner, &cur, p->self)) {
                 found = (int)k;
+                prev = cur;
+            }
         }
     }
     if (found < 0) {
@@ -59,6 +62,7 @@ int sabre_ring_producer_open(sabre_ring_t *r, sabre_ring_producer_t **out)
         sabre__ring_reclaim(r, 0, in >> 9, (uint32_t)found);
     }
     atomic_store(&p->rec->intent, 0);
+    sabre__ring_note_death(r, (uint32_t)found, prev);
     atomic_store_explicit(&p->rec->heartbeat_ns, sabre__now_ns(), memory_order_relaxed);
     *out = p;
     return SABRE_OK;
@@ -134,6 +138,27 @@ typedef struct full_wait {
 
 typedef bool (*room_fn)(sabre_ring_producer_t *p, uint32_t need, uint32_t lane);
 
+/* A closed ring (SABRE_ECLOSED), or one whose consumer died (SABRE_EPEER;
+ * its liveness is read from /proc at most every 10 ms). */
+static int consumer_gone(sabre_ring_producer_t *p)
+{
+    sabre_ring_t *r = p->r;
+    rg_hdr *h = r->h;
+    if (atomic_load_explicit(&h->cons_closed, memory_order_acquire))
+        return sabre__fail(SABRE_ECLOSED, "ring '%s': the consumer (pid %d) closed the ring",
+                           r->obj.name,
+                           (int)atomic_load_explicit(&h->closed_pid, memory_order_relaxed));
+    uint64_t now = sabre__now_ns();
+    if (now < p->next_peer_check)
+        return SABRE_OK;
+    p->next_peer_check = now + 10000000ull;
+    uint64_t own = atomic_load(&h->cons_owner);
+    if (own && !rl_identity_alive(own))
+        return sabre__fail(SABRE_EPEER, "ring '%s': the consumer (pid %d) died", r->obj.name,
+                           (int)rl_identity_pid(own));
+    return SABRE_OK;
+}
+
 /* n: the chunks the caller asked for (counted dropped on a refusal); need:
  * the room it waits for (n, or the padding before a claim). */
 static int wait_for_room(sabre_ring_producer_t *p, uint32_t n, uint32_t need, uint32_t lane,
@@ -141,6 +166,9 @@ static int wait_for_room(sabre_ring_producer_t *p, uint32_t n, uint32_t need, ui
 {
     sabre_ring_t *r = p->r;
     rg_hdr *h = r->h;
+    int rc = consumer_gone(p);
+    if (rc)
+        return rc;
     if (r->g.policy != SABRE_RING_BLOCK) {
         counter_add(&p->rec->dropped, n);
         return sabre__fail(SABRE_EFULL, "ring '%s': full, %u chunk(s) dropped", r->obj.name, n);
@@ -153,8 +181,8 @@ static int wait_for_room(sabre_ring_producer_t *p, uint32_t n, uint32_t need, ui
     }
     if (now >= fw->deadline) {
         counter_add(&p->rec->wait_ns, now - fw->t0);
-        return sabre__fail(SABRE_ETIMEDOUT, "ring '%s': full for %llu ns", r->obj.name,
-                           (unsigned long long)timeout_ns);
+        return sabre__fail(SABRE_ETIMEDOUT, "ring '%s': full for %s (the timeout)", r->obj.name,
+                           sabre__fmt_ns(timeout_ns).s);
     }
     if (now - fw->t0 < r->g.spin_ns) {
         spin_pause();
@@ -377,6 +405,8 @@ int sabre_ring_claim(sabre_ring_producer_t *p, uint32_t n, uint64_t timeout_ns,
     if (p->claimed)
         return sabre__fail(SABRE_ESTATE, "ring '%s': producer %u already has a claim", r->obj.name,
                            p->idx);
+    if (atomic_load_explicit(&r->h->cons_closed, memory_order_relaxed))
+        return consumer_gone(p);
     if (r->cursor)
         return claim_cursor(p, n, timeout_ns, claim);
     bool lanes = r->g.shape == SABRE_RING_LANES;
@@ -506,4 +536,35 @@ int sabre_ring_commit(sabre_ring_producer_t *p, sabre_ring_claim_t *c)
 int sabre_ring_abort(sabre_ring_producer_t *p, sabre_ring_claim_t *c)
 {
     return finish(p, c, false);
+}
+
+/* ---- episodes --------------------------------------------------------------- */
+
+int sabre_ring_episode_report(sabre_ring_producer_t *p, double ret, uint32_t length)
+{
+    if (!p)
+        return sabre__fail(SABRE_EINVAL, "sabre_ring_episode_report: NULL argument");
+    sabre_ring_t *r = p->r;
+    if (!r->eps)
+        return sabre__fail(SABRE_ENOTSUP, "ring '%s': made by a ring ABI 3.0 library, no episodes",
+                           r->obj.name);
+    rg_eplane *el = eplane_at(r, p->idx);
+    uint64_t hd = atomic_load_explicit(&el->head, memory_order_relaxed);
+    /* acquire: the consumer's reads of a record happen before we reuse it */
+    uint64_t tl = atomic_load_explicit(&el->tail, memory_order_acquire);
+    if (hd - tl >= r->ep_cap || tl > hd) {
+        counter_add(&p->rec->episodes_dropped, 1);
+        return sabre__fail(SABRE_EFULL, "ring '%s': producer %u: %u episode records unread",
+                           r->obj.name, p->idx, r->ep_cap);
+    }
+    sabre_ring_episode_t *e = eprec_at(r, p->idx, hd);
+    e->ret = ret;
+    e->length = length;
+    e->producer = p->idx;
+    e->policy_version = p->version;
+    e->end_ns = sabre__now_ns();
+    /* release: the record before the head */
+    atomic_store_explicit(&el->head, hd + 1, memory_order_release);
+    counter_add(&p->rec->episodes, 1);
+    return SABRE_OK;
 }

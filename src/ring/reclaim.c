@@ -12,15 +12,55 @@
 
 /* ---- reclaim --------------------------------------------------------------- */
 
-/* Mark FREE(pos) as abandoned (committed, flagged); true if this call did. */
-static bool abandon(sabre_ring_t *r, uint32_t lane, uint64_t pos)
+/* Mark FREE(pos) as abandoned (committed, flagged); true if this call did.
+ * `rec`: the producer record it is counted against (UINT32_MAX: none). */
+static bool abandon(sabre_ring_t *r, uint32_t lane, uint64_t pos, uint32_t rec)
 {
     uint64_t s = mk(pos, ST_FREE, 0);
     if (!atomic_compare_exchange_strong(state_at(r, lane, pos), &s,
                                         mk(pos, ST_COMMITTED, FL_ABANDONED)))
         return false;
     atomic_fetch_add(&r->h->abandoned, 1);
+    if (rec < r->g.nproducers)
+        atomic_fetch_add(&r->prods[rec].abandoned, 1);
     return true;
+}
+
+void sabre__ring_note_death(sabre_ring_t *r, uint32_t k, uint64_t dead)
+{
+    if (!dead || k >= r->g.nproducers)
+        return;
+    rg_prod *p = &r->prods[k];
+    uint64_t was = atomic_load(&p->dead_owner);
+    /* once per owner: whoever swaps the identity in counts the death */
+    if (was == dead || !atomic_compare_exchange_strong(&p->dead_owner, &was, dead))
+        return;
+    atomic_fetch_add(&p->deaths, 1);
+    atomic_fetch_add(&r->h->producer_deaths, 1);
+}
+
+void sabre__ring_scan_deaths(sabre_ring_t *r)
+{
+    for (uint32_t k = 0; k < r->g.nproducers; k++) {
+        uint64_t own = atomic_load(&r->prods[k].owner);
+        if (own && own != atomic_load(&r->prods[k].dead_owner) && !rl_identity_alive(own))
+            sabre__ring_note_death(r, k, own);
+    }
+}
+
+/* MPSC: the dead record (or `skip`, the one being taken over) whose claim
+ * covers pos (UINT32_MAX if none). */
+static uint32_t dead_claimer(sabre_ring_t *r, uint64_t pos, const bool *alive, uint32_t skip)
+{
+    for (uint32_t k = 0; k < r->g.nproducers; k++) {
+        if (alive[k] && k != skip) /* skip: a record being taken over */
+            continue;
+        uint64_t in = atomic_load(&r->prods[k].intent);
+        uint64_t first = in >> 9, n = in & 0x1ff;
+        if (n && pos >= first && pos < first + n)
+            return k;
+    }
+    return UINT32_MAX;
 }
 
 /* Is `pos` covered by the claim of a live producer other than `skip`? */
@@ -56,7 +96,9 @@ uint64_t sabre__ring_reclaim(sabre_ring_t *r, uint32_t lane, uint64_t from, uint
         if (lane != skip && owner && rl_identity_alive(owner))
             return 0;
         for (uint64_t p = from; p < head; p++)
-            n += abandon(r, lane, p);
+            n += abandon(r, lane, p, lane);
+        if (n && lane != skip)
+            sabre__ring_note_death(r, lane, owner);
         return n;
     }
     bool alive[SABRE_RING_MAX_PRODUCERS];
@@ -68,7 +110,7 @@ uint64_t sabre__ring_reclaim(sabre_ring_t *r, uint32_t lane, uint64_t from, uint
         uint64_t s = atomic_load(state_at(r, 0, p));
         if (s != mk(p, ST_FREE, 0) || covered_by_live(r, p, skip, alive))
             continue;
-        n += abandon(r, 0, p);
+        n += abandon(r, 0, p, dead_claimer(r, p, alive, skip));
     }
     return n;
 }
@@ -88,6 +130,7 @@ uint64_t sabre__ring_reap_intent(sabre_ring_t *r, uint32_t lane)
     if (!n || atomic_load(&r->lanes[lane].head) > first)
         return 0;
     atomic_fetch_add(&r->h->abandoned, n);
+    atomic_fetch_add(&r->prods[lane].abandoned, n);
     return n;
 }
 
@@ -108,6 +151,7 @@ void sabre__ring_reap_dead_claims(sabre_ring_consumer_t *c)
         if (!atomic_compare_exchange_strong(&pr->owner, &own, c->self))
             continue;
         sabre__ring_reap_intent(r, l);
+        sabre__ring_note_death(r, l, own);
         uint64_t me = c->self;
         atomic_compare_exchange_strong(&pr->owner, &me, own);
     }

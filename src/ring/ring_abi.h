@@ -3,6 +3,11 @@
  * every party that maps it.  docs/abi.md ("Ring object") is the
  * specification; sabre_abi_json() exports these sizes and offsets.
  *
+ * Ring ABI 3.1 appended, in space 3.0 left reserved (so 3.0 readers still
+ * work): the field records' element type, the lag histogram, the skip
+ * limit and counter, the consumer's closed mark, per-record death
+ * counters, and the episode lanes after the payloads.
+ *
  * A chunk is a 16-byte header (sabre_chunk_t) in the headers array, a
  * 32-byte slot record (rg_meta) in the records array and a payload in the
  * payloads array, all indexed by lane * capacity + slot.  Cursor lanes
@@ -70,7 +75,13 @@ typedef struct rg_hdr {
     _Atomic uint64_t lag_count;
     _Atomic uint64_t cur_version;
     _Atomic uint64_t held;
-    uint8_t pad1[256 - 200];
+    /* 3.1: */
+    _Atomic uint64_t lag_skipped; /* 200: chunks skipped for the consumer's max lag */
+    _Atomic uint64_t lag_limit;   /* 208: the consumer's max lag + 1; 0 = none */
+    uint64_t episodes_offset;     /* 216: episode lanes (creator, once); 0 = none */
+    uint32_t episodes_cap;        /* 224: episode records per producer, power of two */
+    uint32_t reserved1;           /* 228 */
+    uint8_t pad1[256 - 232];
     /* line @256: consumer wake-up word (bumped by producers) */
     _Atomic uint32_t commit_seq;
     _Atomic uint32_t cons_waiting;
@@ -78,21 +89,29 @@ typedef struct rg_hdr {
     /* line @384: producer wake-up word (bumped by the consumer) */
     _Atomic uint32_t release_seq;
     _Atomic uint32_t prod_waiters;
-    uint8_t pad3[512 - 392];
+    _Atomic uint32_t cons_closed; /* 392 (3.1): 1 once the consumer closed the ring */
+    _Atomic int32_t closed_pid;   /* 396 (3.1): the process that closed it */
+    uint8_t pad3[512 - 400];
     /* line @512: reclaim counter (consumer or a producer taking over) */
     _Atomic uint64_t abandoned;
-    uint8_t pad4[640 - 520];
+    _Atomic uint64_t lag_hist[SABRE_RING_LAG_BUCKETS]; /* 520 (3.1): consumer */
+    _Atomic uint64_t producer_deaths;                  /* 632 (3.1) */
 } rg_hdr;
 _Static_assert(sizeof(rg_hdr) == 640, "ring header is 640 bytes");
 _Static_assert(offsetof(rg_hdr, cons_owner) == 128, "consumer line at 128");
 _Static_assert(offsetof(rg_hdr, commit_seq) == 256, "commit_seq at 256");
 _Static_assert(offsetof(rg_hdr, release_seq) == 384, "release_seq at 384");
 _Static_assert(offsetof(rg_hdr, abandoned) == 512, "abandoned at 512");
+_Static_assert(offsetof(rg_hdr, lag_skipped) == 200 && offsetof(rg_hdr, reserved1) == 228 &&
+                   offsetof(rg_hdr, cons_closed) == 392 && offsetof(rg_hdr, lag_hist) == 520 &&
+                   offsetof(rg_hdr, producer_deaths) == 632,
+               "3.1 header words");
 
 typedef struct rg_field { /* 64 bytes */
     char name[40];
     uint32_t elem_size;
-    uint32_t reserved;
+    uint32_t elem_info; /* 3.1: scalar type (bits 0-7; 0 = struct or raw bytes) | count << 8
+                           (bits 8-31); 0 in 3.0 rings */
     uint64_t offset;
     uint64_t size;
 } rg_field;
@@ -120,9 +139,32 @@ typedef struct rg_prod { /* 128 bytes, written by its producer */
     _Atomic uint64_t aborted;
     _Atomic uint64_t wait_ns;
     _Atomic uint64_t seq_next;
-    uint8_t pad[128 - 72];
+    /* 3.1: written by whoever finds the owner dead (consumer, or a producer
+     * taking the record over), and the episode counters by the producer */
+    _Atomic uint64_t abandoned;        /* 72 */
+    _Atomic uint64_t deaths;           /* 80 */
+    _Atomic uint64_t dead_owner;       /* 88: identity of the last owner found dead */
+    _Atomic uint64_t episodes;         /* 96 */
+    _Atomic uint64_t episodes_dropped; /* 104 */
+    uint8_t pad[128 - 112];
 } rg_prod;
 _Static_assert(sizeof(rg_prod) == 128, "producer record is 128 bytes");
+_Static_assert(offsetof(rg_prod, abandoned) == 72 && offsetof(rg_prod, episodes_dropped) == 104,
+               "3.1 producer words");
+
+/* Episode lane of producer record k (3.1), at episodes_offset +
+ * k * (256 + 32 * episodes_cap): an SPSC ring of episode records. */
+typedef struct rg_eplane {
+    _Atomic uint64_t head; /* records written (the producer; store release) */
+    uint8_t pad0[128 - 8];
+    _Atomic uint64_t tail; /* records read (the consumer; store release) */
+    uint8_t pad1[128 - 8];
+} rg_eplane;
+_Static_assert(sizeof(rg_eplane) == 256, "episode lane cursors are 256 bytes");
+_Static_assert(sizeof(sabre_ring_episode_t) == 32 && offsetof(sabre_ring_episode_t, length) == 8 &&
+                   offsetof(sabre_ring_episode_t, policy_version) == 16 &&
+                   offsetof(sabre_ring_episode_t, end_ns) == 24,
+               "episode record is 32 bytes");
 
 _Static_assert(sizeof(sabre_chunk_t) == 16, "chunk header is 16 bytes");
 _Static_assert(offsetof(sabre_chunk_t, valid_steps) == 8 &&

@@ -42,7 +42,9 @@ struct sabre_ring {
     uint64_t stride;
     rg_fill_fn fill_headers; /* the claim headers' writer for this CPU */
     bool overwrite;
-    bool cursor; /* LANES with DROP_NEWEST or BLOCK: the cursor-only lane protocol */
+    bool cursor;     /* LANES with DROP_NEWEST or BLOCK: the cursor-only lane protocol */
+    uint8_t *eps;    /* 3.1: episode lanes (NULL in a 3.0 ring) */
+    uint32_t ep_cap; /* records per lane */
 };
 
 struct sabre_ring_producer {
@@ -54,7 +56,8 @@ struct sabre_ring_producer {
     uint64_t head;  /* cursor lanes: the lane's committed end (this handle is its only writer) */
     uint64_t freed; /* cursor lanes: last seen released end */
     bool claimed;
-    sabre_ring_claim_t cur; /* the outstanding claim */
+    sabre_ring_claim_t cur;   /* the outstanding claim */
+    uint64_t next_peer_check; /* when a full ring next looks at the consumer's liveness */
 };
 
 /* A batch of a cursor lane released before the batches ahead of it. */
@@ -80,7 +83,34 @@ struct sabre_ring_consumer {
     uint64_t next_reap_ns;
     uint64_t cur_version;
     uint64_t lag_min, lag_max, lag_sum, lag_count;
+    uint64_t hist[SABRE_RING_LAG_BUCKETS];
+    uint32_t hist_dirty; /* buckets changed by the batch being taken */
+    uint64_t lag_limit;  /* max lag + 1, 0 = none */
+    uint64_t skipped;
+    uint32_t takes;         /* batches taken, for the death scan's cadence */
+    uint64_t next_death_ns; /* when the consumer next looks for dead producers */
+    uint32_t ep_rr;         /* episode lane to read first */
 };
+
+/* Histogram bucket of a policy lag (sabre_ring_lag_bucket_min). */
+static inline unsigned lag_bucket(uint64_t lag)
+{
+    if (lag < 8)
+        return (unsigned)lag;
+    unsigned b = 63u - (unsigned)__builtin_clzll(lag) + 5u; /* 8..15 -> 8 */
+    return b < SABRE_RING_LAG_BUCKETS ? b : SABRE_RING_LAG_BUCKETS - 1;
+}
+
+/* Episode lane k and its records. */
+static inline rg_eplane *eplane_at(const sabre_ring_t *r, uint32_t k)
+{
+    return (rg_eplane *)(r->eps + (uint64_t)k * (sizeof(rg_eplane) + 32ull * r->ep_cap));
+}
+static inline sabre_ring_episode_t *eprec_at(const sabre_ring_t *r, uint32_t k, uint64_t i)
+{
+    return (sabre_ring_episode_t *)((uint8_t *)eplane_at(r, k) + sizeof(rg_eplane)) +
+           (i & (r->ep_cap - 1));
+}
 
 /* Index of (lane, pos) in the headers / records / payloads arrays. */
 static inline uint64_t slot_of(const sabre_ring_t *r, uint32_t lane, uint64_t pos)
@@ -135,6 +165,10 @@ static inline void counter_add(_Atomic uint64_t *c, uint64_t n)
 uint64_t sabre__ring_reclaim(sabre_ring_t *r, uint32_t lane, uint64_t from, uint32_t skip);
 void sabre__ring_reap_dead_claims(sabre_ring_consumer_t *c);
 uint64_t sabre__ring_reap_intent(sabre_ring_t *r, uint32_t lane);
+/* Record that the owner `dead` of record k was found dead (once per owner). */
+void sabre__ring_note_death(sabre_ring_t *r, uint32_t k, uint64_t dead);
+/* Look at every producer record's owner; note the dead ones. */
+void sabre__ring_scan_deaths(sabre_ring_t *r);
 
 /* Wake producers blocked on a full ring, if any sleep (the "publish, then
  * look for sleepers" rule of rl_fenced_load). */

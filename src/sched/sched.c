@@ -43,6 +43,11 @@ typedef struct system {
     unsigned char *args;
     size_t args_len;
     void *user;
+    bool marks_rows;          /* the kernel marks its rows itself */
+    sabre_component_t *terms; /* kernels: reads then writes (sabre_kernel_column) */
+    uint32_t nterms;
+    sabre_component_t *marked; /* written components with data, marked after every range */
+    uint32_t nmarked;
     sabre_cmd_t *cmd;
     /* snapshot offload state */
     sabre_snap_comp_t *snap_comps;
@@ -199,6 +204,8 @@ static void free_system(system_t *y)
     free(y->rres);
     free(y->wres);
     free(y->args);
+    free(y->terms);
+    free(y->marked);
     free(y->snap_comps);
     free(y->blocks);
     sabre_query_destroy(y->query);
@@ -302,6 +309,12 @@ static int check_offload(sabre_sched_t *s, const system_t *y, sabre_offload_t mo
                            "system '%s': in-place offload hands out whole table chunks, so a "
                            "`changed` query filter needs snapshot or process offload",
                            y->name);
+    if (mode == SABRE_OFFLOAD_PROCESS && y->user)
+        return sabre__fail(SABRE_EINVAL,
+                           "system '%s': .user is a pointer into this process and is not "
+                           "passed to worker processes; give process kernels their data "
+                           "through .args (bytes copied to every call)",
+                           y->name);
     if (mode == SABRE_OFFLOAD_PROCESS) {
         sabre_pool_stats_t ps;
         if (!s->pool || sabre_pool_stats(s->pool, &ps) || ps.processes == 0 ||
@@ -310,6 +323,75 @@ static int check_offload(sabre_sched_t *s, const system_t *y, sabre_offload_t mo
                                "system '%s': process offload needs a pool with worker processes "
                                "and a shared region",
                                y->name);
+    }
+    return SABRE_OK;
+}
+
+/* A kernel's terms (reads then writes) and the written components the
+ * scheduler marks.  With its own query, every term with data must be
+ * required by it (`all`), so that sabre_kernel_column never meets a row
+ * without the term's columns (native views hold only their table's). */
+static int kernel_terms(const sabre_world_t *w, system_t *y, const sabre_query_desc_t *q)
+{
+    uint32_t n = y->nreads + y->nwrites;
+    y->terms = malloc(n * sizeof *y->terms);
+    y->marked = malloc((y->nwrites ? y->nwrites : 1) * sizeof *y->marked);
+    if (!y->terms || !y->marked)
+        return sabre__fail(SABRE_ENOMEM, "sabre_sched_add: out of memory");
+    for (uint32_t i = 0; i < n; i++) {
+        sabre_component_t c = i < y->nreads ? y->reads[i] : y->writes[i - y->nreads];
+        y->terms[i] = c;
+        if (q && sabre_component_size(w, c) && !has_comp(q->all, q->nall, c))
+            return sabre__fail(SABRE_EINVAL,
+                               "system '%s': term %u (%s) is not in its query's `all` list, so "
+                               "some of its rows may lack the component; add it to `all`",
+                               y->name, i, sabre_component_name(w, c));
+    }
+    y->nterms = n;
+    for (uint32_t i = 0; i < y->nwrites; i++)
+        if (sabre_component_size(w, y->writes[i]) && !has_comp(y->marked, y->nmarked, y->writes[i]))
+            y->marked[y->nmarked++] = y->writes[i];
+    return SABRE_OK;
+}
+
+void *sabre_kernel_column(const sabre_kernel_ctx_t *c, uint32_t term, uint32_t column)
+{
+    void *p = NULL;
+    if (!c || !c->rows || term >= c->nterms ||
+        sabre_snapshot_column_at(c->rows, c->terms[term], column, &p, NULL))
+        return NULL;
+    return p;
+}
+
+/* Mark rows [begin, end) of `rows` changed for every component the system
+ * writes (unless it marks its own).  Ranges begin at multiples of 64 rows
+ * and only a view's last range ends inside a word, so every whole word of
+ * the range is this range's alone: a relaxed store of all ones (no other
+ * thread touches the word during the batch; the pool's join orders it
+ * before the commit).  The partial last word is ORed: a native view's
+ * chunk may hold other rows in it.  A view that does not start on a word
+ * boundary takes sabre_snapshot_mark_range (atomic OR per word). */
+static int mark_written(const system_t *y, sabre_snapshot_t *rows, uint64_t begin, uint64_t end)
+{
+    if (y->marks_rows || begin >= end)
+        return SABRE_OK;
+    for (uint32_t i = 0; i < y->nmarked; i++) {
+        _Atomic uint64_t *words;
+        int rc;
+        if (begin % 64 || sabre_snapshot_changed(rows, y->marked[i], &words) != SABRE_OK) {
+            sabre_clear_error();
+            rc = sabre_snapshot_mark_range(rows, y->marked[i], begin, end - begin);
+        } else {
+            uint64_t w = begin / 64, wend = end / 64;
+            for (; w < wend; w++)
+                atomic_store_explicit(&words[w], ~0ull, memory_order_relaxed);
+            if (end % 64)
+                atomic_fetch_or_explicit(&words[wend], (1ull << (end % 64)) - 1,
+                                         memory_order_relaxed);
+            rc = sabre_snapshot_touch(rows, y->marked[i]);
+        }
+        if (rc)
+            return rc;
     }
     return SABRE_OK;
 }
@@ -351,6 +433,7 @@ int sabre_sched_add(sabre_sched_t *s, const sabre_system_desc_t *d)
     y->skip_if_empty = d->skip_if_empty;
     y->grain = d->grain;
     y->user = d->user;
+    y->marks_rows = d->marks_rows;
     y->offload = d->kernel && d->offload == SABRE_OFFLOAD_NONE ? SABRE_OFFLOAD_INPLACE : d->offload;
     if ((rc = copy_names("after", d->after, d->nafter, &y->after)) ||
         (rc = copy_names("before", d->before, d->nbefore, &y->before)) ||
@@ -422,6 +505,8 @@ int sabre_sched_add(sabre_sched_t *s, const sabre_system_desc_t *d)
                              y->name);
             goto fail;
         }
+        if ((rc = kernel_terms(s->world, y, d->query)))
+            goto fail;
     } else if ((rc = sabre_cmd_new(s->world, &y->cmd))) {
         goto fail;
     }
@@ -753,7 +838,22 @@ uint32_t sabre_sched_batches(sabre_sched_t *s)
     return s->nbatches;
 }
 
-static const char *mode_name(const system_t *y)
+/* Why a PROCESS system runs over snapshots instead of the world's tables;
+ * NULL when the processes work on the tables. */
+static const char *process_fallback(const sabre_sched_t *s, const system_t *y)
+{
+    if (!y->kernel || y->offload != SABRE_OFFLOAD_PROCESS)
+        return NULL;
+    if (y->has_changed)
+        return "its query has a `changed` filter";
+    if (sabre_world_region(s->world) != sabre_pool_region(s->pool))
+        return "the world's tables are not in the pool's region: create the world on that "
+               "region, or with .backing = SABRE_BACKING_MEMFD and give the pool "
+               "sabre_world_region()";
+    return NULL;
+}
+
+static const char *mode_name(const sabre_sched_t *s, const system_t *y)
 {
     if (y->run)
         return "run";
@@ -761,7 +861,8 @@ static const char *mode_name(const system_t *y)
     case SABRE_OFFLOAD_SNAPSHOT:
         return "kernel, snapshot";
     case SABRE_OFFLOAD_PROCESS:
-        return "kernel, process";
+        return process_fallback(s, y) ? "kernel, process over snapshots (slower fallback)"
+                                      : "kernel, process on the world's tables";
     default:
         return "kernel, in place";
     }
@@ -784,9 +885,17 @@ int sabre_sched_dump(sabre_sched_t *s, FILE *f)
         fprintf(f, "  batch %u:", b);
         for (uint32_t k = 0; k < bt->count; k++) {
             const system_t *y = s->sys[s->order[bt->first + k]];
-            fprintf(f, "%s %s (%s)", k ? "," : "", y->name, mode_name(y));
+            fprintf(f, "%s %s (%s)", k ? "," : "", y->name, mode_name(s, y));
         }
         fprintf(f, "\n");
+    }
+    for (uint32_t i = 0; i < s->nsys; i++) {
+        const char *why = process_fallback(s, s->sys[i]);
+        if (why)
+            fprintf(f,
+                    "fallback: %s runs its worker processes over snapshots copied into the "
+                    "pool's region and committed back (about 2x slower): %s\n",
+                    s->sys[i]->name, why);
     }
     fprintf(f, "kept apart:\n");
     if (s->nedges == 0)
@@ -877,8 +986,12 @@ static int run_work(work_t *w, unsigned worker)
                                 .args = y->args,
                                 .args_len = y->args_len,
                                 .user = y->user,
-                                .worker = worker};
+                                .worker = worker,
+                                .terms = y->terms,
+                                .nterms = y->nterms};
         rc = y->kernel(&c);
+        if (rc == SABRE_OK)
+            rc = mark_written(y, w->rows, w->begin, w->end);
     }
     if (rc)
         note_failure(y, rc);
@@ -1059,8 +1172,12 @@ static int proc_kernel(const sabre_proc_job_t *job, const proc_args_t *a, const 
                             .args = (const char *)a + skip,
                             .args_len = job->args_len - skip,
                             .worker = job->worker,
-                            .in_process = true};
+                            .in_process = true,
+                            .terms = y->terms,
+                            .nterms = y->nterms};
     int rc = begin < end ? y->kernel(&c) : SABRE_OK;
+    if (rc == SABRE_OK)
+        rc = mark_written(y, rows, begin, end);
     if (rc && !sabre_last_error()[0])
         sabre__fail(rc, "kernel of system '%s' returned %s", y->name, sabre_status_name(rc));
     return rc;
@@ -1238,8 +1355,11 @@ static int run_batch(sabre_sched_t *s, const batch_t *b)
             rc = add_work(s, y, NULL, 0, 0);
         else if (y->offload == SABRE_OFFLOAD_INPLACE)
             rc = prepare_inplace(s, y);
-        else if (!y->proc_native)
+        else if (!y->proc_native) {
+            if (y->offload == SABRE_OFFLOAD_PROCESS)
+                y->st.snapshot_fallbacks++;
             rc = prepare_snapshot(s, y);
+        }
         if (rc)
             note_failure(y, rc);
         else

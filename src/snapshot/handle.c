@@ -41,6 +41,7 @@ int sabre__snap_attach(sabre_snapshot_t *s, uint8_t *base, uint64_t size, uint64
     const char *blob = (const char *)base + h->names_off;
     for (uint32_t i = 0; i < h->ncomps; i++) {
         comps[i].comp = ce[i].comp_id;
+        comps[i].name = h->names_len ? blob + ce[i].name_off : ""; /* validated: NUL-ended blob */
         comps[i].write = ce[i].flags & 1u;
         comps[i].first_col = ce[i].first_col;
         comps[i].ncols = ce[i].ncols;
@@ -164,7 +165,21 @@ static int find_comp(const sabre_snapshot_t *s, sabre_component_t c, const char 
     for (uint32_t k = 0; k < s->ncomps; k++)
         if (s->comps[k].comp == c)
             return (int)k;
-    return sabre__fail(SABRE_ENOENT, "%s: component %u is not in snapshot '%s'", fn, c, s->name);
+    /* Name the component (the world knows it; a worker process has no
+     * world) and the ones the snapshot holds. */
+    char held[160] = "";
+    size_t len = 0;
+    for (uint32_t k = 0; k < s->ncomps && len < sizeof held; k++)
+        len += (size_t)snprintf(held + len, sizeof held - len, "%s%s (id %u)", k ? ", " : "",
+                                s->comps[k].name, s->comps[k].comp);
+    const char *cname = s->world ? sabre_component_name(s->world, c) : NULL;
+    if (cname)
+        return sabre__fail(SABRE_ENOENT,
+                           "%s: component '%s' (id %u) is not in snapshot '%s'; it "
+                           "holds %s",
+                           fn, cname, c, s->name, held);
+    return sabre__fail(SABRE_ENOENT, "%s: component id %u is not in snapshot '%s'; it holds %s", fn,
+                       c, s->name, held);
 }
 
 static void *col_ptr(const sabre_snapshot_t *s, uint32_t j)
@@ -192,8 +207,8 @@ int sabre_snapshot_column(const sabre_snapshot_t *s, sabre_component_t c, const 
     }
     return sabre__fail(SABRE_ENOENT,
                        "sabre_snapshot_column: snapshot '%s' has no column '%s' of "
-                       "component %u",
-                       s->name, name, c);
+                       "component '%s'",
+                       s->name, name, sc->name);
 }
 
 int sabre_snapshot_column_at(const sabre_snapshot_t *s, sabre_component_t c, uint32_t i, void **out,
@@ -207,9 +222,9 @@ int sabre_snapshot_column_at(const sabre_snapshot_t *s, sabre_component_t c, uin
         return k;
     if (i >= s->comps[k].ncols)
         return sabre__fail(SABRE_ERANGE,
-                           "sabre_snapshot_column_at: component %u has %u columns "
+                           "sabre_snapshot_column_at: component '%s' has %u columns "
                            "in snapshot '%s', not %u",
-                           c, s->comps[k].ncols, s->name, i + 1);
+                           s->comps[k].name, s->comps[k].ncols, s->name, i + 1);
     uint32_t j = s->comps[k].first_col + i;
     if (out)
         *out = col_ptr(s, j);

@@ -24,6 +24,7 @@ typedef struct snap_block {
 
 typedef struct snap_comp {
     sabre_component_t comp;
+    const char *name; /* the component's name, in the snapshot's names blob */
     bool write;
     uint32_t first_col, ncols;
     _Atomic uint64_t *bits;

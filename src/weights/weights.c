@@ -373,9 +373,9 @@ int sabre_weights_begin(sabre_weights_t *w, uint64_t timeout_ns, void **buf)
         if (s < 0) {
             atomic_fetch_add_explicit(&h->busy, 1, memory_order_relaxed);
             return sabre__fail(SABRE_ETIMEDOUT,
-                               "weights '%s': no free slot within %llu ns "
+                               "weights '%s': no free slot within %s "
                                "(all %u slots active or pinned)",
-                               w->obj.name, (unsigned long long)timeout_ns, w->g.nslots);
+                               w->obj.name, sabre__fmt_ns(timeout_ns).s, w->g.nslots);
         }
     }
     atomic_store_explicit(&w->slots[s].state, WT_SLOT_WRITING, memory_order_relaxed);
@@ -663,11 +663,9 @@ int sabre_weights_wait(sabre_weights_reader_t *r, uint64_t after, uint64_t timeo
             break;
         uint64_t now = sabre__now_ns();
         if (now >= deadline) {
-            rc = sabre__fail(SABRE_ETIMEDOUT,
-                             "weights '%s': no version after %llu within "
-                             "%llu ns",
-                             r->w->obj.name, (unsigned long long)after,
-                             (unsigned long long)timeout_ns);
+            rc =
+                sabre__fail(SABRE_ETIMEDOUT, "weights '%s': no version after %llu within %s",
+                            r->w->obj.name, (unsigned long long)after, sabre__fmt_ns(timeout_ns).s);
             break;
         }
         uint64_t left = deadline == UINT64_MAX ? UINT64_MAX : deadline - now;
