@@ -92,8 +92,8 @@ test('test_ring_of_another_abi_version_is_refused', async () => {
   const dv = new DataView(s.buffer);
   dv.setUint16(obj.offset + 4, 2, true); // ring ABI 2.x
   const party = s.spawnParty();
-  assert.throws(() => new RingProducer(s.buffer, obj, party), (e) => e.code === 'SABRE_EVERSION' && /ring ABI 2\.0, this reader 3\.x/.test(e.message));
-  assert.throws(() => r.openRing('roll'), (e) => e.code === 'SABRE_EVERSION' && /2\.0/.test(e.message));
+  assert.throws(() => new RingProducer(s.buffer, obj, party), (e) => e.code === 'SABRE_EVERSION' && /ring ABI 2\.\d+, this reader 3\.x/.test(e.message));
+  assert.throws(() => r.openRing('roll'), (e) => e.code === 'SABRE_EVERSION' && /2\.\d/.test(e.message));
   dv.setUint16(obj.offset + 4, 3, true);
   dv.setBigUint64(obj.offset + 112, 1n << 40n, true); // payloads_offset
   assert.throws(() => new RingProducer(s.buffer, obj, party), (e) => e.code === 'SABRE_ECORRUPT');
