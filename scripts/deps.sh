@@ -28,6 +28,11 @@ if ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/
    ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-aarch64.a >/dev/null 2>&1; then
   need+=(libclang-rt-14-dev)
 fi
+# WebAssembly build and the JS package (js/): emscripten (its JS optimizer
+# needs node-acorn) and Node.js (>= 18: Atomics.waitAsync, worker_threads).
+command -v emcc >/dev/null 2>&1 || need+=(emscripten)
+[ -d /usr/share/nodejs/acorn ] || need+=(node-acorn)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "sabre: missing packages: ${need[*]} (run as root, or install them)" >&2

@@ -6,6 +6,7 @@
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer build: the same tests
 #   3. ThreadSanitizer build: the same tests (stress loops scaled down)
 #   4. libFuzzer (clang): each fuzz target for a bounded time on its corpus
+#   5. WebAssembly build (emscripten) and the JS package's node --test suites
 # Stops at the first failure.  SABRE_FUZZ_SECONDS (default 20) bounds step 4.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,26 +28,26 @@ run_ctest() { # dir, extra ctest args...
   (cd "$dir" && ctest --output-on-failure --timeout 600 -j"$jobs" "$@")
 }
 
-echo "== [0/4] clang-format check"
+echo "== [0/5] clang-format check"
 find src include tools tests bench fuzz examples -name '*.[ch]' -print0 |
   xargs -0 -r clang-format --dry-run --Werror ||
   { echo "format: run clang-format -i on the files above"; exit 1; }
 
-echo "== [1/4] release build (-Wall -Wextra -Werror)"
+echo "== [1/5] release build (-Wall -Wextra -Werror)"
 build build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
 run_ctest build/release
 
-echo "== [2/4] AddressSanitizer + UndefinedBehaviorSanitizer"
+echo "== [2/5] AddressSanitizer + UndefinedBehaviorSanitizer"
 # (the MPI bridge's tests run in the release build only: Open MPI itself is
 # not built with the sanitizers, and its runtime's allocations read as leaks)
 build build/asan -DCMAKE_BUILD_TYPE=Debug -DSABRE_SANITIZE=address -DSABRE_BENCH=OFF -DSABRE_MPI=OFF
 SABRE_TEST_SCALE=50 run_ctest build/asan
 
-echo "== [3/4] ThreadSanitizer"
+echo "== [3/5] ThreadSanitizer"
 build build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSABRE_SANITIZE=thread -DSABRE_BENCH=OFF -DSABRE_MPI=OFF
 SABRE_TEST_SCALE=20 run_ctest build/tsan
 
-echo "== [4/4] libFuzzer, ${SABRE_FUZZ_SECONDS:-20} s per target"
+echo "== [4/5] libFuzzer, ${SABRE_FUZZ_SECONDS:-20} s per target"
 CC=clang build build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSABRE_FUZZ=ON \
   -DSABRE_SANITIZE=address -DSABRE_BENCH=OFF -DBUILD_TESTING=ON -DSABRE_MPI=OFF
 fuzzed=0
@@ -64,7 +65,14 @@ for f in build/fuzz/fuzz_*; do
   fuzzed=$((fuzzed + 1))
 done
 echo "fuzzed $fuzzed targets"
+echo "== [5/5] WebAssembly + JavaScript (js/)"
+bash scripts/wasm.sh
+js_log=build/wasm/node-test.log
+(cd js && timeout 600 node --no-experimental-fetch --test --test-reporter=tap test/*.test.js) >"$js_log" 2>&1 ||
+  { grep -E -B2 -A20 '^not ok' "$js_log" | head -n 120; echo "js tests failed (log: $js_log)"; exit 1; }
+js_tests=$(awk '/^# pass /{print $3}' "$js_log")
+echo "js: $js_tests node tests passed"
 count() { (cd "$1" && ctest -N | awk '/Total Tests:/{print $3}'); }
-total=$(( $(count build/release) + $(count build/asan) + $(count build/tsan) + fuzzed ))
-echo "== all tests passed in $(( $(date +%s) - start )) s (release, asan+ubsan, tsan, fuzz)"
+total=$(( $(count build/release) + $(count build/asan) + $(count build/tsan) + fuzzed + js_tests ))
+echo "== all tests passed in $(( $(date +%s) - start )) s (release, asan+ubsan, tsan, fuzz, js)"
 echo "$total passed, 0 failed"

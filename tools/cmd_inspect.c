@@ -293,7 +293,7 @@ static int run_hook(describe_fn fn, const sabre_region_t *r, const sabre_object_
 
 /* Prints the region once; *invalid counts the objects whose state failed
  * validation (they are printed with the error). */
-static int render(const sabre_region_t *r, bool json, FILE *out, uint32_t *invalid)
+int sabre_tool_inspect_render(const sabre_region_t *r, bool json, FILE *out, uint32_t *invalid)
 {
     *invalid = 0;
     sabre_region_info_t info;
@@ -491,7 +491,7 @@ int sabre_tool_cmd_inspect(int argc, char **argv)
             iso_time(when, sizeof when, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
             printf("== %s\n", when);
         }
-        rc = render(r, json, stdout, &invalid);
+        rc = sabre_tool_inspect_render(r, json, stdout, &invalid);
         fflush(stdout);
         if (rc != SABRE_OK) {
             fprintf(stderr, "sabre inspect: %s: %s (%s)\n", target, sabre_last_error(),

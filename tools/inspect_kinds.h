@@ -31,6 +31,10 @@
 
 #include "sabre/region.h"
 
+/* The whole region as `sabre inspect [--json]` prints it (also compiled into
+ * the wasm module: Region.inspect() in js/). */
+int sabre_tool_inspect_render(const sabre_region_t *r, bool json, FILE *out, uint32_t *invalid);
+
 int sabre_tool_describe_weights(const sabre_region_t *r, const sabre_object_t *o, FILE *out,
                                 bool json);
 int sabre_tool_describe_ring(const sabre_region_t *r, const sabre_object_t *o, FILE *out,

@@ -316,10 +316,15 @@ typedef struct sabre_caps {
     uint64_t page_size;
     uint64_t hugepage_size;  /* 0 if none configured */
     uint64_t hugepages_free; /* free huge pages */
+    const char *platform;    /* "linux" or "wasm" (static string) */
+    const char *note;        /* what this platform cannot do, "" if nothing (static string) */
 } sabre_caps_t;
 
 /* Probe what works here.  `dir` is where FILE regions would go (NULL = ".").
- * Never fails for lack of a capability: that is reported as false. */
+ * Never fails for lack of a capability: that is reported as false.  On
+ * WebAssembly only PRIVATE regions exist (the module's memory is the one
+ * SharedArrayBuffer every Worker shares): memfd, shm and file backings, fd
+ * passing and worker processes return SABRE_ENOTSUP, and `note` says so. */
 int sabre_probe(const char *dir, sabre_caps_t *out);
 
 #ifdef __cplusplus

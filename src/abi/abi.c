@@ -582,6 +582,8 @@ static const abi_row public_rows[] = {
     F(sabre_caps_t, page_size),
     F(sabre_caps_t, hugepage_size),
     F(sabre_caps_t, hugepages_free),
+    F(sabre_caps_t, platform),
+    F(sabre_caps_t, note),
     E,
     S(sabre_ring_desc_t, "sabre_ring_desc_t"),
     F(sabre_ring_desc_t, name),

@@ -1,21 +1,14 @@
 /*
  * core.c - status codes, per-thread error details, and the small OS helpers
- * every layer shares (clock, futex, process identity, hashing).
+ * every layer shares (hashing, JSON strings, spinning); the OS services
+ * (clock, futex, party identity) are in src/platform/.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <linux/futex.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "core/internal.h"
 
@@ -207,13 +200,6 @@ uint64_t sabre__fnv1a64(const void *data, size_t len)
     return h;
 }
 
-uint64_t sabre__now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 sabre__dur_t sabre__fmt_ns(uint64_t ns)
 {
     static const struct {
@@ -232,85 +218,6 @@ sabre__dur_t sabre__fmt_ns(uint64_t ns)
         }
     snprintf(d.s, sizeof d.s, "%llu ns", (unsigned long long)ns);
     return d;
-}
-
-uint64_t sabre__wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* Reads /proc/<pid>/stat; returns the state letter via *state. */
-static uint64_t read_proc_stat(pid_t pid, char *state)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    /* comm may contain spaces and ')': fields resume after the last ')'. */
-    char *p = strrchr(buf, ')');
-    if (!p || p[1] != ' ')
-        return 0;
-    p += 2;
-    if (state)
-        *state = *p;
-    /* p is at field 3 (state); start time is field 22. */
-    for (int field = 3; field < 22; field++) {
-        p = strchr(p, ' ');
-        if (!p)
-            return 0;
-        p++;
-    }
-    return strtoull(p, NULL, 10);
-}
-
-uint64_t sabre__proc_start_time(pid_t pid)
-{
-    return read_proc_stat(pid, NULL);
-}
-
-bool sabre__pid_alive(pid_t pid, uint64_t start_time)
-{
-    if (pid <= 0)
-        return false;
-    char state = 0;
-    uint64_t st = read_proc_stat(pid, &state);
-    if (st == 0) {
-        /* /proc unreadable (hidepid) or process gone: fall back to kill(0). */
-        if (kill(pid, 0) == 0 || errno == EPERM)
-            return start_time == 0;
-        return false;
-    }
-    if (state == 'Z' || state == 'X')
-        return false;
-    return start_time == 0 || st == start_time;
-}
-
-int sabre__futex_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t timeout_ns)
-{
-    struct timespec ts, *tsp = NULL;
-    if (timeout_ns != UINT64_MAX) {
-        ts.tv_sec = (time_t)(timeout_ns / 1000000000ull);
-        ts.tv_nsec = (long)(timeout_ns % 1000000000ull);
-        tsp = &ts;
-    }
-    long r = syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT, expected, tsp, NULL, 0);
-    if (r == -1 && errno == ETIMEDOUT)
-        return SABRE_ETIMEDOUT;
-    return 0; /* woken, EAGAIN (value differed) or EINTR: caller re-checks */
-}
-
-int sabre__futex_wake(_Atomic uint32_t *addr, int n)
-{
-    long r = syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE, n, NULL, NULL, 0);
-    return r < 0 ? 0 : (int)r;
 }
 
 bool sabre__strlcpy(char *dst, const char *src, size_t cap)
@@ -342,16 +249,8 @@ bool sabre__spin_expired(uint64_t spin_ns, uint64_t start, unsigned *spins)
     if (waited >= spin_ns)
         return true;
     if (waited >= 2000)
-        sched_yield();
+        sabre__plat_yield();
     return false;
-}
-
-uint64_t sabre__random_id(void)
-{
-    uint64_t id = 0;
-    if (getrandom(&id, sizeof id, GRND_NONBLOCK) != (ssize_t)sizeof id || id == 0)
-        id = sabre__now_ns() ^ ((uint64_t)getpid() << 40) ^ (uint64_t)(uintptr_t)&id;
-    return id ? id : 1;
 }
 
 void sabre__json_str(void *file, const char *s, size_t n)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "platform/platform.h"
 #include "sabre/status.h"
 
 #define SABRE_CACHE_LINE    64
@@ -35,24 +36,48 @@ int sabre__fail_errno(int err, const char *fmt, ...) __attribute__((format(print
 /* 64-bit FNV-1a over bytes (the layout hash function, see docs/schema.md). */
 uint64_t sabre__fnv1a64(const void *data, size_t len);
 
-/* CLOCK_MONOTONIC and CLOCK_REALTIME in nanoseconds. */
-uint64_t sabre__now_ns(void);
+/* The OS services, from the platform layer (src/platform/platform.h), under
+ * the names the layers use. */
+/* Monotonic clock shared by every party, and the wall clock, in nanoseconds. */
+static inline uint64_t sabre__now_ns(void)
+{
+    return sabre__plat_now_ns();
+}
+static inline uint64_t sabre__wall_ns(void)
+{
+    return sabre__plat_wall_ns();
+}
 /* A duration for messages in human units: "250 ms", "10 s", "1.5 us",
  * "700 ns" (at most 3 significant digits).  Returns buf. */
 typedef struct sabre__dur {
     char s[32];
 } sabre__dur_t;
 sabre__dur_t sabre__fmt_ns(uint64_t ns);
-uint64_t sabre__wall_ns(void);
 
-/* Process start time of `pid` in clock ticks since boot (field 22 of
- * /proc/<pid>/stat), or 0 if the process does not exist or cannot be read.
- * (pid, start time) identifies a process across pid reuse. */
-uint64_t sabre__proc_start_time(pid_t pid);
+/* Start stamp of party `pid` (Linux: process start time in clock ticks since
+ * boot, field 22 of /proc/<pid>/stat), or 0 if it does not exist.
+ * (pid, start time) identifies a party across id reuse. */
+static inline uint64_t sabre__proc_start_time(pid_t pid)
+{
+    return sabre__plat_start_of((int32_t)pid);
+}
 
-/* True if the process identified by (pid, start_time) is still running and
- * not a zombie.  start_time 0 means "do not check for pid reuse". */
-bool sabre__pid_alive(pid_t pid, uint64_t start_time);
+/* True if the party identified by (pid, start_time) still runs (Linux: and
+ * is not a zombie).  start_time 0 means "do not check for id reuse". */
+static inline bool sabre__pid_alive(pid_t pid, uint64_t start_time)
+{
+    return sabre__plat_alive((int32_t)pid, start_time);
+}
+
+/* The calling party's id (the pid on Linux) and start stamp. */
+static inline pid_t sabre__self_pid(void)
+{
+    return (pid_t)sabre__plat_self_id();
+}
+static inline uint64_t sabre__self_start(void)
+{
+    return sabre__plat_self_start();
+}
 
 /* Futex on a 32-bit word that may live in shared memory (no
  * FUTEX_PRIVATE_FLAG, so it works across processes).
@@ -60,8 +85,14 @@ bool sabre__pid_alive(pid_t pid, uint64_t start_time);
  * forever).  Returns 0 when woken or the value differed, SABRE_ETIMEDOUT on
  * timeout; spurious wake-ups are possible, callers re-check their condition.
  * wake: wakes up to n waiters, returns how many were woken. */
-int sabre__futex_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t timeout_ns);
-int sabre__futex_wake(_Atomic uint32_t *addr, int n);
+static inline int sabre__futex_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t timeout_ns)
+{
+    return sabre__plat_futex_wait(addr, expected, timeout_ns);
+}
+static inline int sabre__futex_wake(_Atomic uint32_t *addr, int n)
+{
+    return sabre__plat_futex_wake(addr, n);
+}
 
 /* CPU relax hint for spin loops. */
 static inline void sabre__cpu_relax(void)
@@ -86,9 +117,11 @@ bool sabre__is_status(int rc);
  * peer it waits for may be queued behind it on the same core. */
 bool sabre__spin_expired(uint64_t spin_ns, uint64_t start, unsigned *spins);
 
-/* A non-zero 64-bit id from getrandom (clock and pid mixed in if it fails):
- * world and snapshot ids. */
-uint64_t sabre__random_id(void);
+/* A non-zero random 64-bit id: world and snapshot ids. */
+static inline uint64_t sabre__random_id(void)
+{
+    return sabre__plat_random();
+}
 
 /* Write s[0..n) (stopping early at a NUL) as a JSON string: quotes,
  * backslashes and control characters escaped, bytes above ASCII written as

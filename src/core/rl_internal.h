@@ -18,8 +18,8 @@
 
 static inline uint64_t rl_self_identity(void)
 {
-    pid_t pid = getpid();
-    uint64_t st = sabre__proc_start_time(pid);
+    pid_t pid = sabre__self_pid();
+    uint64_t st = sabre__self_start();
     return ((uint64_t)(uint32_t)st << 32) | (uint32_t)pid;
 }
 

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -33,18 +32,18 @@ static int records_grow(sabre_world_t *w)
             return sabre__fail(SABRE_ENOMEM, "out of memory for %llu entity records",
                                (unsigned long long)ncap);
     } else if (oldb < RECORDS_MAP_MIN) {
-        p = mmap(NULL, newb, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED)
+        p = sabre__plat_big_alloc(newb);
+        if (!p)
             return sabre__fail_errno(errno, "cannot map %zu bytes of entity records", newb);
         memcpy(p, w->records, oldb);
         free(w->records);
     } else {
-        p = mremap(w->records, oldb, newb, MREMAP_MAYMOVE);
-        if (p == MAP_FAILED)
+        p = sabre__plat_big_realloc(w->records, oldb, newb);
+        if (!p)
             return sabre__fail_errno(errno, "cannot grow entity records to %zu bytes", newb);
     }
     if (newb >= RECORDS_MAP_MIN)
-        (void)madvise(p, newb, MADV_HUGEPAGE);
+        sabre__plat_advise_huge(p, newb);
     w->records = p;
     w->records_cap = (uint32_t)ncap;
     return SABRE_OK;
@@ -54,7 +53,7 @@ void sabre__records_free(sabre_world_t *w)
 {
     size_t b = (size_t)w->records_cap * sizeof *w->records;
     if (b >= RECORDS_MAP_MIN)
-        munmap(w->records, b);
+        sabre__plat_big_free(w->records, b);
     else
         free(w->records);
     w->records = NULL;

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -75,8 +74,7 @@ int sabre_world_create(const sabre_world_desc_t *desc, sabre_world_t **out)
         w->own_region = true;
         /* Columns are streamed: transparent huge pages cut TLB misses.  Advice
          * only; pages stay lazy. */
-        (void)madvise(sabre_region_base(w->region), (size_t)sabre_region_size(w->region),
-                      MADV_HUGEPAGE);
+        sabre__plat_advise_huge(sabre_region_base(w->region), (size_t)sabre_region_size(w->region));
     }
     uint32_t root;
     if ((rc = sabre__table_get(w, NULL, 0, &root))) {

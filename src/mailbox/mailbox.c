@@ -145,8 +145,8 @@ int sabre_mailbox_create(sabre_region_t *region, const sabre_mailbox_desc_t *des
     h->slot_size = SABRE_MAILBOX_SLOT_SIZE;
     h->spin_ns = SABRE_MIN(desc->spin_ns ? desc->spin_ns : DEFAULT_SPIN_NS, MAX_SPIN_NS);
     h->stall_ns = desc->stall_ns;
-    h->main_pid = (int32_t)getpid();
-    h->main_start_time = sabre__proc_start_time(getpid());
+    h->main_pid = (int32_t)sabre__self_pid();
+    h->main_start_time = sabre__self_start();
     atomic_store_explicit(&h->magic, SABRE_MAILBOX_MAGIC, memory_order_release);
     return sabre_mailbox_open_object(region, &o, out);
 }
@@ -303,9 +303,9 @@ int sabre_mailbox_attach(sabre_mailbox_t *mb, uint32_t worker)
     if (rc != SABRE_OK)
         return rc;
     struct mb_slot *s = &mb->slots[worker];
-    pid_t pid = getpid();
+    pid_t pid = sabre__self_pid();
     atomic_store_explicit(&s->heartbeat_ns, sabre__now_ns(), memory_order_relaxed);
-    atomic_store_explicit(&s->worker_start, sabre__proc_start_time(pid), memory_order_relaxed);
+    atomic_store_explicit(&s->worker_start, sabre__self_start(), memory_order_relaxed);
     atomic_store_explicit(&s->worker_pid, (int32_t)pid, memory_order_release);
     return SABRE_OK;
 }

@@ -584,8 +584,8 @@ static void child_main(sabre_pool_t *pool, unsigned index, int sock, bool deaths
         } else {
             const struct reg *r = find_reg(pool->reg, pool->nreg, name);
             if (!r)
-                st = sabre__fail(SABRE_ENOENT, "worker process %d has no job '%s'", (int)getpid(),
-                                 name);
+                st = sabre__fail(SABRE_ENOENT, "worker process %d has no job '%s'",
+                                 (int)sabre__self_pid(), name);
             else
                 st = child_run(sh, sl, r, region, index, name);
         }
@@ -706,7 +706,7 @@ static int spawn(sabre_pool_t *pool, unsigned i)
         return sabre__fail_errno(errno, "pool '%s': socketpair for worker process %u", pool->name,
                                  i);
     reset_slot(pool, i);
-    bool from_main_thread = syscall(SYS_gettid) == getpid();
+    bool from_main_thread = sabre__plat_is_main_thread();
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
@@ -1030,9 +1030,7 @@ int sabre_pool_create(const sabre_pool_desc_t *desc, sabre_pool_t **out)
     if (desc)
         d = *desc;
     const char *name = d.name ? d.name : "pool";
-    long online = sysconf(_SC_NPROCESSORS_ONLN);
-    if (online < 1)
-        online = 1;
+    long online = (long)sabre__plat_cpus();
     unsigned nthreads = d.threads ? d.threads : (unsigned)SABRE_MIN(online, 1024L);
     if (d.executor.run)
         nthreads =
@@ -1062,7 +1060,7 @@ int sabre_pool_create(const sabre_pool_desc_t *desc, sabre_pool_t **out)
     pool->region = d.region;
     pool->nproc = d.processes;
     pool->proc_timeout_ns = d.process_timeout_ns ? d.process_timeout_ns : DEFAULT_PROC_TIMEOUT_NS;
-    pool->parent_pid = getpid();
+    pool->parent_pid = sabre__self_pid();
 
     if (pool->nproc) {
         pool->procs = calloc(pool->nproc, sizeof *pool->procs);

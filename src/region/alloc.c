@@ -6,18 +6,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
-#include <sys/syscall.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,7 +34,7 @@ static int claim_slot(sabre_region_t *r, uint32_t h24, uint32_t *slot)
     while (i > 0 && ST_CODE(atomic_load_explicit(&entry_of(r, i - 1)->state,
                                                  memory_order_relaxed)) == ST_EMPTY)
         i--;
-    uint64_t mine = ST_MAKE(ST_WRITING, h24, getpid());
+    uint64_t mine = ST_MAKE(ST_WRITING, h24, sabre__self_pid());
     for (; i < r->dir_capacity; i++) {
         _Atomic uint64_t *st = &entry_of(r, i)->state;
         uint64_t expected = 0;
@@ -101,7 +95,7 @@ static int check_unique(sabre_region_t *r, uint32_t slot, const char *name, size
                                    "by pid %d",
                                    r->name, name, (int)ST_PID(s));
             if (spins < 256)
-                sched_yield();
+                sabre__plat_yield();
             else
                 sabre__rg_sleep_ns(50000);
         }
@@ -265,7 +259,8 @@ int sabre_region_alloc(sabre_region_t *r, const sabre_object_desc_t *desc, sabre
         rc = bump(r, text_bytes, desc->size, align, &toff, &doff);
     if (rc != SABRE_OK) {
         /* Give the slot up: DEAD slots are skipped by everyone. */
-        atomic_store_explicit(&e->state, ST_MAKE(ST_DEAD, h24, getpid()), memory_order_release);
+        atomic_store_explicit(&e->state, ST_MAKE(ST_DEAD, h24, sabre__self_pid()),
+                              memory_order_release);
         return rc;
     }
     memset(e->name, 0, sizeof e->name);
@@ -289,16 +284,16 @@ int sabre_region_alloc(sabre_region_t *r, const sabre_object_desc_t *desc, sabre
     /* Publish with a CAS from our own WRITING word: an allocator that judged
      * us dead (another pid namespace) stored DEAD, and may have published
      * the same name since; the slot then stays DEAD. */
-    uint64_t writing = ST_MAKE(ST_WRITING, h24, getpid());
+    uint64_t writing = ST_MAKE(ST_WRITING, h24, sabre__self_pid());
     if (!atomic_compare_exchange_strong_explicit(&e->state, &writing,
-                                                 ST_MAKE(ST_READY, h24, getpid()),
+                                                 ST_MAKE(ST_READY, h24, sabre__self_pid()),
                                                  memory_order_acq_rel, memory_order_relaxed))
         return sabre__fail(SABRE_EBUSY,
                            "region '%s': object '%s' (slot %u) was given up by another "
                            "allocator that judged pid %d dead (do all parties share one "
                            "pid namespace?)",
                            r->name[0] ? r->name : sabre_backing_name(r->backing), desc->name, slot,
-                           (int)getpid());
+                           (int)sabre__self_pid());
     if (out) {
         memset(out, 0, sizeof *out);
         out->index = slot;

@@ -62,6 +62,12 @@ int sabre__rg_validate_header(sabre_region_t *r, uint64_t size);
 int sabre__rg_validate_directory(const sabre_region_t *r);
 void sabre__rg_region_free(sabre_region_t *r);
 int sabre__rg_check_shm_name(const char *name);
+/* The OS part (src/region/<platform>/backing.c): make and map `size` bytes
+ * of zeroed memory for `desc` into r (base, fd), reporting header flags and
+ * the size really mapped and the page size it is made of;
+ * sabre__rg_region_free releases it. */
+int sabre__rg_os_create(sabre_region_t *r, const sabre_region_desc_t *desc, uint64_t size,
+                        uint16_t *hflags, uint64_t *total, uint64_t *page);
 void sabre__rg_shm_path(char *dst, size_t cap, const char *name);
 int sabre__rg_check_file_name(const char *path);
 int sabre__rg_map_fd(int fd, uint64_t size, bool readonly, bool prefault, uint8_t **out);

@@ -151,7 +151,7 @@ static inline uint64_t intent_of(uint64_t first, uint32_t n)
  * pausing, and no slower on separate cores). */
 static inline void spin_pause(void)
 {
-    sched_yield();
+    sabre__plat_yield();
 }
 
 static inline void counter_add(_Atomic uint64_t *c, uint64_t n)

@@ -45,6 +45,8 @@ int sabre_probe(const char *dir, sabre_caps_t *out)
     if (!dir)
         dir = ".";
     out->page_size = sabre__rg_page_size();
+    out->platform = sabre__plat_name();
+    out->note = "";
     void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p != MAP_FAILED) {
         out->private_ok = true;
