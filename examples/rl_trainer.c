@@ -135,7 +135,10 @@ int main(int argc, char **argv)
     uint64_t total = (uint64_t)actors * CHUNKS_PER_ACTOR, got = 0, dones_first = 0, dones_last = 0;
     while (got < total) {
         sabre_ring_batch_t batch;
-        if ((rc = sabre_ring_consume(cons, 4, 20000000000ull, &batch)))
+        /* never more than the chunks still wanted: a replacement actor may
+         * have more to send than the trainer takes */
+        uint32_t want = total - got < 4 ? (uint32_t)(total - got) : 4;
+        if ((rc = sabre_ring_consume(cons, want, 20000000000ull, &batch)))
             return die("consume", rc);
         for (uint32_t i = 0; i < batch.count; i++, got++) {
             const sabre_chunk_t *c = sabre_ring_batch_chunk(cons, &batch, i);
