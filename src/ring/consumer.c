@@ -355,22 +355,28 @@ static bool take(sabre_ring_consumer_t *c, uint32_t lane, uint32_t max, sabre_ri
         _Atomic uint64_t *sp = state_at(r, lane, t);
         uint64_t s = atomic_load_explicit(sp, memory_order_acquire);
         if (s == mk(t, ST_COMMITTED, 0)) {
-            /* Overwrite policy: mark it held so producers leave it alone.  Other
+            /* Overwrite policy: hold it first (READING) so producers leave it
+             * alone; only then is its slot record ours to read (a producer may
+             * take a COMMITTED slot back and rewrite the record).  Other
              * policies: a COMMITTED chunk below the consumer's position is held. */
+            if (r->overwrite && !atomic_compare_exchange_strong(sp, &s, mk(t, ST_READING, 0)))
+                continue;
             uint64_t v = meta_at(r, lane, t)->policy_version;
             if (stale(c, v)) {
-                if (got)
-                    break; /* the next consume skips it */
+                if (got) {
+                    if (r->overwrite) /* give the hold back: the next consume skips it */
+                        atomic_store(sp, mk(t, ST_COMMITTED, 0));
+                    break;
+                }
                 /* hand it back unread (as a release would) and count it */
-                if (atomic_compare_exchange_strong(sp, &s, mk(t + r->cap, ST_FREE, 0))) {
+                uint64_t held = r->overwrite ? mk(t, ST_READING, 0) : s;
+                if (atomic_compare_exchange_strong(sp, &held, mk(t + r->cap, ST_FREE, 0))) {
                     count_skipped(c, 1);
                     freed = true;
                     t++;
                 }
                 continue;
             }
-            if (r->overwrite && !atomic_compare_exchange_strong(sp, &s, mk(t, ST_READING, 0)))
-                continue;
             /* policy lag, in the same pass over the slot records */
             uint64_t lag = cur > v ? cur - v : 0;
             unsigned bk = lag_bucket(lag);
