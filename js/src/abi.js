@@ -61,7 +61,9 @@ export default {
     "ring": 4,
     "mailbox": 5,
     "snapshot": 6,
-    "table": 7
+    "table": 7,
+    "vecenv": 8,
+    "bridge": 9
   },
   "scalars": {
     "f32": {
@@ -325,6 +327,61 @@ export default {
         "claim_rest": 14
       }
     },
+    "bridge_header": {
+      "size": 256,
+      "fields": {
+        "magic": 0,
+        "abi_major": 4,
+        "abi_minor": 6,
+        "role": 8,
+        "rank": 12,
+        "size": 16,
+        "trainer_rank": 20,
+        "nlanes": 24,
+        "pid": 28,
+        "host": 32,
+        "lanes_offset": 96,
+        "peers_offset": 104,
+        "npeers": 112,
+        "state": 116,
+        "chunks": 120,
+        "bytes": 128,
+        "messages": 136,
+        "in_flight": 144,
+        "dropped": 152,
+        "credit_waits": 160,
+        "weights_sent": 168,
+        "weights_applied": 176,
+        "weights_version": 184,
+        "clock_offset_ns": 192,
+        "clock_err_ns": 200,
+        "lag_versions_max": 208,
+        "age_ns_last": 216,
+        "heartbeat_ns": 224,
+        "left_at_stop": 232
+      }
+    },
+    "bridge_lane": {
+      "size": 8,
+      "fields": {
+        "rank": 0,
+        "node_lane": 4
+      }
+    },
+    "bridge_peer": {
+      "size": 64,
+      "fields": {
+        "chunks": 0,
+        "bytes": 8,
+        "dropped": 16,
+        "weights_version": 24,
+        "lag_versions": 32,
+        "age_ns": 40,
+        "last_heard_ns": 48,
+        "rank": 56,
+        "lanes": 60
+      }
+    },
     "colset_header": {
       "size": 256,
       "fields": {
@@ -418,6 +475,74 @@ export default {
         "ticks_done": 152,
         "heartbeat_ns": 160,
         "worker_wakes": 168
+      }
+    },
+    "vecenv_header": {
+      "size": 512,
+      "fields": {
+        "magic": 0,
+        "version": 8,
+        "header_size": 12,
+        "workers": 16,
+        "envs_per_worker": 20,
+        "envs": 24,
+        "obs_size": 28,
+        "action_size": 32,
+        "backend": 36,
+        "spin_ns": 40,
+        "policy_pid": 48,
+        "ring_capacity": 52,
+        "policy_start_time": 56,
+        "env": 64,
+        "obs_schema_off": 96,
+        "obs_schema_len": 104,
+        "action_schema_len": 108,
+        "action_schema_off": 112,
+        "workers_off": 120,
+        "obs_off": 128,
+        "final_obs_off": 136,
+        "actions_off": 144,
+        "rewards_off": 152,
+        "terminated_off": 160,
+        "truncated_off": 168,
+        "flags_off": 176,
+        "ep_return_off": 184,
+        "ep_length_off": 192,
+        "run_return_off": 200,
+        "run_length_off": 208,
+        "episodes_off": 216,
+        "req_ring_off": 224,
+        "res_ring_off": 232,
+        "total_size": 240,
+        "policy_seq": 256,
+        "policy_waiting": 260,
+        "seed": 264,
+        "steps": 384,
+        "batches": 392,
+        "faults": 400,
+        "respawns": 408,
+        "policy_wakes": 416,
+        "policy_sleeps": 424
+      }
+    },
+    "vecenv_worker": {
+      "size": 384,
+      "fields": {
+        "req_tail": 0,
+        "req_start": 4,
+        "generation": 8,
+        "res_head": 12,
+        "pid": 16,
+        "res_tail": 128,
+        "worker_waiting": 132,
+        "status": 136,
+        "running": 140,
+        "identity": 144,
+        "heartbeat_ns": 152,
+        "steps": 160,
+        "episodes": 168,
+        "worker_wakes": 176,
+        "message": 256
       }
     }
   }
