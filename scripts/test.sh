@@ -35,6 +35,13 @@ find src include tools tests bench fuzz examples -name '*.[ch]' -print0 |
 
 echo "== [1/5] release build (-Wall -Wextra -Werror)"
 build build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# The release build also runs the Python package's pytest suites (python/tests,
+# CTest "python") and the Python RL trainer's (examples/rl, "python_rl_train")
+# with /usr/bin/python3; they must be registered, never silently left out.
+for t in python python_rl_train; do
+  (cd build/release && ctest -N -R "^$t\$" | grep -q "Total Tests: 1") ||
+    { echo "release build: the Python test '$t' is not registered (python3-numpy/cffi/pytest missing?)"; exit 1; }
+done
 run_ctest build/release
 
 echo "== [2/5] AddressSanitizer + UndefinedBehaviorSanitizer"
