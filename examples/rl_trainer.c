@@ -102,10 +102,13 @@ int main(int argc, char **argv)
     if ((rc = sabre_ring_create(reg, &rd, &ring)))
         return die("create ring", rc);
     sabre_weights_t *w = NULL;
-    /* actors + 2 slots: publishing never waits for a pinned actor */
+    /* 2 x actors + 2 slots: publishing never waits for a pinned actor, even
+     * one caught between its pin and its candidate pin (actors adopt with
+     * check_finite).  With actors + 2, a publish under load found every
+     * slot pinned and the trainer failed with EBUSY. */
     sabre_weights_desc_t wd = {.name = RL_WEIGHTS,
                                .size = RL_NPARAM * sizeof(float),
-                               .slots = (uint32_t)actors + 2,
+                               .slots = SABRE_WEIGHTS_SLOTS_NO_WAIT(actors, true),
                                .readers = (uint32_t)actors,
                                .flags = SABRE_WEIGHTS_F32};
     if ((rc = sabre_weights_create(reg, &wd, &w)))

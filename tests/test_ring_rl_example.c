@@ -140,8 +140,11 @@ int main(void)
     /* the replacement has far more to send than the trainer will take */
     pid_t c = start("example_rl_actor", lc, shm, "100000", "3");
     kill(trainer, SIGCONT);
-    CHECK_EQ(finish(trainer), 0);
+    int st = finish(trainer);
     check_slurp(lt, out, sizeof out);
+    if (st != 0)
+        fprintf(stderr, "trainer exit %d, its output:\n%s\n", st, out);
+    CHECK_EQ(st, 0);
     CHECK_STR_CONTAINS(out, "800 chunks");
     CHECK_STR_CONTAINS(out, "ok");
     CHECK(strstr(out, "FAILED") == NULL);
