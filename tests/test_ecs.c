@@ -431,6 +431,63 @@ static void test_region_full(void)
     sabre_region_close(r);
 }
 
+/* sabre_component_digest: equal for the same values on the same entities
+ * whatever the tables and rows, different for one flipped bit, a missing
+ * entity, -0.0 vs 0.0; tags digest their entity ids. */
+static void test_digest(void)
+{
+    sabre_component_t P[2], V[2], T[2];
+    sabre_world_t *w[2] = {make_world(&P[0], &V[0]), make_world(&P[1], &V[1])};
+    sabre_entity_t e[2][100];
+    for (int k = 0; k < 2; k++) {
+        CHECK_OK(sabre_component_define(w[k], &(sabre_component_desc_t){.name = "T"}, &T[k]));
+        for (int i = 0; i < 100; i++) {
+            vec2 p = {(float)i, (float)-i};
+            CHECK_OK(sabre_entity_create(w[k], &e[k][i]));
+            CHECK_OK(sabre_add(w[k], e[k][i], P[k], &p));
+        }
+        /* Vel and the tag on every third entity: in world 1 in reverse
+         * order, so Pos sits in other rows of the two tables */
+        for (int j = 0; j < 100; j++) {
+            int i = k ? 99 - j : j;
+            if (i % 3 == 0) {
+                CHECK_OK(sabre_add(w[k], e[k][i], V[k], NULL));
+                CHECK_OK(sabre_add(w[k], e[k][i], T[k], NULL));
+            }
+        }
+    }
+    uint64_t d[2], t[2];
+    for (int k = 0; k < 2; k++) {
+        CHECK_OK(sabre_component_digest(w[k], P[k], &d[k]));
+        CHECK_OK(sabre_component_digest(w[k], T[k], &t[k]));
+    }
+    CHECK(d[0] == d[1] && d[0] != 0);
+    CHECK(t[0] == t[1] && t[0] != d[0]);
+    vec2 v, keep;
+    CHECK_OK(sabre_get(w[1], e[1][42], P[1], &keep));
+    v = keep;
+    uint32_t bits;
+    memcpy(&bits, &v.y, 4), bits ^= 1, memcpy(&v.y, &bits, 4); /* one bit */
+    CHECK_OK(sabre_set(w[1], e[1][42], P[1], &v));
+    CHECK_OK(sabre_component_digest(w[1], P[1], &d[1]));
+    CHECK(d[1] != d[0]);
+    CHECK_OK(sabre_set(w[1], e[1][42], P[1], &keep));
+    CHECK_OK(sabre_component_digest(w[1], P[1], &d[1]));
+    CHECK(d[1] == d[0]);
+    v = (vec2){-0.0f, 0.0f}; /* equal as floats, not as bits */
+    CHECK_OK(sabre_set(w[0], e[0][0], P[0], &v));
+    CHECK_OK(sabre_component_digest(w[0], P[0], &d[0]));
+    CHECK(d[1] != d[0]);
+    CHECK_OK(sabre_entity_destroy(w[1], e[1][3]));
+    CHECK_OK(sabre_component_digest(w[1], T[1], &t[1]));
+    CHECK(t[1] != t[0]);
+    CHECK_ERR(sabre_component_digest(w[0], 999, &d[0]), SABRE_ENOENT);
+    CHECK_STR_CONTAINS(sabre_last_error(), "unknown component 999");
+    CHECK_ERR(sabre_component_digest(w[0], P[0], NULL), SABRE_EINVAL);
+    sabre_world_destroy(w[0]);
+    sabre_world_destroy(w[1]);
+}
+
 int main(void)
 {
     test_entities();
@@ -439,5 +496,6 @@ int main(void)
     test_queries_ticks();
     test_prefabs();
     test_region_full();
+    test_digest();
     return check_done();
 }

@@ -197,6 +197,14 @@ const sabre_layout_t *sabre_component_layout(const sabre_world_t *world, sabre_c
 const char *sabre_component_name(const sabre_world_t *world, sabre_component_t c);
 /* Value size in bytes (layout->size; 0 for tags). */
 uint32_t sabre_component_size(const sabre_world_t *world, sabre_component_t c);
+/* A 64-bit digest of component c's values over every live entity that has
+ * it (entity ids and value bytes; a tag's digest covers the ids only).  It
+ * does not depend on table or row order, so two worlds, or two runs of the
+ * same program in different offload modes, hold bit-identical values for
+ * the same entities exactly when their digests are equal (up to 64-bit hash
+ * collisions).  Reads the world: not concurrent with writes to c.  Errors:
+ * SABRE_EINVAL (NULL), SABRE_ENOENT (unknown component), SABRE_ENOMEM. */
+int sabre_component_digest(sabre_world_t *world, sabre_component_t c, uint64_t *out);
 
 /* --------------------------------------------------------------- entities */
 

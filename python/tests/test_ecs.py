@@ -113,3 +113,15 @@ def test_ecs_snapshot_entities_are_readonly_views(region):
     snap = sabre.Snapshot.build(w, [pos], region=region, name="s")
     e = snap.entities
     assert list(e) == list(ids) and not e.flags.writeable and inside(region, e)
+
+
+def test_ecs_digest_equal_for_equal_values_and_changes_with_one():
+    r1, r2 = sabre.Region.create(64 << 20), sabre.Region.create(64 << 20)
+    (w1, p1, _, ids1), (w2, p2, _, ids2) = make_world(r1), make_world(r2)
+    assert w1.digest(p1) == w2.digest(p2) != 0
+    w2.set(int(ids2[7]), p2, (7.0, 1e-30))
+    assert w1.digest(p1) != w2.digest(p2)
+    w2.set(int(ids2[7]), p2, (7.0, 0.0))
+    assert w1.digest(p1) == w2.digest(p2)
+    with pytest.raises(sabre.SabreError, match="unknown component"):
+        w1.digest(sabre.ecs.Component(w1, 999))
