@@ -7,6 +7,7 @@
  */
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -249,6 +250,56 @@ int main(void)
         CHECK(got.checksum == want.checksum);
         CHECK_ERR(sabre_sched_set_offload(r.sched, "stats", SABRE_OFFLOAD_SNAPSHOT), SABRE_EINVAL);
         run_close(&r);
+    }
+
+    /* the scheduler's own pool (.threads, .processes) and default offload
+     * (.offload): process mode over a MEMFD world's own tables, same
+     * results; the systems' NONE takes the default; misuse is refused */
+    {
+        run_t r;
+        memset(&r, 0, sizeof r);
+        CHECK_OK(sabre_world_create(&(sabre_world_desc_t){.chunk_rows = 4096,
+                                                          .backing = SABRE_BACKING_MEMFD,
+                                                          .region_size = 64u << 20},
+                                    &r.world));
+        CHECK_OK(phys_setup(&r.phys, r.world, N, 7));
+        sabre_sched_desc_t sd = {
+            .world = r.world, .offload = SABRE_OFFLOAD_PROCESS, .threads = 2, .processes = 2};
+        CHECK_OK(sabre_sched_create(&sd, &r.sched));
+        CHECK_OK(phys_register(&r.phys, r.sched, SABRE_OFFLOAD_NONE));
+        phys_stats_t got = run_frames(&r, FRAMES);
+        CHECK(got.checksum == want.checksum);
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        CHECK_OK(sabre_sched_dump(r.sched, f));
+        fclose(f);
+        CHECK_STR_CONTAINS(buf, "integrate (kernel, process on the world's tables)");
+        free(buf);
+        sabre_sched_t *bad = NULL;
+        sd.offload = (sabre_offload_t)7;
+        CHECK_ERR(sabre_sched_create(&sd, &bad), SABRE_EINVAL);
+        CHECK_STR_CONTAINS(sabre_last_error(), "unknown offload 7");
+        sabre_pool_t *pool = NULL;
+        CHECK_OK(sabre_pool_create(&(sabre_pool_desc_t){.threads = 1}, &pool));
+        sd = (sabre_sched_desc_t){.world = r.world, .pool = pool, .threads = 2};
+        CHECK_ERR(sabre_sched_create(&sd, &bad), SABRE_EINVAL);
+        CHECK_STR_CONTAINS(sabre_last_error(), "not both");
+        CHECK(bad == NULL);
+        sabre_pool_destroy(pool);
+        sabre_sched_destroy(r.sched); /* and its pool, before the world */
+        sabre_world_destroy(r.world);
+    }
+    {
+        /* processes over a world whose region cannot be shared: the pool's
+         * error, and nothing left behind */
+        sabre_world_t *w = NULL;
+        sabre_sched_t *bad = NULL;
+        CHECK_OK(sabre_world_create(NULL, &w));
+        sabre_sched_desc_t sd = {.world = w, .processes = 1};
+        CHECK_ERR(sabre_sched_create(&sd, &bad), SABRE_EINVAL);
+        CHECK(bad == NULL);
+        sabre_world_destroy(w);
     }
 
     /* a worker process killed mid-frame: that frame fails, the next succeeds

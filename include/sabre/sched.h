@@ -213,11 +213,23 @@ typedef struct sabre_sched_desc {
      * to the world marked changed; set this if some code writes columns
      * without marking, and every rebuild copies every row. */
     bool full_snapshots;
+    /* The offload of every kernel system whose own .offload is NONE (0:
+     * INPLACE); a system's .offload overrides it.  `run` systems ignore it. */
+    sabre_offload_t offload;
+    /* With .pool NULL, threads or processes non-zero: the scheduler creates
+     * its own pool (and destroys it with itself, before the world): `threads`
+     * threads including the caller (0 = one per CPU) and `processes` worker
+     * processes mapping the world's region (create the world with a MEMFD,
+     * SHM or FILE backing for those).  Both 0: no pool of its own. */
+    unsigned threads;
+    unsigned processes;
 } sabre_sched_desc_t;
 
-/* Create a scheduler for a world (and optionally a pool).  Both must
- * outlive it.  Errors: SABRE_EINVAL (no world, bad or duplicate stage
- * names), SABRE_ENOMEM. */
+/* Create a scheduler for a world and a pool (given, or its own: see
+ * threads/processes above).  The world and a given pool must outlive it.
+ * Errors: SABRE_EINVAL (no world, bad or duplicate stage names, an unknown
+ * offload, both a pool and threads/processes), SABRE_ENOMEM, and the pool's
+ * own errors (e.g. processes over a world without a shareable region). */
 int sabre_sched_create(const sabre_sched_desc_t *desc, sabre_sched_t **out);
 /* Free the scheduler, its queries, command buffers and snapshots.  NULL is ignored. */
 void sabre_sched_destroy(sabre_sched_t *sched);

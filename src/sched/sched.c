@@ -122,12 +122,19 @@ int sabre_sched_create(const sabre_sched_desc_t *desc, sabre_sched_t **out)
     if (nstages == 0 || nstages > SABRE_SCHED_MAX_STAGES)
         return sabre__fail(SABRE_EINVAL, "sabre_sched_create: %u stages (1..%d allowed)", nstages,
                            SABRE_SCHED_MAX_STAGES);
+    if (desc->offload > SABRE_OFFLOAD_PROCESS)
+        return sabre__fail(SABRE_EINVAL, "sabre_sched_create: unknown offload %d",
+                           (int)desc->offload);
+    if (desc->pool && (desc->threads || desc->processes))
+        return sabre__fail(SABRE_EINVAL, "sabre_sched_create: give a pool or threads/processes "
+                                         "for one of its own, not both");
     sabre_sched_t *s = calloc(1, sizeof *s);
     if (!s)
         return sabre__fail(SABRE_ENOMEM, "sabre_sched_create: out of memory");
     s->world = desc->world;
     s->pool = desc->pool;
     s->full_snapshots = desc->full_snapshots;
+    s->default_offload = desc->offload;
     for (uint32_t i = 0; i < nstages; i++) {
         int rc = check_name("stage", stages[i]);
         for (uint32_t j = 0; rc == SABRE_OK && j < i; j++)
@@ -141,6 +148,18 @@ int sabre_sched_create(const sabre_sched_desc_t *desc, sabre_sched_t **out)
         sabre__strlcpy(s->stages[i], stages[i], sizeof(sname_t));
     }
     s->nstages = nstages;
+    if (desc->threads || desc->processes) {
+        sabre_pool_desc_t pd = {.threads = desc->threads,
+                                .processes = desc->processes,
+                                .name = "sched",
+                                .region = desc->processes ? sabre_world_region(desc->world) : NULL};
+        int rc = sabre_pool_create(&pd, &s->own_pool);
+        if (rc) {
+            free(s);
+            return rc;
+        }
+        s->pool = s->own_pool;
+    }
     *out = s;
     return SABRE_OK;
 }
@@ -162,6 +181,7 @@ void sabre_sched_destroy(sabre_sched_t *s)
     free(s->work);
     free(s->tasks);
     free(s->views);
+    sabre_pool_destroy(s->own_pool); /* after the systems: process jobs are its */
     free(s);
 }
 
@@ -335,7 +355,9 @@ int sabre_sched_add(sabre_sched_t *s, const sabre_system_desc_t *d)
     }
     y->dispatch = d->dispatch;
     y->marks_rows = d->marks_rows;
-    y->offload = d->kernel && d->offload == SABRE_OFFLOAD_NONE ? SABRE_OFFLOAD_INPLACE : d->offload;
+    sabre_offload_t off =
+        d->kernel && d->offload == SABRE_OFFLOAD_NONE ? s->default_offload : d->offload;
+    y->offload = d->kernel && off == SABRE_OFFLOAD_NONE ? SABRE_OFFLOAD_INPLACE : off;
     if ((rc = copy_names("after", d->after, d->nafter, &y->after)) ||
         (rc = copy_names("before", d->before, d->nbefore, &y->before)) ||
         (rc = copy_names("resource", d->reads_res, d->nreads_res, &y->rres)) ||

@@ -101,6 +101,8 @@ typedef struct batch {
 struct sabre_sched {
     sabre_world_t *world;
     sabre_pool_t *pool;
+    sabre_pool_t *own_pool;          /* created from desc threads/processes, or NULL */
+    sabre_offload_t default_offload; /* sabre_sched_desc_t.offload */
     sname_t stages[SABRE_SCHED_MAX_STAGES];
     uint32_t nstages;
     system_t **sys;
