@@ -48,9 +48,9 @@ int rl_actor_run(const char *shm_name, uint64_t chunks, uint64_t seed)
         fail("attach", rc);
         goto out;
     }
-    rl_env envs[RL_E];
+    cp_env envs[RL_E];
     for (int e = 0; e < RL_E; e++)
-        rl_env_reset(&envs[e], &seed);
+        cp_reset(&envs[e], &seed);
     /* Wait for the trainer's first publish. */
     if ((rc = sabre_weights_wait(reader, 0, 10000000000ull))) {
         fail("first weights", rc);
@@ -99,15 +99,15 @@ int rl_actor_run(const char *shm_name, uint64_t chunks, uint64_t seed)
             for (int e = 0; e < RL_E; e++) {
                 int i = t * RL_E + e;
                 float *o = &obs[i * 4];
-                o[0] = envs[e].x, o[1] = envs[e].xd, o[2] = envs[e].th, o[3] = envs[e].thd;
+                cp_observe(&envs[e], o);
                 float p = rl_policy(wt, o);
-                int a = rl_uniform(&seed) < p;
+                int a = (float)cp_uniform(&seed) < p;
                 act[i] = a;
                 logp[i] = logf(a ? p : 1.0f - p);
                 rew[i] = 1.0f;
-                done[i] = (uint8_t)rl_env_step(&envs[e], a);
+                done[i] = cp_step(&envs[e], a) != CP_RUNNING;
                 if (done[i])
-                    rl_env_reset(&envs[e], &seed);
+                    cp_reset(&envs[e], &seed);
             }
         if ((rc = sabre_ring_commit(prod, &claim))) {
             fail("commit", rc);
