@@ -141,47 +141,53 @@ static void value_of(const sabre_world_t *w, const ecs_table_t *t, const ecs_chu
                             buf);
 }
 
-/* Run on_add for component c of e (if any), passing its current value. */
-void sabre__run_on_add(sabre_world_t *w, sabre_entity_t e, sabre_component_t c)
+/* Copy (e, c)'s current AoS value into buf (cp->size bytes); false if e
+ * is dead or lacks c. */
+static bool current_value(const sabre_world_t *w, sabre_entity_t e, sabre_component_t c, void *buf)
 {
     const ecs_comp_t *cp = &w->comps[c];
-    if (!cp->on_add)
-        return;
     ecs_record_t *r = sabre__ecs_record(w, e);
     if (!r)
-        return;
+        return false;
+    if (cp->sp) {
+        uint32_t d = sabre__sparse_find(cp->sp, SABRE_ENTITY_INDEX(e));
+        if (d == SPARSE_NONE)
+            return false;
+        if (cp->ncols)
+            sabre_layout_unpack(cp->layout, (const void *const *)cp->sp->cols, d, buf);
+        return true;
+    }
     ecs_table_t *t = w->tables[r->table];
     int ci = sabre__table_comp_index(t, c);
     if (ci < 0)
-        return;
+        return false;
+    value_of(w, t, t->chunks[r->chunk], (uint32_t)ci, r->row, buf);
+    return true;
+}
+
+static void run_hook(sabre_world_t *w, sabre_entity_t e, sabre_component_t c, sabre_hook_fn fn)
+{
+    const ecs_comp_t *cp = &w->comps[c];
     uint8_t small[256];
     void *buf = cp->size <= sizeof small ? small : malloc(cp->size);
     if (!buf)
         return;
-    value_of(w, t, t->chunks[r->chunk], (uint32_t)ci, r->row, buf);
-    cp->on_add(w, e, c, buf, cp->hook_ctx);
+    if (current_value(w, e, c, buf))
+        fn(w, e, c, buf, cp->hook_ctx);
     if (buf != small)
         free(buf);
 }
 
+/* Run on_add for component c of e (if any), passing its current value. */
+void sabre__run_on_add(sabre_world_t *w, sabre_entity_t e, sabre_component_t c)
+{
+    if (w->comps[c].on_add)
+        run_hook(w, e, c, w->comps[c].on_add);
+}
+
 static void run_on_remove(sabre_world_t *w, sabre_entity_t e, sabre_component_t c)
 {
-    const ecs_comp_t *cp = &w->comps[c];
-    ecs_record_t *r = sabre__ecs_record(w, e);
-    if (!r)
-        return;
-    ecs_table_t *t = w->tables[r->table];
-    int ci = sabre__table_comp_index(t, c);
-    if (ci < 0)
-        return;
-    uint8_t small[256];
-    void *buf = cp->size <= sizeof small ? small : malloc(cp->size);
-    if (!buf)
-        return;
-    value_of(w, t, t->chunks[r->chunk], (uint32_t)ci, r->row, buf);
-    cp->on_remove(w, e, c, buf, cp->hook_ctx);
-    if (buf != small)
-        free(buf);
+    run_hook(w, e, c, w->comps[c].on_remove);
 }
 
 int sabre_entity_create_with(sabre_world_t *w, const sabre_component_t *comps,
@@ -191,11 +197,21 @@ int sabre_entity_create_with(sabre_world_t *w, const sabre_component_t *comps,
         return sabre__fail(SABRE_EINVAL, "sabre_entity_create_with: NULL argument");
     uint32_t tid = 0;
     int rc;
+    bool sparse = false;
     for (uint32_t i = 0; i < n; i++) {
         if ((rc = check_comp(w, comps[i], "sabre_entity_create_with")))
             return rc;
         const ecs_table_t *t = w->tables[tid];
         uint32_t c = comps[i];
+        if (w->comps[c].sp) {
+            sparse = true;
+            for (uint32_t j = 0; j < i; j++)
+                if (comps[j] == c)
+                    return sabre__fail(SABRE_EINVAL,
+                                       "sabre_entity_create_with: component '%s' listed twice",
+                                       w->comps[c].name);
+            continue;
+        }
         if (t->mask[c >> 6] >> (c & 63) & 1)
             return sabre__fail(SABRE_EINVAL,
                                "sabre_entity_create_with: component '%s' listed twice",
@@ -213,7 +229,8 @@ int sabre_entity_create_with(sabre_world_t *w, const sabre_component_t *comps,
         if (!vals)
             return sabre__fail(SABRE_ENOMEM, "out of memory");
         for (uint32_t i = 0; i < n; i++)
-            vals[sabre__table_comp_index(t, comps[i])] = values[i];
+            if (!w->comps[comps[i]].sp)
+                vals[sabre__table_comp_index(t, comps[i])] = values[i];
     }
     rc = sabre__place_new(w, tid, vals, out);
     if (vals && vals != stackv)
@@ -221,6 +238,16 @@ int sabre_entity_create_with(sabre_world_t *w, const sabre_component_t *comps,
     if (rc)
         return rc;
     sabre_entity_t e = *out;
+    for (uint32_t i = 0; sparse && i < n; i++) {
+        const ecs_comp_t *cp = &w->comps[comps[i]];
+        if (cp->sp && (rc = sparse_insert(cp, e, values ? values[i] : NULL))) {
+            char why[256];
+            sabre__strlcpy(why, sabre_last_error(), sizeof why);
+            sabre__entity_destroy_quiet(w, e);
+            *out = SABRE_ENTITY_NULL;
+            return sabre__fail(rc, "sabre_entity_create_with: %s", why);
+        }
+    }
     for (uint32_t i = 0; i < n; i++)
         if (w->comps[comps[i]].on_add)
             sabre__run_on_add(w, e, comps[i]);
@@ -235,6 +262,17 @@ int sabre_entity_destroy(sabre_world_t *w, sabre_entity_t e)
     if (SABRE_UNLIKELY(!r))
         return sabre__stale(w, e, "sabre_entity_destroy");
     ecs_table_t *t = w->tables[r->table];
+    if (SABRE_UNLIKELY(w->sparse_remove_hooks)) {
+        for (uint32_t i = 0; i < w->nsparse; i++) {
+            const ecs_comp_t *cp = &w->comps[w->sparse[i]];
+            if (cp->on_remove && sabre__sparse_find(cp->sp, SABRE_ENTITY_INDEX(e)) != SPARSE_NONE)
+                run_on_remove(w, e, w->sparse[i]);
+        }
+        r = sabre__ecs_record(w, e);
+        if (!r)
+            return SABRE_OK; /* a hook destroyed it */
+        t = w->tables[r->table];
+    }
     if (SABRE_UNLIKELY(t->has_hooks)) {
         /* Hooks may change the entity: run them on a copy of the list, then
          * destroy whatever is left. */
@@ -254,10 +292,25 @@ int sabre_entity_destroy(sabre_world_t *w, sabre_entity_t e)
             return SABRE_OK; /* a hook destroyed it */
         t = w->tables[r->table];
     }
-    table_remove_row(w, t, r->chunk, r->row);
-    record_release(w, SABRE_ENTITY_INDEX(e));
-    w->alive--;
+    sabre__entity_destroy_quiet(w, e);
     return SABRE_OK;
+}
+
+/* Destroy live entity e without hooks: leave every sparse set, remove the
+ * row, retire the id. */
+void sabre__entity_destroy_quiet(sabre_world_t *w, sabre_entity_t e)
+{
+    uint32_t idx = SABRE_ENTITY_INDEX(e);
+    ecs_record_t *r = &w->records[idx];
+    for (uint32_t i = 0; i < w->nsparse; i++) {
+        const ecs_comp_t *cp = &w->comps[w->sparse[i]];
+        uint32_t d = sabre__sparse_find(cp->sp, idx);
+        if (d != SPARSE_NONE)
+            sparse_erase(cp, idx, d);
+    }
+    table_remove_row(w, w->tables[r->table], r->chunk, r->row);
+    record_release(w, idx);
+    w->alive--;
 }
 
 bool sabre_entity_alive(const sabre_world_t *w, sabre_entity_t e)
@@ -305,6 +358,16 @@ int sabre_add(sabre_world_t *w, sabre_entity_t e, sabre_component_t c, const voi
     ecs_record_t *r = sabre__ecs_record(w, e);
     if (SABRE_UNLIKELY(!r))
         return sabre__stale(w, e, "sabre_add");
+    const ecs_comp_t *cp = &w->comps[c];
+    if (cp->sp) {
+        if (sabre__sparse_find(cp->sp, SABRE_ENTITY_INDEX(e)) != SPARSE_NONE)
+            return value ? sabre_set(w, e, c, value) : SABRE_OK;
+        if ((rc = sparse_insert(cp, e, value)))
+            return rc;
+        if (cp->on_add)
+            sabre__run_on_add(w, e, c);
+        return SABRE_OK;
+    }
     ecs_table_t *t = w->tables[r->table];
     if (t->mask[c >> 6] >> (c & 63) & 1)
         return value ? sabre_set(w, e, c, value) : SABRE_OK;
@@ -333,6 +396,20 @@ int sabre_remove(sabre_world_t *w, sabre_entity_t e, sabre_component_t c)
     ecs_record_t *r = sabre__ecs_record(w, e);
     if (SABRE_UNLIKELY(!r))
         return sabre__stale(w, e, "sabre_remove");
+    const ecs_comp_t *cp = &w->comps[c];
+    if (cp->sp) {
+        uint32_t idx = SABRE_ENTITY_INDEX(e);
+        uint32_t d = sabre__sparse_find(cp->sp, idx);
+        if (d == SPARSE_NONE)
+            return SABRE_OK;
+        if (cp->on_remove) {
+            run_on_remove(w, e, c);
+            if (!sabre__ecs_record(w, e) || (d = sabre__sparse_find(cp->sp, idx)) == SPARSE_NONE)
+                return SABRE_OK; /* the hook destroyed the entity or removed c */
+        }
+        sparse_erase(cp, idx, d);
+        return SABRE_OK;
+    }
     if (!(w->tables[r->table]->mask[c >> 6] >> (c & 63) & 1))
         return SABRE_OK;
     if (w->comps[c].on_remove) {
@@ -347,7 +424,8 @@ int sabre_remove(sabre_world_t *w, sabre_entity_t e, sabre_component_t c)
     return entity_move(w, r, e, edge);
 }
 
-/* Locate (e, c): table, chunk, component index. */
+/* Locate (e, c): table, chunk, component index; for a sparse component *tp
+ * is NULL and *cip its dense slot. */
 static inline int locate(const sabre_world_t *w, sabre_entity_t e, sabre_component_t c,
                          const char *fn, ecs_record_t **rp, ecs_table_t **tp, int *cip)
 {
@@ -359,8 +437,16 @@ static inline int locate(const sabre_world_t *w, sabre_entity_t e, sabre_compone
     ecs_record_t *r = sabre__ecs_record(w, e);
     if (SABRE_UNLIKELY(!r))
         return sabre__stale(w, e, fn);
-    ecs_table_t *t = w->tables[r->table];
-    int ci = sabre__table_comp_index(t, c);
+    const ecs_sparse_t *sp = w->comps[c].sp;
+    ecs_table_t *t = NULL;
+    int ci;
+    if (sp) {
+        uint32_t d = sabre__sparse_find(sp, SABRE_ENTITY_INDEX(e));
+        ci = d == SPARSE_NONE ? -1 : (int)d;
+    } else {
+        t = w->tables[r->table];
+        ci = sabre__table_comp_index(t, c);
+    }
     if (ci < 0)
         return sabre__fail(SABRE_ENOENT, "%s: entity %u:%u has no component '%s'", fn,
                            SABRE_ENTITY_INDEX(e), SABRE_ENTITY_GEN(e), w->comps[c].name);
@@ -378,8 +464,14 @@ int sabre_get(const sabre_world_t *w, sabre_entity_t e, sabre_component_t c, voi
     int rc = locate(w, e, c, "sabre_get", &r, &t, &ci);
     if (rc)
         return rc;
-    if (w->comps[c].size && !out)
+    const ecs_comp_t *cp = &w->comps[c];
+    if (cp->size && !out)
         return sabre__fail(SABRE_EINVAL, "sabre_get: out is NULL");
+    if (!t) {
+        if (cp->ncols)
+            sabre_layout_unpack(cp->layout, (const void *const *)cp->sp->cols, (uint32_t)ci, out);
+        return SABRE_OK;
+    }
     value_of(w, t, t->chunks[r->chunk], (uint32_t)ci, r->row, out);
     return SABRE_OK;
 }
@@ -392,8 +484,15 @@ int sabre_set(sabre_world_t *w, sabre_entity_t e, sabre_component_t c, const voi
     int rc = locate(w, e, c, "sabre_set", &r, &t, &ci);
     if (rc)
         return rc;
-    if (w->comps[c].size && !value)
+    const ecs_comp_t *cp = &w->comps[c];
+    if (cp->size && !value)
         return sabre__fail(SABRE_EINVAL, "sabre_set: value is NULL");
+    if (!t) {
+        if (cp->ncols)
+            sabre_layout_pack(cp->layout, value, cp->sp->cols, (uint32_t)ci);
+        sabre__sparse_mark(cp->sp, (uint32_t)ci);
+        return SABRE_OK;
+    }
     ecs_chunk_t *ch = t->chunks[r->chunk];
     pack_value(w, t, ch, (uint32_t)ci, r->row, value);
     sabre__chunk_mark(ch, (uint32_t)ci, r->row);
@@ -405,7 +504,11 @@ bool sabre_has(const sabre_world_t *w, sabre_entity_t e, sabre_component_t c)
     if (!w || c >= w->ncomps)
         return false;
     ecs_record_t *r = sabre__ecs_record(w, e);
-    return r && (w->tables[r->table]->mask[c >> 6] >> (c & 63) & 1);
+    if (!r)
+        return false;
+    if (w->comps[c].sp)
+        return sabre__sparse_find(w->comps[c].sp, SABRE_ENTITY_INDEX(e)) != SPARSE_NONE;
+    return w->tables[r->table]->mask[c >> 6] >> (c & 63) & 1;
 }
 
 int sabre_field_ptr(sabre_world_t *w, sabre_entity_t e, sabre_component_t c, uint32_t column,
@@ -419,9 +522,14 @@ int sabre_field_ptr(sabre_world_t *w, sabre_entity_t e, sabre_component_t c, uin
         return rc;
     if (!out)
         return sabre__fail(SABRE_EINVAL, "sabre_field_ptr: out is NULL");
-    if (column >= w->comps[c].ncols)
+    const ecs_comp_t *cp = &w->comps[c];
+    if (column >= cp->ncols)
         return sabre__fail(SABRE_ERANGE, "sabre_field_ptr: component '%s' has %u columns, not %u",
-                           w->comps[c].name, w->comps[c].ncols, column + 1);
+                           cp->name, cp->ncols, column + 1);
+    if (!t) {
+        *out = sabre__sparse_elem(cp->sp, column, (uint32_t)ci, cp->layout->columns[column].size);
+        return SABRE_OK;
+    }
     uint32_t col = t->first_col[ci] + column;
     *out = (char *)t->chunks[r->chunk]->cols[col] + (size_t)r->row * t->elem[col];
     return SABRE_OK;
@@ -435,7 +543,10 @@ int sabre_mark_changed(sabre_world_t *w, sabre_entity_t e, sabre_component_t c)
     int rc = locate(w, e, c, "sabre_mark_changed", &r, &t, &ci);
     if (rc)
         return rc;
-    sabre__chunk_mark(t->chunks[r->chunk], (uint32_t)ci, r->row);
+    if (!t)
+        sabre__sparse_mark(w->comps[c].sp, (uint32_t)ci);
+    else
+        sabre__chunk_mark(t->chunks[r->chunk], (uint32_t)ci, r->row);
     return SABRE_OK;
 }
 
@@ -446,6 +557,11 @@ bool sabre_is_changed(const sabre_world_t *w, sabre_entity_t e, sabre_component_
     ecs_record_t *r = sabre__ecs_record(w, e);
     if (!r)
         return false;
+    const ecs_sparse_t *sp = w->comps[c].sp;
+    if (sp) {
+        uint32_t d = sabre__sparse_find(sp, SABRE_ENTITY_INDEX(e));
+        return d != SPARSE_NONE && bit_test(sp->bits, d);
+    }
     ecs_table_t *t = w->tables[r->table];
     int ci = sabre__table_comp_index(t, c);
     return ci >= 0 && bit_test(t->chunks[r->chunk]->bits[ci], r->row);
