@@ -11,6 +11,9 @@
  *     (which rows, sabre_iter_field values, iterator marks), the sparse set
  *     accessors, and that adding a sparse component never moves the row.
  *  2. Errors: bad storage value, sabre_sparse_info on a table component.
+ *  3. Bulk create (sabre_entity_create_many) with table, sparse and tag
+ *     components across several chunks: values, defaults, changed bits,
+ *     hooks after the values are in place, errors that create nothing.
  * Snapshots and the scheduler with sparse components: test_sched_sparse.c.
  * 4,000 model steps at SABRE_TEST_SCALE=100.
  */
@@ -417,8 +420,94 @@ static void error_test(void)
     sabre_world_destroy(w);
 }
 
+/* ----------------------------------------------------------- bulk create */
+
+static uint32_t hook_calls;
+static void count_hook(sabre_world_t *w, sabre_entity_t e, sabre_component_t c, const void *v,
+                       void *ctx)
+{
+    (void)w, (void)e, (void)c, (void)ctx;
+    const sv_t *s = v;
+    CHECK(s->w == s->v * 2); /* the value is in place when the hook runs */
+    hook_calls++;
+}
+
+static void bulk_test(void)
+{
+    sabre_world_t *w;
+    CHECK_OK(sabre_world_create(NULL, &w));
+    sabre_component_t p, s, g, b;
+    CHECK_OK(sabre_component_define(w,
+                                    &(sabre_component_desc_t){.name = "Pos",
+                                                              .schema = "struct Pos { x: f32; "
+                                                                        "y: f32; }",
+                                                              .defaults = &(pos_t){-1, -2}},
+                                    &p));
+    CHECK_OK(sabre_component_define(w,
+                                    &(sabre_component_desc_t){
+                                        .name = "Sv",
+                                        .schema = "struct Sv { v: f32; w: u32; }",
+                                        .storage = SABRE_STORAGE_SPARSE,
+                                        .on_add = count_hook,
+                                    },
+                                    &s));
+    CHECK_OK(sabre_component_define(
+        w, &(sabre_component_desc_t){.name = "G", .storage = SABRE_STORAGE_SPARSE}, &g));
+    CHECK_OK(sabre_component_define(w, &(sabre_component_desc_t){.name = "B"}, &b));
+    enum { N = 3000 }; /* several chunks (1024, 2048, ...) */
+    static pos_t pv[N];
+    static sv_t sv[N];
+    static sabre_entity_t ids[N], more[N];
+    for (uint32_t i = 0; i < N; i++) {
+        pv[i] = (pos_t){(float)i, (float)(N - i)};
+        sv[i] = (sv_t){(float)i, 2 * i};
+    }
+    /* one entity first, so the bulk rows start in the middle of a chunk */
+    CHECK_OK(sabre_entity_create_with(w, (sabre_component_t[]){b, p}, NULL, 2, &more[0]));
+    CHECK_OK(sabre_world_begin_tick(w));
+    CHECK_OK(sabre_entity_create_many(w, (sabre_component_t[]){s, b, p, g},
+                                      (const void *const[]){sv, NULL, pv, NULL}, 4, N, ids));
+    CHECK_EQ(hook_calls, N);
+    CHECK_EQ(sabre_world_count(w), N + 1);
+    for (uint32_t i = 0; i < N; i++) {
+        pos_t gp;
+        sv_t gs;
+        CHECK_OK(sabre_get(w, ids[i], p, &gp));
+        CHECK_OK(sabre_get(w, ids[i], s, &gs));
+        CHECK(gp.x == pv[i].x && gp.y == pv[i].y && gs.v == sv[i].v && gs.w == sv[i].w);
+        CHECK(sabre_has(w, ids[i], g) && sabre_has(w, ids[i], b));
+        CHECK(sabre_is_changed(w, ids[i], p) && sabre_is_changed(w, ids[i], s));
+        CHECK(sabre_is_changed(w, ids[i], b));
+    }
+    CHECK(!sabre_is_changed(w, more[0], p));
+    sabre_query_t *q;
+    CHECK_OK(sabre_query_create(
+        w, &(sabre_query_desc_t){.all = (sabre_component_t[]){p, b}, .nall = 2}, &q));
+    CHECK_EQ(sabre_query_count(q), N + 1);
+    /* defaults, no values array at all */
+    CHECK_OK(sabre_entity_create_many(w, &p, NULL, 1, N, more));
+    for (uint32_t i = 0; i < N; i += 97) {
+        pos_t gp;
+        CHECK_OK(sabre_get(w, more[i], p, &gp));
+        CHECK(gp.x == -1 && gp.y == -2);
+    }
+    /* errors create nothing */
+    uint64_t before = sabre_world_count(w);
+    CHECK_ERR(sabre_entity_create_many(w, (sabre_component_t[]){p, s, p}, NULL, 3, 5, more),
+              SABRE_EINVAL);
+    CHECK_ERR(sabre_entity_create_many(w, (sabre_component_t[]){s, s}, NULL, 2, 5, more),
+              SABRE_EINVAL);
+    CHECK_ERR(sabre_entity_create_many(w, (sabre_component_t[]){99}, NULL, 1, 5, more),
+              SABRE_ENOENT);
+    CHECK_ERR(sabre_entity_create_many(w, &p, NULL, 1, 5, NULL), SABRE_EINVAL);
+    CHECK_EQ(sabre_world_count(w), before);
+    CHECK_OK(sabre_world_end_tick(w));
+    sabre_world_destroy(w);
+}
+
 int main(void)
 {
+    bulk_test();
     model_test();
     error_test();
     return check_done();

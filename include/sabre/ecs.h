@@ -244,6 +244,16 @@ int sabre_entity_create(sabre_world_t *world, sabre_entity_t *out);
  * NULL means the component's defaults.  Duplicate components are an error. */
 int sabre_entity_create_with(sabre_world_t *world, const sabre_component_t *comps,
                              const void *const *values, uint32_t n, sabre_entity_t *out);
+/* Bulk create: `count` entities with the same n components, in one call
+ * (rows are appended to the table a chunk at a time, values copied column
+ * by column).  values[i] (values itself may be NULL) is NULL for the
+ * component's defaults, else an array of `count` AoS values of comps[i]
+ * (stride: the component's size; ignored for tags).  out receives the
+ * `count` ids.  on_add hooks run after every entity exists.  Errors as
+ * sabre_entity_create_with; on an error nothing was created. */
+int sabre_entity_create_many(sabre_world_t *world, const sabre_component_t *comps,
+                             const void *const *values, uint32_t n, uint64_t count,
+                             sabre_entity_t *out);
 /* Destroy: on_remove hooks run first, then the row is removed and the id
  * retired.  SABRE_ESTALE for a dead or stale id. */
 int sabre_entity_destroy(sabre_world_t *world, sabre_entity_t e);

@@ -111,6 +111,18 @@ typedef struct ecs_record {
     uint32_t row; /* free slot: next free index or UINT32_MAX */
 } ecs_record_t;
 
+/* The last component list given to create_with / create_many, resolved:
+ * its table and, per listed component, its table component index (-1:
+ * sparse).  Tables are never destroyed and storage never changes, so the
+ * entry stays valid; it is replaced by the next different list. */
+#define SHAPE_MAX 8
+typedef struct ecs_shape {
+    uint32_t n, tid;
+    sabre_component_t comps[SHAPE_MAX];
+    int32_t ci[SHAPE_MAX];
+    bool sparse, hooks, valid;
+} ecs_shape_t;
+
 struct sabre_world {
     uint64_t id;
     sabre_region_t *region;
@@ -142,6 +154,7 @@ struct sabre_world {
     sabre_component_t *sparse; /* ids of the sparse components, in definition order */
     uint32_t nsparse, sparse_cap;
     bool sparse_remove_hooks; /* some sparse component has on_remove */
+    ecs_shape_t shape;        /* create_with's cache */
     sabre__world_dep_t *deps; /* snapshots/views built from this world */
     uint64_t snap_seq;
     /* Structural epoch: bumped whenever an existing row is removed from its

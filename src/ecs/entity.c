@@ -190,67 +190,259 @@ static void run_on_remove(sabre_world_t *w, sabre_entity_t e, sabre_component_t 
     run_hook(w, e, c, w->comps[c].on_remove);
 }
 
-int sabre_entity_create_with(sabre_world_t *w, const sabre_component_t *comps,
-                             const void *const *values, uint32_t n, sabre_entity_t *out)
+/* Resolve a component list for creation: validate it (known ids, no
+ * duplicates), find its table, map each listed component to its table
+ * component index (-1: sparse).  Lists of up to SHAPE_MAX components are
+ * cached in the world (one entry).  `ci` (n entries) is filled in either way. */
+static int shape_resolve(sabre_world_t *w, const sabre_component_t *comps, uint32_t n,
+                         const char *fn, ecs_shape_t *out, int32_t *ci)
 {
-    if (!w || !out || (n && !comps))
-        return sabre__fail(SABRE_EINVAL, "sabre_entity_create_with: NULL argument");
+    ecs_shape_t *sh = &w->shape;
+    if (SABRE_LIKELY(sh->valid && sh->n == n && n <= SHAPE_MAX &&
+                     memcmp(sh->comps, comps, n * sizeof *comps) == 0)) {
+        *out = *sh;
+        memcpy(ci, sh->ci, n * sizeof *ci);
+        return SABRE_OK;
+    }
     uint32_t tid = 0;
     int rc;
-    bool sparse = false;
+    bool sparse = false, hooks = false;
     for (uint32_t i = 0; i < n; i++) {
-        if ((rc = check_comp(w, comps[i], "sabre_entity_create_with")))
+        if ((rc = check_comp(w, comps[i], fn)))
             return rc;
         const ecs_table_t *t = w->tables[tid];
         uint32_t c = comps[i];
+        hooks |= w->comps[c].on_add != NULL;
         if (w->comps[c].sp) {
             sparse = true;
             for (uint32_t j = 0; j < i; j++)
                 if (comps[j] == c)
-                    return sabre__fail(SABRE_EINVAL,
-                                       "sabre_entity_create_with: component '%s' listed twice",
+                    return sabre__fail(SABRE_EINVAL, "%s: component '%s' listed twice", fn,
                                        w->comps[c].name);
             continue;
         }
         if (t->mask[c >> 6] >> (c & 63) & 1)
-            return sabre__fail(SABRE_EINVAL,
-                               "sabre_entity_create_with: component '%s' listed twice",
+            return sabre__fail(SABRE_EINVAL, "%s: component '%s' listed twice", fn,
                                w->comps[c].name);
         ecs_edge_t *e;
         if ((rc = sabre__edge_get(w, tid, c, 1, &e)))
             return rc;
         tid = e->dst;
     }
-    ecs_table_t *t = w->tables[tid];
-    const void *stackv[16] = {0};
-    const void **vals = NULL;
-    if (values) {
-        vals = t->ncomps <= 16 ? stackv : calloc(t->ncomps, sizeof *vals);
-        if (!vals)
-            return sabre__fail(SABRE_ENOMEM, "out of memory");
-        for (uint32_t i = 0; i < n; i++)
-            if (!w->comps[comps[i]].sp)
-                vals[sabre__table_comp_index(t, comps[i])] = values[i];
+    const ecs_table_t *t = w->tables[tid];
+    for (uint32_t i = 0; i < n; i++)
+        ci[i] = w->comps[comps[i]].sp ? -1 : sabre__table_comp_index(t, comps[i]);
+    out->n = n;
+    out->tid = tid;
+    out->sparse = sparse;
+    out->hooks = hooks;
+    out->valid = true;
+    if (n <= SHAPE_MAX) {
+        memcpy(out->comps, comps, n * sizeof *comps);
+        memcpy(out->ci, ci, n * sizeof *ci);
+        *sh = *out;
     }
-    rc = sabre__place_new(w, tid, vals, out);
-    if (vals && vals != stackv)
-        free(vals);
-    if (rc)
-        return rc;
-    sabre_entity_t e = *out;
-    for (uint32_t i = 0; sparse && i < n; i++) {
+    return SABRE_OK;
+}
+
+/* Insert e into the sparse sets of a list (values as given, NULL =
+ * defaults); on failure e is destroyed and the error names fn. */
+static int place_sparse(sabre_world_t *w, const sabre_component_t *comps, const int32_t *ci,
+                        const void *const *values, uint32_t n, uint64_t stride_i, sabre_entity_t e,
+                        const char *fn)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (ci[i] >= 0)
+            continue;
         const ecs_comp_t *cp = &w->comps[comps[i]];
-        if (cp->sp && (rc = sparse_insert(cp, e, values ? values[i] : NULL))) {
+        const void *v = values && values[i] ? (const char *)values[i] + stride_i * cp->size : NULL;
+        int rc = sparse_insert(cp, e, v);
+        if (rc) {
             char why[256];
             sabre__strlcpy(why, sabre_last_error(), sizeof why);
             sabre__entity_destroy_quiet(w, e);
-            *out = SABRE_ENTITY_NULL;
-            return sabre__fail(rc, "sabre_entity_create_with: %s", why);
+            return sabre__fail(rc, "%s: %s", fn, why);
         }
     }
+    return SABRE_OK;
+}
+
+int sabre_entity_create_with(sabre_world_t *w, const sabre_component_t *comps,
+                             const void *const *values, uint32_t n, sabre_entity_t *out)
+{
+    if (SABRE_UNLIKELY(!w || !out || (n && !comps)))
+        return sabre__fail(SABRE_EINVAL, "sabre_entity_create_with: NULL argument");
+    ecs_shape_t sh;
+    int32_t stackci[SHAPE_MAX];
+    int32_t *ci = n <= SHAPE_MAX ? stackci : malloc(n * sizeof *ci);
+    if (!ci)
+        return sabre__fail(SABRE_ENOMEM, "out of memory");
+    int rc = shape_resolve(w, comps, n, "sabre_entity_create_with", &sh, ci);
+    if (rc)
+        goto done;
+    /* Place the row: every table component of the table is listed once. */
+    uint32_t idx = 0;
+    if ((rc = record_alloc(w, &idx)))
+        goto done;
+    ecs_record_t *r = &w->records[idx];
+    sabre_entity_t e = (uint64_t)r->gen << 32 | idx;
+    ecs_table_t *t = w->tables[sh.tid];
+    uint32_t chi = 0, row = 0;
+    if ((rc = table_append(w, t, e, &chi, &row))) {
+        r->table = NO_TABLE;
+        r->row = w->free_head;
+        w->free_head = idx;
+        goto done;
+    }
+    ecs_chunk_t *ch = t->chunks[chi];
     for (uint32_t i = 0; i < n; i++)
-        if (w->comps[comps[i]].on_add)
-            sabre__run_on_add(w, e, comps[i]);
+        if (ci[i] >= 0)
+            pack_value(w, t, ch, (uint32_t)ci[i], row, values ? values[i] : NULL);
+    mark_row_all(t, ch, row);
+    r->table = sh.tid;
+    r->chunk = chi;
+    r->row = row;
+    w->alive++;
+    if (SABRE_UNLIKELY(sh.sparse) &&
+        (rc = place_sparse(w, comps, ci, values, n, 0, e, "sabre_entity_create_with")))
+        goto done;
+    *out = e;
+    if (SABRE_UNLIKELY(sh.hooks))
+        for (uint32_t i = 0; i < n; i++)
+            if (w->comps[comps[i]].on_add)
+                sabre__run_on_add(w, e, comps[i]);
+done:
+    if (ci != stackci)
+        free(ci);
+    return rc;
+}
+
+/* Copy `count` AoS values (stride = layout size) of a component into its
+ * columns at rows [row, row + count) (defaults for every row if src NULL). */
+static void pack_run(const ecs_comp_t *c, void *const *cols, uint32_t row, uint64_t count,
+                     const uint8_t *src)
+{
+    const sabre_layout_t *l = c->layout;
+    size_t stride = src ? c->size : 0;
+    if (!src)
+        src = c->defaults;
+    for (uint32_t j = 0; j < l->ncolumns; j++) {
+        const sabre_column_t *lc = &l->columns[j];
+        uint8_t *dst = (uint8_t *)cols[j] + (size_t)row * lc->size;
+        const uint8_t *s = src + lc->offset;
+        if (lc->type == SABRE_BOOL) {
+            for (uint64_t i = 0; i < count; i++)
+                dst[i] = s[i * stride] != 0;
+            continue;
+        }
+        switch (lc->size) {
+        case 4:
+            for (uint64_t i = 0; i < count; i++)
+                memcpy(dst + i * 4, s + i * stride, 4);
+            break;
+        case 8:
+            for (uint64_t i = 0; i < count; i++)
+                memcpy(dst + i * 8, s + i * stride, 8);
+            break;
+        case 2:
+            for (uint64_t i = 0; i < count; i++)
+                memcpy(dst + i * 2, s + i * stride, 2);
+            break;
+        default:
+            for (uint64_t i = 0; i < count; i++)
+                dst[i] = s[i * stride];
+            break;
+        }
+    }
+}
+
+int sabre_entity_create_many(sabre_world_t *w, const sabre_component_t *comps,
+                             const void *const *values, uint32_t n, uint64_t count,
+                             sabre_entity_t *out)
+{
+    if (!w || !out || (n && !comps))
+        return sabre__fail(SABRE_EINVAL, "sabre_entity_create_many: NULL argument");
+    if (count > (uint64_t)(NO_INDEX - 1) - w->alive)
+        return sabre__fail(SABRE_ENOSPC,
+                           "sabre_entity_create_many: %llu entities do not fit the index space",
+                           (unsigned long long)count);
+    ecs_shape_t sh;
+    int32_t stackci[SHAPE_MAX];
+    int32_t *ci = n <= SHAPE_MAX ? stackci : malloc(n * sizeof *ci);
+    if (!ci)
+        return sabre__fail(SABRE_ENOMEM, "out of memory");
+    int rc = shape_resolve(w, comps, n, "sabre_entity_create_many", &sh, ci);
+    ecs_table_t *t = rc ? NULL : w->tables[sh.tid];
+    uint64_t made = 0;
+    while (!rc && made < count) {
+        /* A run of rows in the tail chunk (a new chunk when it is full). */
+        if (t->nchunks == 0) {
+            if ((rc = sabre__chunk_alloc(w, t)))
+                break;
+            t->tail = 0;
+        }
+        ecs_chunk_t *ch = t->chunks[t->tail];
+        if (ch->count == ch->cap) {
+            if (t->tail + 1 == t->nchunks && (rc = sabre__chunk_alloc(w, t)))
+                break;
+            t->tail++;
+            ch = t->chunks[t->tail];
+        }
+        uint32_t row0 = ch->count;
+        uint64_t k = SABRE_MIN(count - made, (uint64_t)(ch->cap - row0));
+        for (uint64_t i = 0; i < k; i++) {
+            uint32_t idx = 0;
+            if ((rc = record_alloc(w, &idx))) {
+                k = i;
+                break;
+            }
+            ecs_record_t *r = &w->records[idx];
+            sabre_entity_t e = (uint64_t)r->gen << 32 | idx;
+            ch->ents[row0 + i] = e;
+            r->table = sh.tid;
+            r->chunk = t->tail;
+            r->row = row0 + (uint32_t)i;
+            out[made + i] = e;
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            if (ci[i] < 0 || !w->comps[comps[i]].ncols)
+                continue;
+            const ecs_comp_t *cp = &w->comps[comps[i]];
+            pack_run(cp, ch->cols + t->first_col[ci[i]], row0, k,
+                     values && values[i] ? (const uint8_t *)values[i] + made * cp->size : NULL);
+        }
+        for (uint32_t c = 0; c < t->ncomps && k; c++) {
+            sabre_bits_mark_range(ch->bits[c], row0, k);
+            sabre__summary_any(&ch->centries[c].summary);
+        }
+        ch->count += (uint32_t)k;
+        t->count += k;
+        w->alive += k;
+        atomic_store_explicit(&ch->hdr->rows, ch->count, memory_order_release);
+        if (SABRE_UNLIKELY(sh.sparse))
+            for (uint64_t i = 0; i < k && !rc; i++)
+                rc = place_sparse(w, comps, ci, values, n, made + i, ch->ents[row0 + i],
+                                  "sabre_entity_create_many");
+        made += k;
+    }
+    if (rc) {
+        /* Undo: the entities made so far (place_sparse destroyed its own). */
+        char why[256];
+        sabre__strlcpy(why, sabre_last_error(), sizeof why);
+        for (uint64_t i = 0; i < made; i++)
+            if (sabre__ecs_record(w, out[i]))
+                sabre__entity_destroy_quiet(w, out[i]);
+        if (ci != stackci)
+            free(ci);
+        return sabre__fail(rc, "%s", why);
+    }
+    if (SABRE_UNLIKELY(sh.hooks))
+        for (uint64_t e = 0; e < count; e++)
+            for (uint32_t i = 0; i < n; i++)
+                if (w->comps[comps[i]].on_add)
+                    sabre__run_on_add(w, out[e], comps[i]);
+    if (ci != stackci)
+        free(ci);
     return SABRE_OK;
 }
 
