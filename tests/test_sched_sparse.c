@@ -1,4 +1,4 @@
-// SABRE_TEST_LABELS: unit
+// SABRE_TEST_LABELS: unit concurrent
 /*
  * test_sched_sparse.c - sparse components (docs/ecs.md, "Sparse
  * components") in snapshots and the scheduler:
@@ -9,7 +9,9 @@
  *  2. The scheduler: an INPLACE kernel writing a sparse component is
  *     refused with a message naming it; a SNAPSHOT kernel writes it through
  *     its snapshot.
- *  3. A sparse tag in a snapshot spec is refused (no columns).
+ *  3. Build, commit and iterator marks of sparse columns on a 3-thread
+ *     pool (TSan checks the sharing).
+ *  4. A sparse tag in a snapshot spec is refused (no columns).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,8 +19,10 @@
 
 #include "check.h"
 #include "sabre/ecs.h"
+#include "sabre/pool.h"
 #include "sabre/sched.h"
 #include "sabre/snapshot.h"
+#include "snapshot/snapshot_internal.h"
 
 typedef struct {
     float x, y;
@@ -216,6 +220,107 @@ static void sched_test(void)
     sabre_world_destroy(w);
 }
 
+/* Build, worker writes and commit of sparse columns through a 3-thread
+ * pool executor (ranges of 64 rows), and sparse marks from several
+ * threads at once (iterator marks on a sparse term): the values and bits
+ * must all arrive (TSan checks the sharing). */
+typedef struct {
+    sabre_iter_t it;
+} mark_ctx_t;
+
+static int mark_range(void *ctx, size_t begin, size_t end, unsigned worker)
+{
+    (void)worker;
+    mark_ctx_t *m = ctx;
+    sabre_iter_mark(&m->it, 0, (uint32_t)begin, (uint32_t)(end - begin));
+    return 0;
+}
+
+static int pool_for(void *user, size_t n, size_t grain, sabre_snapshot_range_fn fn, void *ctx)
+{
+    return sabre_pool_for((sabre_pool_t *)user, n, grain, fn, ctx);
+}
+
+static void parallel_test(void)
+{
+    sabre_pool_t *pool;
+    CHECK_OK(sabre_pool_create(&(sabre_pool_desc_t){.threads = 3}, &pool));
+    sabre_world_t *w;
+    CHECK_OK(sabre_world_create(&(sabre_world_desc_t){.chunk_rows = 4096}, &w));
+    sabre_component_t p, s;
+    CHECK_OK(sabre_component_define(
+        w, &(sabre_component_desc_t){.name = "Pos", .schema = "struct Pos { x: f32; y: f32; }"},
+        &p));
+    CHECK_OK(sabre_component_define(w,
+                                    &(sabre_component_desc_t){
+                                        .name = "Sv",
+                                        .schema = "struct Sv { v: f32; w: u32; }",
+                                        .storage = SABRE_STORAGE_SPARSE,
+                                    },
+                                    &s));
+    enum { N = 3000 };
+    static sabre_entity_t ids[N];
+    CHECK_OK(sabre_entity_create_many(w, &p, NULL, 1, N, ids));
+    for (uint32_t i = 0; i < N; i++)
+        if (i % 3)
+            CHECK_OK(sabre_add(w, ids[i], s, &(sv_t){(float)i, i}));
+    sabre_query_t *q;
+    CHECK_OK(sabre_query_create(w, &(sabre_query_desc_t){.all = &p, .nall = 1}, &q));
+    sabre_snap_comp_t sc[1] = {{.comp = s, .write = true}};
+    sabre_snapshot_t *snap;
+    CHECK_OK(sabre_snapshot_build(w,
+                                  &(sabre_snapshot_desc_t){
+                                      .comps = sc,
+                                      .ncomps = 1,
+                                      .exec = {.parallel_for = pool_for, .user = pool},
+                                  },
+                                  q, &snap));
+    sabre__snapshot_set_grain(snap, 64);
+    CHECK_OK(sabre_snapshot_rebuild(w, snap, q));
+    uint64_t rows = sabre_snapshot_rows(snap);
+    CHECK_EQ(rows, N);
+    const sabre_entity_t *ents;
+    float *v;
+    CHECK_OK(sabre_snapshot_entities(snap, &ents));
+    CHECK_OK(sabre_snapshot_column(snap, s, "v", (void **)&v));
+    for (uint64_t r = 0; r < rows; r++) {
+        uint32_t i = SABRE_ENTITY_INDEX(ents[r]);
+        CHECK(v[r] == (i % 3 ? (float)i : 0.0f));
+        v[r] = -v[r];
+    }
+    CHECK_OK(sabre_snapshot_mark_range(snap, s, 0, rows));
+    CHECK_OK(sabre_world_begin_tick(w));
+    sabre_commit_stats_t st;
+    CHECK_OK(sabre_snapshot_commit(w, snap, &st));
+    CHECK_EQ(st.rows_written, N - N / 3);
+    CHECK_EQ(st.skipped_missing, N / 3);
+    for (uint32_t i = 1; i < N; i += 3) {
+        sv_t got;
+        CHECK_OK(sabre_get(w, ids[i], s, &got));
+        CHECK(got.v == -(float)i && got.w == i);
+        CHECK(sabre_is_changed(w, ids[i], s));
+    }
+    CHECK_OK(sabre_world_end_tick(w));
+    CHECK_OK(sabre_world_begin_tick(w));
+    /* marks from the pool's threads on a sparse term */
+    sabre_query_t *qs;
+    CHECK_OK(sabre_query_create(w, &(sabre_query_desc_t){.all = &s, .nall = 1}, &qs));
+    mark_ctx_t m;
+    sabre_query_iter(qs, &m.it);
+    uint64_t marked = 0;
+    while (sabre_iter_next(&m.it)) {
+        CHECK_OK(sabre_pool_for(pool, m.it.count, 64, mark_range, &m));
+        for (uint32_t i = 0; i < m.it.count; i++)
+            CHECK(sabre_iter_is_changed(&m.it, 0, i));
+        marked += m.it.count;
+    }
+    CHECK_EQ(marked, N - N / 3);
+    CHECK_OK(sabre_world_end_tick(w));
+    sabre_snapshot_free(snap);
+    sabre_world_destroy(w);
+    sabre_pool_destroy(pool);
+}
+
 static void error_test(void)
 {
     sabre_world_t *w;
@@ -238,6 +343,7 @@ int main(void)
 {
     snapshot_test();
     sched_test();
+    parallel_test();
     error_test();
     return check_done();
 }

@@ -86,6 +86,11 @@ typedef struct ecs_edge {
     uint32_t key; /* comp << 1 | add; UINT32_MAX = empty */
     uint32_t dst;
     int32_t *colmap; /* dst col -> src col, -1 = new */
+    /* The row copy of a move, precomputed: ncopy (dst col, src col) pairs of
+     * the columns both tables have (in colmap's allocation). */
+    uint32_t ncopy;
+    uint32_t (*copy)[2];
+    int32_t add_ci; /* add edges: the added component's index in dst */
 } ecs_edge_t;
 
 typedef struct ecs_table {

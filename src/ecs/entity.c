@@ -523,14 +523,11 @@ static inline int entity_move(sabre_world_t *w, ecs_record_t *r, sabre_entity_t 
     ecs_chunk_t *dch = dst->chunks[dci];
     ecs_chunk_t *sch = src->chunks[r->chunk];
     uint32_t sr = r->row;
-    const int32_t *map = edge->colmap;
-    for (uint32_t j = 0; j < dst->ncols; j++) {
-        int32_t s = map[j];
-        if (s >= 0) {
-            uint32_t es = dst->elem[j];
-            sabre__copy_elem((char *)dch->cols[j] + (size_t)dr * es,
-                             (char *)sch->cols[s] + (size_t)sr * es, es);
-        }
+    for (uint32_t k = 0; k < edge->ncopy; k++) {
+        uint32_t j = edge->copy[k][0], s = edge->copy[k][1];
+        uint32_t es = dst->elem[j];
+        sabre__copy_elem((char *)dch->cols[j] + (size_t)dr * es,
+                         (char *)sch->cols[s] + (size_t)sr * es, es);
     }
     mark_row_all(dst, dch, dr);
     table_remove_row(w, src, r->chunk, sr);
@@ -563,15 +560,14 @@ int sabre_add(sabre_world_t *w, sabre_entity_t e, sabre_component_t c, const voi
     ecs_table_t *t = w->tables[r->table];
     if (t->mask[c >> 6] >> (c & 63) & 1)
         return value ? sabre_set(w, e, c, value) : SABRE_OK;
-    ecs_edge_t *edge;
-    if ((rc = sabre__edge_get(w, r->table, c, 1, &edge)))
+    ecs_edge_t *edge = edge_find(t, c << 1 | 1u);
+    if (SABRE_UNLIKELY(!edge) && (rc = sabre__edge_get(w, r->table, c, 1, &edge)))
         return rc;
     if ((rc = entity_move(w, r, e, edge)))
         return rc;
-    ecs_table_t *dst = w->tables[r->table];
-    if (w->comps[c].ncols) {
-        int ci = sabre__table_comp_index(dst, c);
-        pack_value(w, dst, dst->chunks[r->chunk], (uint32_t)ci, r->row, value);
+    if (cp->ncols) {
+        ecs_table_t *dst = w->tables[r->table];
+        pack_value(w, dst, dst->chunks[r->chunk], (uint32_t)edge->add_ci, r->row, value);
     }
     if (w->comps[c].on_add)
         sabre__run_on_add(w, e, c);
@@ -610,8 +606,8 @@ int sabre_remove(sabre_world_t *w, sabre_entity_t e, sabre_component_t c)
         if (!r || !(w->tables[r->table]->mask[c >> 6] >> (c & 63) & 1))
             return SABRE_OK; /* the hook destroyed the entity or removed c */
     }
-    ecs_edge_t *edge;
-    if ((rc = sabre__edge_get(w, r->table, c, 0, &edge)))
+    ecs_edge_t *edge = edge_find(w->tables[r->table], c << 1);
+    if (SABRE_UNLIKELY(!edge) && (rc = sabre__edge_get(w, r->table, c, 0, &edge)))
         return rc;
     return entity_move(w, r, e, edge);
 }

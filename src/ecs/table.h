@@ -141,7 +141,17 @@ static inline void pack_value(const sabre_world_t *w, const ecs_table_t *t, ecs_
     const ecs_comp_t *c = &w->comps[t->comps[ci]];
     if (!c->ncols)
         return;
-    sabre_layout_pack(c->layout, value ? value : c->defaults, ch->cols + t->first_col[ci], row);
+    /* sabre_layout_pack, inline: one element per flattened column. */
+    const uint8_t *src = value ? value : c->defaults;
+    void *const *cols = ch->cols + t->first_col[ci];
+    for (uint32_t j = 0; j < c->ncols; j++) {
+        const sabre_column_t *lc = &c->layout->columns[j];
+        uint8_t *dst = (uint8_t *)cols[j] + (size_t)row * lc->size;
+        if (SABRE_UNLIKELY(lc->type == SABRE_BOOL))
+            *dst = src[lc->offset] != 0;
+        else
+            sabre__copy_elem(dst, src + lc->offset, lc->size);
+    }
 }
 
 static inline int check_comp(const sabre_world_t *w, sabre_component_t c, const char *fn)
