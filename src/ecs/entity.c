@@ -267,26 +267,50 @@ static int place_sparse(sabre_world_t *w, const sabre_component_t *comps, const 
     return SABRE_OK;
 }
 
+/* The cached shape if it is this list (no copy), else NULL. */
+static inline const ecs_shape_t *shape_hit(const sabre_world_t *w, const sabre_component_t *comps,
+                                           uint32_t n)
+{
+    const ecs_shape_t *sh = &w->shape;
+    if (!sh->valid || sh->n != n || n > SHAPE_MAX)
+        return NULL;
+    for (uint32_t i = 0; i < n; i++)
+        if (sh->comps[i] != comps[i])
+            return NULL;
+    return sh;
+}
+
 int sabre_entity_create_with(sabre_world_t *w, const sabre_component_t *comps,
                              const void *const *values, uint32_t n, sabre_entity_t *out)
 {
     if (SABRE_UNLIKELY(!w || !out || (n && !comps)))
         return sabre__fail(SABRE_EINVAL, "sabre_entity_create_with: NULL argument");
-    ecs_shape_t sh;
+    ecs_shape_t scratch;
     int32_t stackci[SHAPE_MAX];
-    int32_t *ci = n <= SHAPE_MAX ? stackci : malloc(n * sizeof *ci);
-    if (!ci)
-        return sabre__fail(SABRE_ENOMEM, "out of memory");
-    int rc = shape_resolve(w, comps, n, "sabre_entity_create_with", &sh, ci);
-    if (rc)
-        goto done;
+    int32_t *own = NULL;
+    const ecs_shape_t *sh = shape_hit(w, comps, n);
+    const int32_t *ci;
+    int rc = SABRE_OK;
+    if (SABRE_LIKELY(sh != NULL)) {
+        ci = sh->ci;
+    } else {
+        int32_t *buf = n <= SHAPE_MAX ? stackci : (own = malloc(n * sizeof *own));
+        if (!buf)
+            return sabre__fail(SABRE_ENOMEM, "out of memory");
+        if ((rc = shape_resolve(w, comps, n, "sabre_entity_create_with", &scratch, buf)))
+            goto done;
+        sh = &scratch;
+        ci = buf;
+    }
     /* Place the row: every table component of the table is listed once. */
     uint32_t idx = 0;
     if ((rc = record_alloc(w, &idx)))
         goto done;
     ecs_record_t *r = &w->records[idx];
     sabre_entity_t e = (uint64_t)r->gen << 32 | idx;
-    ecs_table_t *t = w->tables[sh.tid];
+    uint32_t tid = sh->tid;
+    bool sparse = sh->sparse, hooks = sh->hooks;
+    ecs_table_t *t = w->tables[tid];
     uint32_t chi = 0, row = 0;
     if ((rc = table_append(w, t, e, &chi, &row))) {
         r->table = NO_TABLE;
@@ -299,21 +323,20 @@ int sabre_entity_create_with(sabre_world_t *w, const sabre_component_t *comps,
         if (ci[i] >= 0)
             pack_value(w, t, ch, (uint32_t)ci[i], row, values ? values[i] : NULL);
     mark_row_all(t, ch, row);
-    r->table = sh.tid;
+    r->table = tid;
     r->chunk = chi;
     r->row = row;
     w->alive++;
-    if (SABRE_UNLIKELY(sh.sparse) &&
+    if (SABRE_UNLIKELY(sparse) &&
         (rc = place_sparse(w, comps, ci, values, n, 0, e, "sabre_entity_create_with")))
         goto done;
     *out = e;
-    if (SABRE_UNLIKELY(sh.hooks))
+    if (SABRE_UNLIKELY(hooks)) /* hooks may create entities: the cache may change */
         for (uint32_t i = 0; i < n; i++)
             if (w->comps[comps[i]].on_add)
                 sabre__run_on_add(w, e, comps[i]);
 done:
-    if (ci != stackci)
-        free(ci);
+    free(own);
     return rc;
 }
 
