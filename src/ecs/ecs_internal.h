@@ -107,6 +107,7 @@ typedef struct ecs_table {
     ecs_edge_t *edges; /* open addressing */
     uint32_t edges_cap, nedges;
     uint32_t has_hooks; /* some component has on_remove */
+    bool elem4;         /* every column has 4-byte elements (row copies specialise) */
 } ecs_table_t;
 
 typedef struct ecs_record {

@@ -546,11 +546,17 @@ static inline int entity_move(sabre_world_t *w, ecs_record_t *r, sabre_entity_t 
     ecs_chunk_t *dch = dst->chunks[dci];
     ecs_chunk_t *sch = src->chunks[r->chunk];
     uint32_t sr = r->row;
-    for (uint32_t k = 0; k < edge->ncopy; k++) {
-        uint32_t j = edge->copy[k][0], s = edge->copy[k][1];
-        uint32_t es = dst->elem[j];
-        sabre__copy_elem((char *)dch->cols[j] + (size_t)dr * es,
-                         (char *)sch->cols[s] + (size_t)sr * es, es);
+    if (SABRE_LIKELY(dst->elem4)) {
+        for (uint32_t k = 0, nk = edge->ncopy; k < nk; k++)
+            memcpy((char *)dch->cols[edge->copy[k][0]] + (size_t)dr * 4,
+                   (char *)sch->cols[edge->copy[k][1]] + (size_t)sr * 4, 4);
+    } else {
+        for (uint32_t k = 0; k < edge->ncopy; k++) {
+            uint32_t j = edge->copy[k][0], s = edge->copy[k][1];
+            uint32_t es = dst->elem[j];
+            sabre__copy_elem((char *)dch->cols[j] + (size_t)dr * es,
+                             (char *)sch->cols[s] + (size_t)sr * es, es);
+        }
     }
     mark_row_all(dst, dch, dr);
     table_remove_row(w, src, r->chunk, sr);

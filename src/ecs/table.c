@@ -278,10 +278,13 @@ int sabre__table_get(sabre_world_t *w, const sabre_component_t *comps, uint32_t 
         sabre__table_free(t);
         return sabre__fail(SABRE_ENOMEM, "out of memory for a table");
     }
+    t->elem4 = true;
     for (uint32_t i = 0; i < n; i++) {
         const ecs_comp_t *c = &w->comps[comps[i]];
-        for (uint32_t j = 0; j < c->ncols; j++)
+        for (uint32_t j = 0; j < c->ncols; j++) {
             t->elem[t->first_col[i] + j] = c->layout->columns[j].size;
+            t->elem4 &= c->layout->columns[j].size == 4;
+        }
     }
     w->tables[w->ntables++] = t;
     if ((uint64_t)w->ntables * 2 > w->table_map_cap) {

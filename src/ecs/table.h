@@ -102,10 +102,16 @@ static inline void table_remove_row(sabre_world_t *w, ecs_table_t *t, uint32_t c
     uint32_t lr = lc->count - 1;
     ecs_chunk_t *ch = t->chunks[ci];
     if (ch != lc || row != lr) {
-        for (uint32_t j = 0; j < t->ncols; j++) {
-            uint32_t e = t->elem[j];
-            sabre__copy_elem((char *)ch->cols[j] + (size_t)row * e,
-                             (char *)lc->cols[j] + (size_t)lr * e, e);
+        if (SABRE_LIKELY(t->elem4)) {
+            for (uint32_t j = 0, nc = t->ncols; j < nc; j++)
+                memcpy((char *)ch->cols[j] + (size_t)row * 4, (char *)lc->cols[j] + (size_t)lr * 4,
+                       4);
+        } else {
+            for (uint32_t j = 0; j < t->ncols; j++) {
+                uint32_t e = t->elem[j];
+                sabre__copy_elem((char *)ch->cols[j] + (size_t)row * e,
+                                 (char *)lc->cols[j] + (size_t)lr * e, e);
+            }
         }
         /* The moved row keeps its changed bits.  Bits at rows >= count are
          * left as they are: nothing reads them, and a row appended there
