@@ -12,7 +12,8 @@
  *      the same 2-thread executor;
  *   3. structural operations, ns per operation after warm-up: create with
  *      2 components (values given), destroy, add+remove of one component
- *      (tag and data).  No peer figure is printed: ../shared/peers/run.sh
+ *      (tag and data), for table storage and for sparse storage (ratio
+ *      sparse / table in the same run).  No peer figure is printed: ../shared/peers/run.sh
  *      measures flecs and EnTT side by side (README, Performance).
  * Page policy: every buffer, the world's region and the baselines' bare
  * arrays alike, is 2 MiB aligned with transparent-huge-page advice
@@ -299,12 +300,20 @@ static void bench_structural(size_t n)
     DIE(sabre_component_define(w, &(sabre_component_desc_t){.name = "Tag"}, &T));
     DIE(sabre_component_define(
         w, &(sabre_component_desc_t){.name = "Hp", .schema = "struct Hp { v: f32; }"}, &H));
+    sabre_component_t ST, SH; /* the same two, stored sparse */
+    DIE(sabre_component_define(
+        w, &(sabre_component_desc_t){.name = "STag", .storage = SABRE_STORAGE_SPARSE}, &ST));
+    DIE(sabre_component_define(w,
+                               &(sabre_component_desc_t){.name = "SHp",
+                                                         .schema = "struct SHp { v: f32; }",
+                                                         .storage = SABRE_STORAGE_SPARSE},
+                               &SH));
     sabre_entity_t *ids = malloc(n * sizeof *ids);
     sabre_component_t cs[2] = {P, V};
     vec2 pv = {1.0f, 2.0f}, vv = {0.5f, 0.25f};
     const void *vals[2] = {&pv, &vv}; /* values given, as the peers' harness does */
     float hp = 3.0f;
-    double tc[RUNS], td[RUNS], tt[RUNS], th[RUNS];
+    double tc[RUNS], td[RUNS], tt[RUNS], th[RUNS], tst[RUNS], tsh[RUNS];
     for (int r = 0; r < RUNS + 1; r++) {
         double t0 = now();
         for (size_t i = 0; i < n; i++)
@@ -320,6 +329,16 @@ static void bench_structural(size_t n)
             DIE(sabre_remove(w, ids[i], H));
         }
         double t3 = now();
+        for (size_t i = 0; i < n; i++) {
+            DIE(sabre_add(w, ids[i], ST, NULL));
+            DIE(sabre_remove(w, ids[i], ST));
+        }
+        double t3b = now();
+        for (size_t i = 0; i < n; i++) {
+            DIE(sabre_add(w, ids[i], SH, &hp));
+            DIE(sabre_remove(w, ids[i], SH));
+        }
+        double t3c = now();
         for (size_t i = 0; i < n; i++)
             DIE(sabre_entity_destroy(w, ids[i]));
         double t4 = now();
@@ -327,7 +346,9 @@ static void bench_structural(size_t n)
             tc[r - 1] = (t1 - t0) / (double)n;
             tt[r - 1] = (t2 - t1) / (double)n;
             th[r - 1] = (t3 - t2) / (double)n;
-            td[r - 1] = (t4 - t3) / (double)n;
+            tst[r - 1] = (t3b - t3) / (double)n;
+            tsh[r - 1] = (t3c - t3b) / (double)n;
+            td[r - 1] = (t4 - t3c) / (double)n;
         }
     }
     double c = bench_median(tc, RUNS) * 1e9, d = bench_median(td, RUNS) * 1e9,
@@ -336,6 +357,10 @@ static void bench_structural(size_t n)
     printf("destroy:                           %.1f ns\n", d);
     printf("add+remove tag:                    %.1f ns\n", t);
     printf("add+remove f32 component (value):  %.1f ns\n", h);
+    double st = bench_median(tst, RUNS) * 1e9, sh = bench_median(tsh, RUNS) * 1e9;
+    printf("sparse storage: add+remove tag %.1f ns (%.2fx the table tag), add+remove f32 %.1f ns "
+           "(%.2fx the table f32)\n",
+           st, st / t, sh, sh / h);
     free(ids);
     sabre_world_destroy(w);
 }

@@ -164,6 +164,18 @@ bool sabre_world_in_tick(const sabre_world_t *world);
 typedef void (*sabre_hook_fn)(sabre_world_t *world, sabre_entity_t e, sabre_component_t c,
                               const void *value, void *ctx);
 
+/* Where a component's values live (sabre_component_desc_t.storage).
+ *  - TABLE (0, the default): in the entity's archetype table, one SoA column
+ *    per flattened layout column; adding or removing the component moves the
+ *    entity's row to another table.  Iteration is a plain loop over arrays.
+ *  - SPARSE: in a sparse set of its own (entity index -> dense slot, dense
+ *    SoA columns); adding or removing it never moves the entity's row and
+ *    costs a few array accesses.  For tags and often-toggled components.
+ *    As a query term it filters rows (with/without/any/changed); its values
+ *    are reached per row with sabre_iter_field(), not sabre_iter_column().
+ *    See docs/ecs.md, "Sparse components", for what works where. */
+typedef enum sabre_storage { SABRE_STORAGE_TABLE = 0, SABRE_STORAGE_SPARSE = 1 } sabre_storage_t;
+
 typedef struct sabre_component_desc {
     const char *name; /* required, 1..47 bytes, unique in the world */
     /* Either a compiled layout (the caller keeps its schema alive for the
@@ -179,6 +191,7 @@ typedef struct sabre_component_desc {
     sabre_hook_fn on_add;
     sabre_hook_fn on_remove;
     void *hook_ctx;
+    sabre_storage_t storage; /* 0 = SABRE_STORAGE_TABLE */
 } sabre_component_desc_t;
 
 /* Define a component.  SABRE_EEXIST for a duplicate name, SABRE_ESCHEMA for
@@ -206,6 +219,31 @@ uint32_t sabre_component_size(const sabre_world_t *world, sabre_component_t c);
  * SABRE_EINVAL (NULL), SABRE_ENOENT (unknown component), SABRE_ENOMEM. */
 int sabre_component_digest(sabre_world_t *world, sabre_component_t c, uint64_t *out);
 
+/* The component's storage (SABRE_STORAGE_TABLE for an unknown id). */
+sabre_storage_t sabre_component_storage(const sabre_world_t *world, sabre_component_t c);
+
+/*
+ * A sparse component's set, for iterating its values directly (no query):
+ * `count` members, their ids in `entities`, and per flattened column a
+ * dense array (sabre_sparse_column) whose element i belongs to entities[i],
+ * with changed bits per member (sabre_sparse_changed, bit i = member i).
+ * The arrays move when the set grows and members move when one is removed
+ * (the last member takes the hole): the pointers are valid until the next
+ * add, remove or destroy involving the component.  SABRE_EINVAL for a
+ * table component, SABRE_ENOENT for an unknown id.
+ */
+typedef struct sabre_sparse_info {
+    uint32_t count;
+    const sabre_entity_t *entities;
+} sabre_sparse_info_t;
+int sabre_sparse_info(const sabre_world_t *world, sabre_component_t c, sabre_sparse_info_t *out);
+/* Dense array of flattened column `column` (NULL: not sparse, tag, bad index). */
+void *sabre_sparse_column(const sabre_world_t *world, sabre_component_t c, uint32_t column);
+/* Changed-bit words, one bit per member (NULL if not sparse).  Marking
+ * through them directly must be followed by sabre_sparse_touch(). */
+_Atomic uint64_t *sabre_sparse_changed(const sabre_world_t *world, sabre_component_t c);
+void sabre_sparse_touch(sabre_world_t *world, sabre_component_t c);
+
 /* --------------------------------------------------------------- entities */
 
 /* Create an entity with no components. */
@@ -215,6 +253,16 @@ int sabre_entity_create(sabre_world_t *world, sabre_entity_t *out);
  * NULL means the component's defaults.  Duplicate components are an error. */
 int sabre_entity_create_with(sabre_world_t *world, const sabre_component_t *comps,
                              const void *const *values, uint32_t n, sabre_entity_t *out);
+/* Bulk create: `count` entities with the same n components, in one call
+ * (rows are appended to the table a chunk at a time, values copied column
+ * by column).  values[i] (values itself may be NULL) is NULL for the
+ * component's defaults, else an array of `count` AoS values of comps[i]
+ * (stride: the component's size; ignored for tags).  out receives the
+ * `count` ids.  on_add hooks run after every entity exists.  Errors as
+ * sabre_entity_create_with; on an error nothing was created. */
+int sabre_entity_create_many(sabre_world_t *world, const sabre_component_t *comps,
+                             const void *const *values, uint32_t n, uint64_t count,
+                             sabre_entity_t *out);
 /* Destroy: on_remove hooks run first, then the row is removed and the id
  * retired.  SABRE_ESTALE for a dead or stale id. */
 int sabre_entity_destroy(sabre_world_t *world, sabre_entity_t e);
@@ -322,10 +370,17 @@ void sabre_query_iter(sabre_query_t *query, sabre_iter_t *it);
 bool sabre_iter_next(sabre_iter_t *it);
 /* Pointer to the block's first element of column `column` (flattened layout
  * column index) of query term `term`.  NULL if the table lacks that term's
- * component (an `any` term) or the indices are out of range. */
+ * component (an `any` term), the term is a sparse component (its values are
+ * not contiguous: sabre_iter_field) or the indices are out of range. */
 void *sabre_iter_column(const sabre_iter_t *it, uint32_t term, uint32_t column);
+/* Pointer to row i's element of column `column` of term `term`, for table
+ * and sparse terms alike (a sparse term's values are not contiguous: this
+ * is the way to reach them).  NULL if the row lacks the component (an `any`
+ * term), or the indices are out of range. */
+void *sabre_iter_field(const sabre_iter_t *it, uint32_t term, uint32_t column, uint32_t i);
 /* Changed-bit words of term `term` for the whole chunk (row r of the block
- * is bit (offset + r) of this array), NULL if the component is absent. */
+ * is bit (offset + r) of this array), NULL if the component is absent or
+ * sparse (sparse terms: sabre_iter_mark / sabre_iter_is_changed). */
 _Atomic uint64_t *sabre_iter_changed(const sabre_iter_t *it, uint32_t term);
 /* Mark rows [first, first + n) of the block changed for term `term`
  * (atomic OR; any number of threads; sets the chunk's summary). */

@@ -798,6 +798,7 @@ static const abi_row public_rows[] = {
     F(sabre_component_desc_t, on_add),
     F(sabre_component_desc_t, on_remove),
     F(sabre_component_desc_t, hook_ctx),
+    F(sabre_component_desc_t, storage),
     E,
     S(sabre_query_desc_t, "sabre_query_desc_t"),
     F(sabre_query_desc_t, all),

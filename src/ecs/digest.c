@@ -16,6 +16,22 @@ static uint64_t mix(uint64_t x)
     return x ^ (x >> 31);
 }
 
+/* One entity's hash: its id, then each column's bytes of row i (of the
+ * iterator's block, or of the sparse set when it is NULL). */
+static uint64_t row_hash(sabre_entity_t e, const sabre_layout_t *lay, uint32_t ncols, uint32_t i,
+                         const sabre_iter_t *it, const sabre_world_t *w, sabre_component_t c)
+{
+    uint64_t h = mix((uint64_t)e ^ 0x736162726564ull);
+    for (uint32_t k = 0; k < ncols; k++) {
+        uint32_t sz = lay->columns[k].size;
+        const unsigned char *col = it ? sabre_iter_column(it, 0, k) : sabre_sparse_column(w, c, k);
+        uint64_t v = 0;
+        memcpy(&v, col + (size_t)i * sz, sz < 8 ? sz : 8);
+        h = mix(h ^ v ^ ((uint64_t)k << 56));
+    }
+    return h;
+}
+
 int sabre_component_digest(sabre_world_t *w, sabre_component_t c, uint64_t *out)
 {
     if (out)
@@ -27,6 +43,18 @@ int sabre_component_digest(sabre_world_t *w, sabre_component_t c, uint64_t *out)
                            (unsigned)c);
     const sabre_layout_t *lay = sabre_component_layout(w, c);
     uint32_t ncols = lay ? lay->ncolumns : 0;
+    if (sabre_component_storage(w, c) == SABRE_STORAGE_SPARSE) {
+        /* a sparse component's values are in its set's dense arrays */
+        sabre_sparse_info_t si;
+        int rc = sabre_sparse_info(w, c, &si);
+        if (rc)
+            return rc;
+        uint64_t sum = 0;
+        for (uint32_t i = 0; i < si.count; i++)
+            sum += row_hash(si.entities[i], lay, ncols, i, NULL, w, c);
+        *out = sum;
+        return SABRE_OK;
+    }
     sabre_query_t *q = NULL;
     int rc = sabre_query_create(w, &(sabre_query_desc_t){.all = &c, .nall = 1}, &q);
     if (rc)
@@ -36,17 +64,8 @@ int sabre_component_digest(sabre_world_t *w, sabre_component_t c, uint64_t *out)
     uint64_t sum = 0;
     sabre_iter_t it;
     for (sabre_query_iter(q, &it); sabre_iter_next(&it);) {
-        for (uint32_t i = 0; i < it.count; i++) {
-            uint64_t h = mix((uint64_t)it.entities[i] ^ 0x736162726564ull);
-            for (uint32_t k = 0; k < ncols; k++) {
-                uint32_t sz = lay->columns[k].size;
-                const unsigned char *col = sabre_iter_column(&it, 0, k);
-                uint64_t v = 0;
-                memcpy(&v, col + (size_t)i * sz, sz < 8 ? sz : 8);
-                h = mix(h ^ v ^ ((uint64_t)k << 56));
-            }
-            sum += h;
-        }
+        for (uint32_t i = 0; i < it.count; i++)
+            sum += row_hash(it.entities[i], lay, ncols, i, &it, w, c);
     }
     sabre_query_destroy(q);
     *out = sum;

@@ -20,6 +20,28 @@ typedef struct sabre__world_dep sabre__world_dep_t;
 
 /* ---- process-local world structures ---- */
 
+/* A sparse component's set (docs/ecs.md, "Sparse components"), process-
+ * local heap memory.  pages[idx >> SPARSE_PAGE_SHIFT][idx & SPARSE_PAGE_MASK]
+ * holds the member's dense slot + 1 (0: not a member) for entity index idx;
+ * a page is allocated on its first member.  Dense slot i holds entity
+ * ents[i], its values at element i of cols[j] (one array per flattened
+ * column) and its changed bit i of bits.  Members are dense: removing one
+ * moves the last into its slot.  Destroying an entity removes it from every
+ * set, so an index found in the pages is always its live entity's. */
+#define SPARSE_PAGE_SHIFT 12
+#define SPARSE_PAGE_MASK  ((1u << SPARSE_PAGE_SHIFT) - 1)
+#define SPARSE_NONE       UINT32_MAX
+
+typedef struct ecs_sparse {
+    uint32_t **pages;
+    uint32_t npages;
+    uint32_t count, cap;
+    sabre_entity_t *ents;
+    void **cols;              /* ncols dense arrays, cap elements each */
+    _Atomic uint64_t *bits;   /* cap / 64 words */
+    _Atomic uint32_t summary; /* non-zero: some bit set since begin_tick */
+} ecs_sparse_t;
+
 typedef struct ecs_comp {
     char name[SABRE_NAME_MAX];
     const sabre_layout_t *layout; /* NULL: tag */
@@ -28,6 +50,7 @@ typedef struct ecs_comp {
     uint8_t *defaults; /* size bytes */
     sabre_hook_fn on_add, on_remove;
     void *hook_ctx;
+    ecs_sparse_t *sp; /* SABRE_STORAGE_SPARSE: its set; NULL: a table component */
 } ecs_comp_t;
 
 /* Change episodes of one (chunk, component), process-local, for incremental
@@ -63,6 +86,11 @@ typedef struct ecs_edge {
     uint32_t key; /* comp << 1 | add; UINT32_MAX = empty */
     uint32_t dst;
     int32_t *colmap; /* dst col -> src col, -1 = new */
+    /* The row copy of a move, precomputed: ncopy (dst col, src col) pairs of
+     * the columns both tables have (in colmap's allocation). */
+    uint32_t ncopy;
+    uint32_t (*copy)[2];
+    int32_t add_ci; /* add edges: the added component's index in dst */
 } ecs_edge_t;
 
 typedef struct ecs_table {
@@ -79,6 +107,7 @@ typedef struct ecs_table {
     ecs_edge_t *edges; /* open addressing */
     uint32_t edges_cap, nedges;
     uint32_t has_hooks; /* some component has on_remove */
+    bool elem4;         /* every column has 4-byte elements (row copies specialise) */
 } ecs_table_t;
 
 typedef struct ecs_record {
@@ -87,6 +116,18 @@ typedef struct ecs_record {
     uint32_t chunk;
     uint32_t row; /* free slot: next free index or UINT32_MAX */
 } ecs_record_t;
+
+/* The last component list given to create_with / create_many, resolved:
+ * its table and, per listed component, its table component index (-1:
+ * sparse).  Tables are never destroyed and storage never changes, so the
+ * entry stays valid; it is replaced by the next different list. */
+#define SHAPE_MAX 8
+typedef struct ecs_shape {
+    uint32_t n, tid;
+    sabre_component_t comps[SHAPE_MAX];
+    int32_t ci[SHAPE_MAX];
+    bool sparse, hooks, valid;
+} ecs_shape_t;
 
 struct sabre_world {
     uint64_t id;
@@ -116,6 +157,10 @@ struct sabre_world {
     uint32_t ncmds, cmds_cap;
     sabre_prefab_t **prefabs;
     uint32_t nprefabs, prefabs_cap;
+    sabre_component_t *sparse; /* ids of the sparse components, in definition order */
+    uint32_t nsparse, sparse_cap;
+    bool sparse_remove_hooks; /* some sparse component has on_remove */
+    ecs_shape_t shape;        /* create_with's cache */
     sabre__world_dep_t *deps; /* snapshots/views built from this world */
     uint64_t snap_seq;
     /* Structural epoch: bumped whenever an existing row is removed from its
@@ -173,8 +218,34 @@ static inline int sabre__table_comp_index(const ecs_table_t *t, sabre_component_
     return -1;
 }
 
+/* Dense slot of entity index idx in a sparse set, or SPARSE_NONE. */
+static inline uint32_t sabre__sparse_find(const ecs_sparse_t *sp, uint32_t idx)
+{
+    uint32_t p = idx >> SPARSE_PAGE_SHIFT;
+    if (SABRE_UNLIKELY(p >= sp->npages || !sp->pages[p]))
+        return SPARSE_NONE;
+    return sp->pages[p][idx & SPARSE_PAGE_MASK] - 1u;
+}
+
+/* Mark dense slot d of a sparse set changed (atomic OR; any thread). */
+static inline void sabre__sparse_mark(ecs_sparse_t *sp, uint32_t d)
+{
+    sabre_bits_mark(sp->bits, d);
+    if (!atomic_load_explicit(&sp->summary, memory_order_relaxed))
+        atomic_store_explicit(&sp->summary, SABRE_SUMMARY_ANY, memory_order_relaxed);
+}
+
+/* Element of column j of dense slot d (elem: the column's element size). */
+static inline void *sabre__sparse_elem(const ecs_sparse_t *sp, uint32_t j, uint32_t d,
+                                       uint32_t elem)
+{
+    return (char *)sp->cols[j] + (size_t)d * elem;
+}
+
 /* The world a query belongs to. */
 sabre_world_t *sabre__query_world(const sabre_query_t *q);
+/* Whether a query lists a sparse component (as a term or filter). */
+bool sabre__query_has_sparse(const sabre_query_t *q);
 
 /* Dependents of a world: objects of a higher layer (snapshots and native
  * views) link themselves here and are told when the world is destroyed.

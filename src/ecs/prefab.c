@@ -46,14 +46,19 @@ int sabre_prefab_create(sabre_world_t *w, const char *name, const sabre_prefab_s
         if ((rc = check_comp(w, steps[i].comp, "sabre_prefab_create")))
             return rc;
         sabre_component_t c = steps[i].comp;
-        if (w->tables[tid]->mask[c >> 6] >> (c & 63) & 1)
+        bool twice = w->tables[tid]->mask[c >> 6] >> (c & 63) & 1;
+        for (uint32_t j = 0; j < i && w->comps[c].sp; j++)
+            twice |= steps[j].comp == c;
+        if (twice)
             return sabre__fail(SABRE_EINVAL, "prefab '%s': component '%s' appears twice",
                                name ? name : "", w->comps[c].name);
+        vbytes += SABRE_ALIGN_UP((uint64_t)w->comps[c].size, 16);
+        if (w->comps[c].sp)
+            continue; /* sparse: joins its set at spawn, not the table */
         ecs_edge_t *e;
         if ((rc = sabre__edge_get(w, tid, c, 1, &e)))
             return rc;
         tid = e->dst;
-        vbytes += SABRE_ALIGN_UP((uint64_t)w->comps[c].size, 16);
     }
     if ((rc = sabre__grow((void **)&w->prefabs, &w->prefabs_cap, w->nprefabs + 1,
                           sizeof *w->prefabs)))
@@ -157,18 +162,28 @@ int sabre_prefab_spawn(sabre_world_t *w, const sabre_prefab_t *p, uint64_t n,
         ecs_chunk_t *ch = t->chunks[r->chunk];
         for (uint32_t s = 0; s < p->nsteps; s++) {
             const sabre_prefab_step_t *st = &p->steps[s];
-            if (!w->comps[st->comp].ncols)
+            if (!w->comps[st->comp].ncols && p->step_ci[s] >= 0)
                 continue;
             const void *v = ovals[s];
-            if (!v && st->fn) {
+            if (!w->comps[st->comp].ncols) {
+                v = NULL; /* a sparse tag */
+            } else if (!v && st->fn) {
                 memset(buf, 0, w->comps[st->comp].size);
                 st->fn(made, buf, st->ctx);
                 v = buf;
             }
-            if (!v)
+            if (!v && w->comps[st->comp].ncols)
                 v = st->value;
-            if (v)
+            if (p->step_ci[s] < 0) {
+                if ((rc = sparse_insert(&w->comps[st->comp], e, v)))
+                    break;
+            } else if (v) {
                 pack_value(w, t, ch, (uint32_t)p->step_ci[s], r->row, v);
+            }
+        }
+        if (rc) {
+            sabre__entity_destroy_quiet(w, e);
+            break;
         }
         if (ids)
             ids[made] = e;

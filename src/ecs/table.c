@@ -278,10 +278,13 @@ int sabre__table_get(sabre_world_t *w, const sabre_component_t *comps, uint32_t 
         sabre__table_free(t);
         return sabre__fail(SABRE_ENOMEM, "out of memory for a table");
     }
+    t->elem4 = true;
     for (uint32_t i = 0; i < n; i++) {
         const ecs_comp_t *c = &w->comps[comps[i]];
-        for (uint32_t j = 0; j < c->ncols; j++)
+        for (uint32_t j = 0; j < c->ncols; j++) {
             t->elem[t->first_col[i] + j] = c->layout->columns[j].size;
+            t->elem4 &= c->layout->columns[j].size == 4;
+        }
     }
     w->tables[w->ntables++] = t;
     if ((uint64_t)w->ntables * 2 > w->table_map_cap) {
@@ -368,14 +371,25 @@ int sabre__edge_get(sabre_world_t *w, uint32_t src_id, sabre_component_t c, int 
         return rc;
     src = w->tables[src_id];
     ecs_table_t *dst = w->tables[dst_id];
-    int32_t *colmap = malloc((dst->ncols ? dst->ncols : 1) * sizeof *colmap);
+    /* One allocation: colmap (dst->ncols) then the copy pairs (at most
+     * dst->ncols). */
+    size_t nc0 = dst->ncols ? dst->ncols : 1;
+    int32_t *colmap = malloc(nc0 * sizeof *colmap + nc0 * 2 * sizeof(uint32_t));
     if (!colmap)
         return sabre__fail(SABRE_ENOMEM, "out of memory");
+    uint32_t(*copy)[2] = (uint32_t(*)[2])(colmap + nc0);
+    uint32_t ncopy = 0;
     for (uint32_t i = 0; i < dst->ncomps; i++) {
         int si = sabre__table_comp_index(src, dst->comps[i]);
         uint32_t nc = w->comps[dst->comps[i]].ncols;
-        for (uint32_t j = 0; j < nc; j++)
+        for (uint32_t j = 0; j < nc; j++) {
             colmap[dst->first_col[i] + j] = si < 0 ? -1 : (int32_t)(src->first_col[si] + j);
+            if (si >= 0) {
+                copy[ncopy][0] = dst->first_col[i] + j;
+                copy[ncopy][1] = src->first_col[si] + j;
+                ncopy++;
+            }
+        }
     }
     if ((src->nedges + 1) * 2 > src->edges_cap && (rc = edges_grow(src))) {
         free(colmap);
@@ -385,6 +399,9 @@ int sabre__edge_get(sabre_world_t *w, uint32_t src_id, sabre_component_t c, int 
     e->key = key;
     e->dst = dst_id;
     e->colmap = colmap;
+    e->ncopy = ncopy;
+    e->copy = copy;
+    e->add_ci = add ? sabre__table_comp_index(dst, c) : -1;
     src->nedges++;
     *out = e;
     return SABRE_OK;

@@ -102,10 +102,16 @@ static inline void table_remove_row(sabre_world_t *w, ecs_table_t *t, uint32_t c
     uint32_t lr = lc->count - 1;
     ecs_chunk_t *ch = t->chunks[ci];
     if (ch != lc || row != lr) {
-        for (uint32_t j = 0; j < t->ncols; j++) {
-            uint32_t e = t->elem[j];
-            sabre__copy_elem((char *)ch->cols[j] + (size_t)row * e,
-                             (char *)lc->cols[j] + (size_t)lr * e, e);
+        if (SABRE_LIKELY(t->elem4)) {
+            for (uint32_t j = 0, nc = t->ncols; j < nc; j++)
+                memcpy((char *)ch->cols[j] + (size_t)row * 4, (char *)lc->cols[j] + (size_t)lr * 4,
+                       4);
+        } else {
+            for (uint32_t j = 0; j < t->ncols; j++) {
+                uint32_t e = t->elem[j];
+                sabre__copy_elem((char *)ch->cols[j] + (size_t)row * e,
+                                 (char *)lc->cols[j] + (size_t)lr * e, e);
+            }
         }
         /* The moved row keeps its changed bits.  Bits at rows >= count are
          * left as they are: nothing reads them, and a row appended there
@@ -141,7 +147,17 @@ static inline void pack_value(const sabre_world_t *w, const ecs_table_t *t, ecs_
     const ecs_comp_t *c = &w->comps[t->comps[ci]];
     if (!c->ncols)
         return;
-    sabre_layout_pack(c->layout, value ? value : c->defaults, ch->cols + t->first_col[ci], row);
+    /* sabre_layout_pack, inline: one element per flattened column. */
+    const uint8_t *src = value ? value : c->defaults;
+    void *const *cols = ch->cols + t->first_col[ci];
+    for (uint32_t j = 0; j < c->ncols; j++) {
+        const sabre_column_t *lc = &c->layout->columns[j];
+        uint8_t *dst = (uint8_t *)cols[j] + (size_t)row * lc->size;
+        if (SABRE_UNLIKELY(lc->type == SABRE_BOOL))
+            *dst = src[lc->offset] != 0;
+        else
+            sabre__copy_elem(dst, src + lc->offset, lc->size);
+    }
 }
 
 static inline int check_comp(const sabre_world_t *w, sabre_component_t c, const char *fn)
@@ -150,6 +166,64 @@ static inline int check_comp(const sabre_world_t *w, sabre_component_t c, const 
         return sabre__fail(SABRE_ENOENT, "%s: unknown component id %u (the world has %u)", fn, c,
                            w->ncomps);
     return SABRE_OK;
+}
+
+/* ---- sparse sets (sparse.c; docs/ecs.md "Sparse components") ---- */
+
+int sabre__sparse_create(sabre_world_t *w, ecs_comp_t *c, sabre_component_t id);
+void sabre__sparse_free(ecs_comp_t *c);
+int sabre__sparse_reserve(const ecs_comp_t *c, uint32_t idx);
+void sabre__sparse_clear_bits(sabre_world_t *w);
+
+/* Insert live entity e (not a member) into c's set with value (NULL =
+ * defaults), marked changed (owner-side store, like a row's arrival). */
+static inline int sparse_insert(const ecs_comp_t *c, sabre_entity_t e, const void *value)
+{
+    ecs_sparse_t *sp = c->sp;
+    uint32_t idx = SABRE_ENTITY_INDEX(e), p = idx >> SPARSE_PAGE_SHIFT;
+    if (SABRE_UNLIKELY(p >= sp->npages || !sp->pages[p] || sp->count == sp->cap)) {
+        int rc = sabre__sparse_reserve(c, idx);
+        if (rc)
+            return rc;
+    }
+    uint32_t d = sp->count++;
+    sp->pages[p][idx & SPARSE_PAGE_MASK] = d + 1;
+    sp->ents[d] = e;
+    if (c->ncols)
+        sabre_layout_pack(c->layout, value ? value : c->defaults, sp->cols, d);
+    _Atomic uint64_t *wd = &sp->bits[d >> 6];
+    atomic_store_explicit(wd, atomic_load_explicit(wd, memory_order_relaxed) | 1ull << (d & 63),
+                          memory_order_relaxed);
+    if (!atomic_load_explicit(&sp->summary, memory_order_relaxed))
+        atomic_store_explicit(&sp->summary, SABRE_SUMMARY_ANY, memory_order_relaxed);
+    return SABRE_OK;
+}
+
+/* Remove entity index idx (member at dense slot d) from c's set: the last
+ * member moves into slot d with its values and changed bit. */
+static inline void sparse_erase(const ecs_comp_t *c, uint32_t idx, uint32_t d)
+{
+    ecs_sparse_t *sp = c->sp;
+    uint32_t last = --sp->count;
+    sp->pages[idx >> SPARSE_PAGE_SHIFT][idx & SPARSE_PAGE_MASK] = 0;
+    if (d == last)
+        return;
+    sabre_entity_t moved = sp->ents[last];
+    sp->ents[d] = moved;
+    for (uint32_t j = 0; j < c->ncols; j++) {
+        uint32_t es = c->layout->columns[j].size;
+        sabre__copy_elem((char *)sp->cols[j] + (size_t)d * es,
+                         (char *)sp->cols[j] + (size_t)last * es, es);
+    }
+    if (bit_test(sp->bits, last)) {
+        _Atomic uint64_t *wd = &sp->bits[d >> 6];
+        atomic_store_explicit(wd, atomic_load_explicit(wd, memory_order_relaxed) | 1ull << (d & 63),
+                              memory_order_relaxed);
+    } else {
+        bit_clear(sp->bits, d);
+    }
+    uint32_t mi = SABRE_ENTITY_INDEX(moved);
+    sp->pages[mi >> SPARSE_PAGE_SHIFT][mi & SPARSE_PAGE_MASK] = d + 1;
 }
 
 /* The error for an entity id that names no live entity (null, pending, never
@@ -162,5 +236,7 @@ int sabre__stale(const sabre_world_t *w, sabre_entity_t e, const char *fn);
 int sabre__place_new(sabre_world_t *w, uint32_t tid, const void *const *vals_by_ci,
                      sabre_entity_t *out);
 void sabre__run_on_add(sabre_world_t *w, sabre_entity_t e, sabre_component_t c);
+/* Destroy live entity e without running hooks. */
+void sabre__entity_destroy_quiet(sabre_world_t *w, sabre_entity_t e);
 
 #endif

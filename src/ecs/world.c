@@ -143,8 +143,10 @@ void sabre_world_destroy(sabre_world_t *w)
     for (uint32_t i = 0; i < w->ncomps; i++) {
         free(w->comps[i].defaults);
         sabre_schema_free(w->comps[i].own_schema);
+        sabre__sparse_free(&w->comps[i]);
     }
     free(w->comps);
+    free(w->sparse);
     sabre__records_free(w);
     if (w->own_region)
         sabre_region_close(w->region);
@@ -208,6 +210,7 @@ int sabre_world_begin_tick(sabre_world_t *w)
             }
         }
     }
+    sabre__sparse_clear_bits(w);
     w->tick++;
     w->in_tick = true;
     return SABRE_OK;
@@ -255,6 +258,11 @@ int sabre_component_define(sabre_world_t *w, const sabre_component_desc_t *d,
     if (d->layout && d->schema)
         return sabre__fail(SABRE_EINVAL, "component '%s': give a layout or schema text, not both",
                            d->name);
+    if (d->storage != SABRE_STORAGE_TABLE && d->storage != SABRE_STORAGE_SPARSE)
+        return sabre__fail(SABRE_EINVAL,
+                           "component '%s': storage %d is neither SABRE_STORAGE_TABLE (0) nor "
+                           "SABRE_STORAGE_SPARSE (1)",
+                           d->name, (int)d->storage);
     const sabre_layout_t *layout = d->layout;
     sabre_schema_t *own = NULL;
     if (d->schema) {
@@ -295,6 +303,12 @@ int sabre_component_define(sabre_world_t *w, const sabre_component_desc_t *d,
         }
         if (d->defaults)
             memcpy(c->defaults, d->defaults, c->size);
+    }
+    if (d->storage == SABRE_STORAGE_SPARSE && (rc = sabre__sparse_create(w, c, w->ncomps))) {
+        free(c->defaults);
+        sabre_schema_free(own);
+        memset(c, 0, sizeof *c);
+        return rc;
     }
     *out = w->ncomps++;
     return SABRE_OK;

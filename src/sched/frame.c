@@ -418,7 +418,8 @@ static bool prepare_process_native(sabre_sched_t *s, system_t *y)
 {
     y->nblocks = 0;
     y->block_rows = 0;
-    if (y->has_changed || sabre_world_region(s->world) != sabre_pool_region(s->pool))
+    if (y->has_changed || y->has_sparse ||
+        sabre_world_region(s->world) != sabre_pool_region(s->pool))
         return false;
     if (sizeof(proc_args_t) + y->args_len > SABRE_POOL_ARGS_MAX)
         return false; /* the snapshot shape reports the size problem */

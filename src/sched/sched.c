@@ -382,6 +382,22 @@ int sabre_sched_add(sabre_sched_t *s, const sabre_system_desc_t *d)
     if ((rc = check_offload(s, y, y->offload, d->query)))
         goto fail;
     y->has_changed = d->query && d->query->nchanged;
+    /* A sparse component's values live in its set, not in the table chunks
+     * an in-place kernel's native views show (docs/ecs.md, "Sparse
+     * components"); as a filter only (a tag) it is fine everywhere. */
+    for (uint32_t i = 0;
+         d->kernel && y->offload == SABRE_OFFLOAD_INPLACE && i < y->nwrites + y->nreads; i++) {
+        sabre_component_t c = i < y->nwrites ? y->writes[i] : y->reads[i - y->nwrites];
+        if (sabre_component_storage(s->world, c) == SABRE_STORAGE_SPARSE &&
+            sabre_component_size(s->world, c)) {
+            rc = sabre__fail(SABRE_EINVAL,
+                             "system '%s': component '%s' is sparse: its values are not in the "
+                             "table chunks an INPLACE kernel sees; use SABRE_OFFLOAD_SNAPSHOT or "
+                             "PROCESS",
+                             y->name, sabre_component_name(s->world, c));
+            goto fail;
+        }
+    }
 
     /* The kernel's rows: its query, or every component it reads or writes;
      * its snapshot: those components that carry data. */
@@ -410,6 +426,7 @@ int sabre_sched_add(sabre_sched_t *s, const sabre_system_desc_t *d)
         if ((rc = sabre_query_create(s->world, &q, &y->query)))
             goto fail;
     }
+    y->has_sparse = sabre__query_has_sparse(y->query);
     if (d->kernel) {
         y->snap_comps = calloc(nall ? nall : 1, sizeof *y->snap_comps);
         if (!y->snap_comps) {

@@ -19,6 +19,10 @@ typedef char sname_t[SABRE_SCHED_NAME_MAX];
 
 enum edge_why { WHY_AFTER = 1, WHY_BEFORE, WHY_COMPONENT, WHY_RESOURCE };
 
+/* ecs/query.c: whether a query lists a sparse component (the ECS layer's
+ * internal header is not included here). */
+bool sabre__query_has_sparse(const sabre_query_t *q);
+
 typedef struct edge {
     uint32_t from, to;
     uint8_t why;
@@ -64,6 +68,7 @@ typedef struct system {
     uint32_t snap_gen;
     bool proc_registered;
     bool has_changed;          /* its query has a `changed` filter */
+    bool has_sparse;           /* its query lists a sparse component */
     bool proc_native;          /* this frame: process mode over the world's tables */
     struct proc_block *blocks; /* process mode over the world's tables: the chunks */
     uint32_t nblocks, capblocks;

@@ -272,11 +272,16 @@ typedef struct fill_ctx {
 } fill_ctx_t;
 
 /* Copy snapshot rows [row, row + n) from chunk rows [crow, crow + n). */
-static void fill_copy(sabre_snapshot_t *s, const ecs_table_t *t, const ecs_chunk_t *ch,
-                      uint32_t crow, uint64_t row, uint32_t n, bool zero_missing)
+static void fill_copy(const sabre_world_t *w, sabre_snapshot_t *s, const ecs_table_t *t,
+                      const ecs_chunk_t *ch, uint32_t crow, uint64_t row, uint32_t n,
+                      bool zero_missing)
 {
     memcpy(s->ents + row, ch->ents + crow, (size_t)n * sizeof *s->ents);
     for (uint32_t k = 0; k < s->ncomps; k++) {
+        if (sabre__snap_comp_sparse(w, s, k)) {
+            sabre__snap_sparse_fill(w, s, k, row, n, zero_missing);
+            continue;
+        }
         int ci = sabre__table_comp_index(t, s->comps[k].comp);
         for (uint32_t j = s->comps[k].first_col; j < s->comps[k].first_col + s->comps[k].ncols;
              j++) {
@@ -308,7 +313,7 @@ static int fill_range(void *ctx, size_t begin, size_t end, unsigned worker)
         if (lo >= hi)
             continue;
         const ecs_table_t *t = c->w->tables[bk->table];
-        fill_copy(s, t, t->chunks[bk->chunk], bk->chunk_row + (uint32_t)(lo - bk->start), lo,
+        fill_copy(c->w, s, t, t->chunks[bk->chunk], bk->chunk_row + (uint32_t)(lo - bk->start), lo,
                   (uint32_t)(hi - lo), c->zero_missing);
     }
     return 0;
@@ -455,6 +460,12 @@ static int inc_range(void *ctx, size_t begin, size_t end, unsigned worker)
             uint8_t a = s->act[(size_t)b * s->ncomps + k];
             if (a == ACT_NONE)
                 continue;
+            if (sabre__snap_comp_sparse(c->w, s, k)) {
+                /* Sparse values have no episodes: always copied whole. */
+                sabre__snap_sparse_fill(c->w, s, k, lo, hi - lo, true);
+                copied += hi - lo;
+                continue;
+            }
             int ci = sabre__table_comp_index(t, s->comps[k].comp);
             if (a == ACT_FULL) {
                 copy_comp(s, t, ch, ci, k, crow, lo, hi - lo);
@@ -520,7 +531,8 @@ static bool fill_incremental(sabre_world_t *w, sabre_snapshot_t *s, sabre_query_
     bool any = false;
     for (uint32_t b = 0; b < s->nblocks; b++)
         for (uint32_t k = 0; k < s->ncomps; k++) {
-            uint8_t a = stale[k] ? ACT_FULL : classify(w, s, b, k);
+            uint8_t a =
+                stale[k] || sabre__snap_comp_sparse(w, s, k) ? ACT_FULL : classify(w, s, b, k);
             s->act[(size_t)b * s->ncomps + k] = a;
             any |= a != ACT_NONE;
         }
@@ -559,7 +571,7 @@ static void fill(sabre_world_t *w, sabre_snapshot_t *s, sabre_query_t *q, bool z
         if (ok && !block_push(s, &b))
             ok = false;
         if (!ok) /* no memory for the block list: copy here, no fast commit */
-            fill_copy(s, w->tables[it.table], it.ch_, it.offset, row, n, zero_missing);
+            fill_copy(w, s, w->tables[it.table], it.ch_, it.offset, row, n, zero_missing);
         row += n;
         if (row >= s->capacity)
             break;
@@ -579,7 +591,7 @@ static void fill(sabre_world_t *w, sabre_snapshot_t *s, sabre_query_t *q, bool z
         for (uint32_t b = 0; b < s->nblocks; b++) {
             const snap_block_t *bk = &s->blocks[b];
             const ecs_table_t *t = w->tables[bk->table];
-            fill_copy(s, t, t->chunks[bk->chunk], bk->chunk_row, bk->start, bk->count,
+            fill_copy(w, s, t, t->chunks[bk->chunk], bk->chunk_row, bk->start, bk->count,
                       zero_missing);
         }
         s->nblocks = 0;

@@ -95,6 +95,12 @@ static int commit_range(void *ctx, size_t begin, size_t end, unsigned worker)
             readonly += count_set(bits, begin, end);
             continue;
         }
+        if (sabre__snap_comp_sparse(w, s, k)) {
+            /* No row was removed since the fill (fast path): none is dead. */
+            uint64_t dead = 0;
+            sabre__snap_sparse_commit(w, s, k, begin, end, &written, &missing, &dead);
+            continue;
+        }
         for (uint32_t b = sabre__snap_block_find(s, begin);
              b < s->nblocks && s->blocks[b].start < end; b++) {
             const snap_block_t *bk = &s->blocks[b];
@@ -209,6 +215,11 @@ int sabre_snapshot_commit(sabre_world_t *w, sabre_snapshot_t *s, sabre_commit_st
                     m &= (1ull << (s->rows & 63)) - 1;
                 st.skipped_readonly += (uint64_t)__builtin_popcountll(m);
             }
+            continue;
+        }
+        if (sabre__snap_comp_sparse(w, s, k)) {
+            sabre__snap_sparse_commit(w, s, k, 0, s->rows, &st.rows_written, &st.skipped_missing,
+                                      &st.skipped_dead);
             continue;
         }
         uint32_t last_table = UINT32_MAX;

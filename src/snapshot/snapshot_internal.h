@@ -108,6 +108,14 @@ void sabre__snap_run_ranges(const sabre_snapshot_t *s, size_t n, sabre_snapshot_
                             void *ctx, void (*reset)(void *ctx));
 uint32_t sabre__snap_block_find(const sabre_snapshot_t *s, uint64_t row);
 
+/* sparse.c: rows of sparse components (docs/ecs.md, "Sparse components"). */
+bool sabre__snap_comp_sparse(const sabre_world_t *w, const sabre_snapshot_t *s, uint32_t k);
+void sabre__snap_sparse_fill(const sabre_world_t *w, sabre_snapshot_t *s, uint32_t k, uint64_t row,
+                             uint64_t n, bool zero_missing);
+void sabre__snap_sparse_commit(sabre_world_t *w, const sabre_snapshot_t *s, uint32_t k,
+                               uint64_t begin, uint64_t end, uint64_t *written, uint64_t *missing,
+                               uint64_t *dead);
+
 void sabre__snap_narrow_to_view(sabre_snapshot_t *s, uint32_t first, uint32_t count);
 int sabre__snap_open_in_region(sabre_region_t *region, const char *name, uint32_t kind,
                                uint64_t magic, const char *what, sabre_snapshot_t **out);
