@@ -68,6 +68,27 @@ static void test_outliers(void)
     CHECK(d.ns_row_inline == 3.0);
 }
 
+static void test_hysteresis(void)
+{
+    /* inline moves to the pool only for a predicted gain of MARGIN (10 %);
+     * the pool stays while it is predicted no dearer than inline */
+    sabre__dispatch_t d;
+    memset(&d, 0, sizeof d);
+    d.ns_row_inline = 1.0;
+    d.ns_row_pool = 0.95;
+    CHECK(sabre__dispatch_decide(&d, 100000, 2, 0)); /* 5 % cheaper: stays inline */
+    d.ns_row_pool = 0.85;
+    CHECK(!sabre__dispatch_decide(&d, 100000, 2, 0)); /* 15 % cheaper: the pool */
+    d.ns_row_pool = 0.95;
+    CHECK(!sabre__dispatch_decide(&d, 100000, 2, 0)); /* stays on the pool */
+    d.ns_row_pool = 1.05;
+    CHECK(sabre__dispatch_decide(&d, 100000, 2, 0)); /* inline cheaper: back */
+    d.ns_row_pool = 0.95;
+    CHECK(sabre__dispatch_decide(&d, 100000, 2, 0)); /* and stays inline */
+    CHECK_EQ(d.decisions, 5);
+    CHECK(!d.last_probe);
+}
+
 static void test_probe(void)
 {
     /* every PROBE-th decision tries the other choice if it is predicted
@@ -336,6 +357,7 @@ int main(void)
     test_batch_model();
     test_run_systems();
     test_outliers();
+    test_hysteresis();
     test_probe();
     test_sched();
     return check_done();

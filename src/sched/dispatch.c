@@ -61,7 +61,9 @@ bool sabre__dispatch_decide(sabre__dispatch_t *d, uint64_t rows, unsigned thread
     double pool = fork_join_ns + (double)rows * per_pool;
     d->last_inline_ns = in;
     d->last_pool_ns = pool;
-    bool choose_inline = in <= pool;
+    /* hysteresis around the settled choice (probes do not move it) */
+    bool choose_inline = d->settled_pool ? in < pool : pool > in * (1.0 - SABRE__DISPATCH_MARGIN);
+    d->settled_pool = !choose_inline;
     if (d->decisions % SABRE__DISPATCH_PROBE == 0) {
         double chosen = choose_inline ? in : pool, other = choose_inline ? pool : in;
         if (other <= chosen * SABRE__DISPATCH_PROBE_LOSS) {

@@ -208,6 +208,10 @@ static int alloc_storage(sabre_snapshot_t *s, const sabre_snapshot_desc_t *d, ui
         sabre_region_t *r;
         if ((rc = sabre_region_create(&rd, &r)))
             return rc;
+        /* The same page policy as the world's own region (world.c): columns
+         * are streamed, so transparent huge pages where the system allows
+         * them.  Advice only, before any page is touched. */
+        sabre__plat_advise_huge(sabre_region_base(r), (size_t)sabre_region_size(r));
         if ((rc = sabre_region_alloc(r, &od, &obj))) {
             sabre_region_close(r);
             return rc;
