@@ -631,6 +631,14 @@ static int run_batch(sabre_sched_t *s, const batch_t *b)
     s->nviews = 0;
     for (uint32_t k = 0; k < b->count; k++) {
         system_t *y = s->sys[s->order[b->first + k]];
+        /* A failed snapshot system's kernel may have written rows it never
+         * marked (it failed before the marking): an incremental rebuild
+         * cannot see those, so the next frame builds a new snapshot. */
+        if (y->prepared && y->kernel && y->offload == SABRE_OFFLOAD_SNAPSHOT && y->snap &&
+            atomic_load_explicit(&y->status, memory_order_relaxed) != SABRE_OK) {
+            sabre_snapshot_free(y->snap);
+            y->snap = NULL;
+        }
         if (!y->ran)
             continue;
         uint64_t t0 = atomic_load_explicit(&y->t_first, memory_order_relaxed);
