@@ -30,6 +30,13 @@
  * predictions do not flip the choice frame after frame. */
 #define SABRE__DISPATCH_MARGIN 0.10
 
+/* Calibration: the first WARMUP decisions run inline, then (if the pool is
+ * predicted within PROBE_LOSS of inline) WARMUP run on the pool, before
+ * the model decides: a system's first runs meet cold caches and first
+ * touches, and one such sample would otherwise steer it until the next
+ * probe (PROBE decisions later). */
+#define SABRE__DISPATCH_WARMUP 3u
+
 /* Samples kept per choice: each cost is the median of the last WINDOW
  * measurements (recomputed every WINDOW samples once the window is full),
  * so a run whose thread was preempted (a sample 1000x the others on a
@@ -48,7 +55,8 @@ typedef struct sabre__dispatch {
     /* the last decision, for sabre_sched_dump */
     bool last_inline;
     bool last_probe;
-    bool settled_pool; /* the choice before probes: on the pool (hysteresis) */
+    bool settled_pool;     /* the choice before probes: on the pool (hysteresis) */
+    bool last_calibrating; /* the last decision was one of the first runs (WARMUP) */
     uint64_t last_rows;
     double last_inline_ns, last_pool_ns; /* predicted; 0 = not predicted */
 } sabre__dispatch_t;
@@ -61,6 +69,7 @@ double sabre__dispatch_fork_join_ns(sabre_pool_t *pool, unsigned rounds);
  * costs `fork_join_ns`: true = run inline.  Without a measured inline cost
  * the first run is inline (it measures it); without a measured pool cost
  * the pool is predicted at the inline cost spread over the threads.  The
+ * first decisions calibrate (SABRE__DISPATCH_WARMUP); then the
  * choice is the cheaper prediction, with the hysteresis of
  * SABRE__DISPATCH_MARGIN around the last choice, but every SABRE__DISPATCH_PROBE-th
  * decision takes the other one if it is predicted no worse than

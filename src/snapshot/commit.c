@@ -117,7 +117,7 @@ static void commit_rows(sabre_world_t *w, const sabre_snapshot_t *s, uint64_t be
                     memcpy((char *)ch->cols[t->first_col[ci] + s->layout_col[q]] + crow * es,
                            (const char *)s->cols[q] + i * es, len * es);
                 }
-                sabre_bits_mark_range(ch->bits[ci], crow, len);
+                sabre__snap_mark_bits(ch->bits[ci], crow, len);
                 written += len;
                 any = true;
                 i = next_bit(bits, j, hi, true);
