@@ -18,10 +18,10 @@
  *      flecs, which is measured side by side by ../shared/peers/run.sh,
  *      never here: this prints sabre's figure only.
  *
- * Each round runs every side back to back (blocks of a few ms), so a load
+ * Each round runs every side back to back (blocks of about 20 ms), so a load
  * change on the shared machine hits both sides of a ratio alike; the load
  * average is printed at the start and the end.
- * usage: bench_targets [rounds (9)] [max entities (10000000)]
+ * usage: bench_targets [rounds (11)] [max entities (10000000)]
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -46,7 +46,7 @@
         }                                                                                          \
     } while (0)
 
-static unsigned rounds = 9;
+static unsigned rounds = 11;
 static unsigned misses;
 
 static void print_load(const char *when)
@@ -147,11 +147,11 @@ static void note_workload(uint64_t maxn)
                                      note_sched(w, pool, &a, SABRE_OFFLOAD_INPLACE),
                                      note_sched(w, pool, &a, SABRE_OFFLOAD_SNAPSHOT)};
         /* warm-up (pages, snapshot, fork-join and dispatch estimates), then
-         * blocks of about 10 ms of serial frames per side and round */
+         * blocks of about 20 ms of serial frames per side and round */
         for (int m = 0; m < M_COUNT; m++)
             (void)frames_ns(s[m], n >= 1000000 ? 5 : 50);
         double one = frames_ns(s[M_SERIAL], n >= 1000000 ? 3 : 30);
-        unsigned frames = (unsigned)SABRE_MAX(3.0, SABRE_MIN(20000.0, 10e6 / one));
+        unsigned frames = (unsigned)SABRE_MAX(3.0, SABRE_MIN(20000.0, 20e6 / one));
         for (int m = 0; m < M_COUNT; m++) /* the estimates settle */
             (void)frames_ns(s[m], frames);
         double t[M_COUNT][MAX_ROUNDS], speed[MAX_ROUNDS], snap[MAX_ROUNDS];
@@ -228,21 +228,30 @@ static void iteration(uint64_t n)
     float *px = bare_array(n), *py = bare_array(n), *vx = bare_array(n), *vy = bare_array(n);
     for (size_t i = 0; i < n; i++)
         px[i] = py[i] = 0, vx[i] = 1.0f, vy[i] = 0.5f;
+    /* each round: PASSES passes of each side, in alternating order (what
+     * runs second finds the other's lines evicted alike) */
+    enum { PASSES = 3 };
     double tp[MAX_ROUNDS], tq[MAX_ROUNDS], ratio[MAX_ROUNDS];
     for (unsigned r = 0; r <= rounds; r++) { /* round 0 warms the pages */
-        uint64_t t0 = sabre__now_ns();
-        plain_loop(px, py, vx, vy, n, 0.016f);
-        uint64_t t1 = sabre__now_ns();
-        sabre_iter_t it;
-        sabre_query_iter(q, &it);
-        while (sabre_iter_next(&it))
-            plain_loop(sabre_iter_column(&it, 0, 0), sabre_iter_column(&it, 0, 1),
-                       sabre_iter_column(&it, 1, 0), sabre_iter_column(&it, 1, 1), it.count,
-                       0.016f);
-        uint64_t t2 = sabre__now_ns();
+        uint64_t side[2] = {0, 0};
+        for (unsigned k = 0; k < 2 * PASSES; k++) {
+            unsigned which = (k + r) % 2; /* 0: plain loop, 1: query */
+            uint64_t t0 = sabre__now_ns();
+            if (which == 0) {
+                plain_loop(px, py, vx, vy, n, 0.016f);
+            } else {
+                sabre_iter_t it;
+                sabre_query_iter(q, &it);
+                while (sabre_iter_next(&it))
+                    plain_loop(sabre_iter_column(&it, 0, 0), sabre_iter_column(&it, 0, 1),
+                               sabre_iter_column(&it, 1, 0), sabre_iter_column(&it, 1, 1), it.count,
+                               0.016f);
+            }
+            side[which] += sabre__now_ns() - t0;
+        }
         if (r > 0) {
-            tp[r - 1] = (double)(t1 - t0) / (double)n;
-            tq[r - 1] = (double)(t2 - t1) / (double)n;
+            tp[r - 1] = (double)side[0] / PASSES / (double)n;
+            tq[r - 1] = (double)side[1] / PASSES / (double)n;
             ratio[r - 1] = tq[r - 1] / tp[r - 1];
         }
     }
