@@ -69,8 +69,8 @@ static int run_work(work_t *w, unsigned worker)
         if (rc == SABRE_OK)
             rc = sabre__sched_mark_written(y, w->rows, w->begin, w->end);
         /* Commit per range: the rows just written go back while they are
-         * in this core's cache; not after a failure of the system (its
-         * snapshot then counts as not committed and is recopied). */
+         * in this core's cache; not after a failure of the system (the
+         * next frame builds it a new snapshot, see run_batch). */
         if (rc == SABRE_OK && y->range_commit &&
             atomic_load_explicit(&y->status, memory_order_relaxed) == SABRE_OK) {
             uint64_t n[3] = {0, 0, 0};
