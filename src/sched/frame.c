@@ -279,7 +279,13 @@ static int prepare_inplace(sabre_sched_t *s, system_t *y)
 static int snap_parallel_for(void *user, size_t n, size_t grain, sabre_snapshot_range_fn fn,
                              void *ctx)
 {
-    return sabre_pool_for((sabre_pool_t *)user, n, grain, fn, ctx);
+    const system_t *y = user;
+    /* A system dispatched inline this frame copies its snapshot inline too:
+     * rows too few to pay a fork-join for the kernel do not pay one for a
+     * copy either (the jobs of the snapshot executor never fail). */
+    if (y->run_inline)
+        return fn(ctx, 0, n, 0);
+    return sabre_pool_for(y->exec_pool, n, grain, fn, ctx);
 }
 
 /* Snapshot and process modes: (re)build the system's snapshot. */
@@ -287,6 +293,10 @@ static int prepare_snapshot(sabre_sched_t *s, system_t *y)
 {
     int rc;
     bool proc = y->offload == SABRE_OFFLOAD_PROCESS;
+    /* decided before the (re)build, whose copy follows the decision */
+    if (!proc)
+        decide_dispatch(s, y, sabre_query_count(y->query));
+    y->exec_pool = s->pool;
     if (y->snap) {
         rc = sabre_snapshot_rebuild(s->world, y->snap, y->query);
         if (rc != SABRE_ENOSPC || !proc)
@@ -308,7 +318,7 @@ static int prepare_snapshot(sabre_sched_t *s, system_t *y)
                                .capacity = proc ? SABRE_MAX(rows + rows / 2, 1024) : 0,
                                .incremental = !s->full_snapshots};
     if (s->pool)
-        d.exec = (sabre_snapshot_exec_t){.parallel_for = snap_parallel_for, .user = s->pool};
+        d.exec = (sabre_snapshot_exec_t){.parallel_for = snap_parallel_for, .user = y};
     /* A name can be taken by an earlier generation or by another scheduler
      * sharing the region: move on to the next generation. */
     for (int tries = 0; tries < 64; tries++, y->snap_gen++) {
@@ -330,7 +340,6 @@ built:
      * fill found them) and no `run` system shares the batch (nothing then
      * touches the world's structure while the ranges commit). */
     y->range_commit = !s->batch_has_run && sabre__snapshot_range_commit_ok(s->world, y->snap);
-    decide_dispatch(s, y, sabre_snapshot_rows(y->snap));
     return split(s, y, y->snap, sabre_snapshot_rows(y->snap),
                  range_rows(s, y, sabre_snapshot_rows(y->snap)));
 }

@@ -66,6 +66,7 @@ typedef struct system {
     uint32_t nsnap_comps;
     sabre_snapshot_t *snap;
     uint32_t snap_gen;
+    sabre_pool_t *exec_pool;        /* the pool of its snapshot's executor */
     bool range_commit;              /* this frame: each range committed after its kernel */
     _Atomic uint64_t range_written; /* this frame: rows those commits wrote */
     bool proc_registered;

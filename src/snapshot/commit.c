@@ -30,24 +30,6 @@ static uint64_t count_set(const _Atomic uint64_t *bits, uint64_t lo, uint64_t hi
     return n;
 }
 
-/* First row in [i, hi) whose bit is set (want = true) or clear (false); hi
- * if none.  Whole words of the wanted value cost one load each. */
-static inline uint64_t next_bit(const _Atomic uint64_t *bits, uint64_t i, uint64_t hi, bool want)
-{
-    while (i < hi) {
-        uint64_t m = atomic_load_explicit(&bits[i >> 6], memory_order_relaxed);
-        if (!want)
-            m = ~m;
-        m >>= (i & 63);
-        if (m) {
-            uint64_t r = i + (uint64_t)__builtin_ctzll(m);
-            return r < hi ? r : hi;
-        }
-        i = (i | 63) + 1;
-    }
-    return hi;
-}
-
 /*
  * Fast path.  It is taken when the rows are exactly where fill() found
  * them: the same handle filled this very mapping (the recorded blocks are
@@ -106,10 +88,10 @@ static void commit_rows(sabre_world_t *w, const sabre_snapshot_t *s, uint64_t be
                 continue;
             }
             ecs_chunk_t *ch = t->chunks[bk->chunk];
-            uint64_t i = next_bit(bits, lo, hi, true);
+            uint64_t i = sabre__snap_next_bit(bits, lo, hi, true);
             bool any = false;
             while (i < hi) {
-                uint64_t j = next_bit(bits, i + 1, hi, false);
+                uint64_t j = sabre__snap_next_bit(bits, i + 1, hi, false);
                 uint64_t len = j - i;
                 uint64_t crow = bk->chunk_row + (i - bk->start);
                 for (uint32_t q = sc->first_col; q < sc->first_col + sc->ncols; q++) {
@@ -120,7 +102,7 @@ static void commit_rows(sabre_world_t *w, const sabre_snapshot_t *s, uint64_t be
                 sabre__snap_mark_bits(ch->bits[ci], crow, len);
                 written += len;
                 any = true;
-                i = next_bit(bits, j, hi, true);
+                i = sabre__snap_next_bit(bits, j, hi, true);
             }
             if (any)
                 sabre__summary_commit(ch, (uint32_t)ci, s->uid);

@@ -116,6 +116,25 @@ static inline void sabre__snap_mark_bits(_Atomic uint64_t *words, uint64_t first
     }
 }
 
+/* First row in [i, hi) whose bit is set (want = true) or clear (false); hi
+ * if none.  Whole words of the wanted value cost one load each. */
+static inline uint64_t sabre__snap_next_bit(const _Atomic uint64_t *bits, uint64_t i, uint64_t hi,
+                                            bool want)
+{
+    while (i < hi) {
+        uint64_t m = atomic_load_explicit(&bits[i >> 6], memory_order_relaxed);
+        if (!want)
+            m = ~m;
+        m >>= (i & 63);
+        if (m) {
+            uint64_t r = i + (uint64_t)__builtin_ctzll(m);
+            return r < hi ? r : hi;
+        }
+        i = (i | 63) + 1;
+    }
+    return hi;
+}
+
 /* Shared between this layer's files. */
 int sabre__snap_attach(sabre_snapshot_t *s, uint8_t *base, uint64_t size, uint64_t magic);
 void sabre__snap_link(sabre_world_t *w, sabre_snapshot_t *s);
