@@ -26,30 +26,44 @@ static void test_model(void)
     /* nothing measured: inline (the run measures the inline cost) */
     CHECK(sabre__dispatch_decide(&d, 1000000, 2, 10000));
     /* one thread: always inline */
-    sabre__dispatch_note(&d, true, 1000, 1000, 10000); /* 1 ns/row */
+    sabre__dispatch_note(&d, true, 1000, 3000, 10000); /* a cold first run: 3 ns/row */
     CHECK(sabre__dispatch_decide(&d, 1000000, 1, 10000));
-    CHECK(d.ns_row_inline == 1.0);
+    CHECK(d.ns_row_inline == 3.0);
+    /* calibration: inline until WARMUP inline samples, whatever the
+     * prediction (1M rows: 3 ms inline vs 1.5 ms pool) */
+    CHECK(sabre__dispatch_decide(&d, 1000000, 2, 10000));
+    CHECK(d.last_calibrating);
+    for (unsigned i = 1; i < SABRE__DISPATCH_WARMUP; i++)
+        sabre__dispatch_note(&d, true, 1000, 1000, 10000); /* then 1 ns/row */
+    CHECK(d.ns_row_inline == 1.0);                         /* the cold run is out */
     /* pool not measured: predicted at 1/threads of the inline cost plus
-     * the fork-join: 1000 rows -> 1 us inline vs 10.5 us pool */
+     * the fork-join: 1000 rows -> 1 us inline vs 10.5 us pool, too far
+     * for calibration runs on the pool */
     CHECK(sabre__dispatch_decide(&d, 1000, 2, 10000));
     CHECK(d.last_inline_ns == 1000.0 && d.last_pool_ns == 10500.0);
+    CHECK(!d.last_calibrating);
     /* 1M rows: 1 ms inline vs 510 us pool */
     CHECK(!sabre__dispatch_decide(&d, 1000000, 2, 10000));
+    CHECK(d.last_calibrating); /* pool samples: 0 of WARMUP */
     /* the pool measured no faster than inline beyond its fork-join (a
      * memory-bound kernel): 1M rows run inline */
-    sabre__dispatch_note(&d, false, 1000000, 10000 + 1000000 * 1.2, 10000);
+    for (unsigned i = 0; i < SABRE__DISPATCH_WARMUP; i++)
+        sabre__dispatch_note(&d, false, 1000000, 10000 + 1000000 * 1.2, 10000);
     CHECK(d.ns_row_pool > 1.19 && d.ns_row_pool < 1.21);
     CHECK(sabre__dispatch_decide(&d, 1000000, 2, 10000));
+    CHECK(!d.last_calibrating);
     /* the break-even moves with the fork-join cost: 20000 rows at a pool
      * cost of 0.5 ns/row beyond a 5 us fork-join: 20 us inline vs 15 us */
     sabre__dispatch_t e;
     memset(&e, 0, sizeof e);
-    sabre__dispatch_note(&e, true, 1000, 1000, 5000);
-    sabre__dispatch_note(&e, false, 100000, 5000 + 50000, 5000);
+    for (unsigned i = 0; i < SABRE__DISPATCH_WARMUP; i++) {
+        sabre__dispatch_note(&e, true, 1000, 1000, 5000);
+        sabre__dispatch_note(&e, false, 100000, 5000 + 50000, 5000);
+    }
     CHECK(!sabre__dispatch_decide(&e, 20000, 2, 5000));
     CHECK(sabre__dispatch_decide(&e, 5000, 2, 5000)); /* 5 us vs 7.5 us */
-    CHECK_EQ(e.inline_runs, 1);
-    CHECK_EQ(e.pool_runs, 1);
+    CHECK_EQ(e.inline_runs, SABRE__DISPATCH_WARMUP);
+    CHECK_EQ(e.pool_runs, SABRE__DISPATCH_WARMUP);
 }
 
 static void test_outliers(void)
@@ -68,14 +82,38 @@ static void test_outliers(void)
     CHECK(d.ns_row_inline == 3.0);
 }
 
+static void test_hysteresis(void)
+{
+    /* inline moves to the pool only for a predicted gain of MARGIN (10 %);
+     * the pool stays while it is predicted no dearer than inline */
+    sabre__dispatch_t d;
+    memset(&d, 0, sizeof d);
+    d.n_inline = d.n_pool = SABRE__DISPATCH_WARMUP; /* calibrated */
+    d.ns_row_inline = 1.0;
+    d.ns_row_pool = 0.95;
+    CHECK(sabre__dispatch_decide(&d, 100000, 2, 0)); /* 5 % cheaper: stays inline */
+    d.ns_row_pool = 0.85;
+    CHECK(!sabre__dispatch_decide(&d, 100000, 2, 0)); /* 15 % cheaper: the pool */
+    d.ns_row_pool = 0.95;
+    CHECK(!sabre__dispatch_decide(&d, 100000, 2, 0)); /* stays on the pool */
+    d.ns_row_pool = 1.05;
+    CHECK(sabre__dispatch_decide(&d, 100000, 2, 0)); /* inline cheaper: back */
+    d.ns_row_pool = 0.95;
+    CHECK(sabre__dispatch_decide(&d, 100000, 2, 0)); /* and stays inline */
+    CHECK_EQ(d.decisions, 5);
+    CHECK(!d.last_probe);
+}
+
 static void test_probe(void)
 {
     /* every PROBE-th decision tries the other choice if it is predicted
      * within PROBE_LOSS of the chosen one, never when it is far worse */
     sabre__dispatch_t d;
     memset(&d, 0, sizeof d);
-    sabre__dispatch_note(&d, true, 1000, 1000, 0);
-    sabre__dispatch_note(&d, false, 1000, 1100, 0); /* pool 1.1 ns/row: close */
+    for (unsigned i = 0; i < SABRE__DISPATCH_WARMUP; i++) {
+        sabre__dispatch_note(&d, true, 1000, 1000, 0);
+        sabre__dispatch_note(&d, false, 1000, 1100, 0); /* pool 1.1 ns/row: close */
+    }
     unsigned other = 0, probes = 0;
     for (unsigned i = 0; i < 10 * SABRE__DISPATCH_PROBE; i++) {
         bool in = sabre__dispatch_decide(&d, 100000, 2, 0);
@@ -86,7 +124,8 @@ static void test_probe(void)
     CHECK_EQ(probes, 10);
     sabre__dispatch_t far;
     memset(&far, 0, sizeof far);
-    sabre__dispatch_note(&far, true, 1000, 1000, 0);
+    for (unsigned i = 0; i < SABRE__DISPATCH_WARMUP; i++)
+        sabre__dispatch_note(&far, true, 1000, 1000, 0);
     other = 0;
     for (unsigned i = 0; i < 10 * SABRE__DISPATCH_PROBE; i++)
         other += !sabre__dispatch_decide(&far, 1000, 2, 100000); /* pool 100x worse */
@@ -336,6 +375,7 @@ int main(void)
     test_batch_model();
     test_run_systems();
     test_outliers();
+    test_hysteresis();
     test_probe();
     test_sched();
     return check_done();

@@ -126,7 +126,8 @@ typedef struct sabre_snapshot_desc {
     sabre_snap_mode_t mode; /* SHARED or TRANSFER */
     /* Storage.  region NULL: the snapshot creates its own region with
      * `backing` (PRIVATE for threads, MEMFD for processes; TRANSFER to a
-     * process needs MEMFD).  region set: one object named `name` is
+     * process needs MEMFD) and the world region's page policy (lazy pages,
+     * transparent-huge-page advice).  region set: one object named `name` is
      * allocated in it (not allowed with TRANSFER). */
     sabre_backing_t backing;
     sabre_region_t *region;

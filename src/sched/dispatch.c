@@ -50,9 +50,11 @@ bool sabre__dispatch_decide(sabre__dispatch_t *d, uint64_t rows, unsigned thread
 {
     d->last_rows = rows;
     d->last_probe = false;
+    d->last_calibrating = false;
     d->decisions++;
     if (threads <= 1 || d->ns_row_inline <= 0) {
         d->last_inline = true;
+        d->last_calibrating = threads > 1;
         d->last_inline_ns = d->last_pool_ns = 0;
         return true;
     }
@@ -61,12 +63,25 @@ bool sabre__dispatch_decide(sabre__dispatch_t *d, uint64_t rows, unsigned thread
     double pool = fork_join_ns + (double)rows * per_pool;
     d->last_inline_ns = in;
     d->last_pool_ns = pool;
-    bool choose_inline = in <= pool;
-    if (d->decisions % SABRE__DISPATCH_PROBE == 0) {
-        double chosen = choose_inline ? in : pool, other = choose_inline ? pool : in;
-        if (other <= chosen * SABRE__DISPATCH_PROBE_LOSS) {
-            choose_inline = !choose_inline;
-            d->last_probe = true;
+    bool choose_inline;
+    if (d->n_inline < SABRE__DISPATCH_WARMUP) {
+        /* calibration: the first runs (cold caches, first touches) are no
+         * estimate on their own; the median of WARMUP samples is */
+        choose_inline = true;
+        d->last_calibrating = true;
+    } else if (d->n_pool < SABRE__DISPATCH_WARMUP && pool <= in * SABRE__DISPATCH_PROBE_LOSS) {
+        choose_inline = false;
+        d->last_calibrating = true;
+    } else {
+        /* hysteresis around the settled choice (probes do not move it) */
+        choose_inline = d->settled_pool ? in < pool : pool > in * (1.0 - SABRE__DISPATCH_MARGIN);
+        d->settled_pool = !choose_inline;
+        if (d->decisions % SABRE__DISPATCH_PROBE == 0) {
+            double chosen = choose_inline ? in : pool, other = choose_inline ? pool : in;
+            if (other <= chosen * SABRE__DISPATCH_PROBE_LOSS) {
+                choose_inline = !choose_inline;
+                d->last_probe = true;
+            }
         }
     }
     d->last_inline = choose_inline;
@@ -148,6 +163,9 @@ void sabre__dispatch_print(const sabre__dispatch_t *d, FILE *f)
             (unsigned long long)d->last_rows);
     if (d->last_probe)
         fprintf(f, " (a probe of the other choice)");
+    if (d->last_calibrating)
+        fprintf(f, " (calibrating: %u inline, %u pool samples of %u)", d->n_inline, d->n_pool,
+                SABRE__DISPATCH_WARMUP);
     if (d->last_inline_ns > 0)
         fprintf(f, ": predicted inline %.1f us, pool %.1f us", d->last_inline_ns / 1e3,
                 d->last_pool_ns / 1e3);

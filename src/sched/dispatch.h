@@ -21,6 +21,22 @@
 #define SABRE__DISPATCH_PROBE      50u
 #define SABRE__DISPATCH_PROBE_LOSS 2.0
 
+/* Hysteresis, biased to the calling thread: a system that ran inline moves
+ * to the pool only when the pool is predicted at least MARGIN (10 %)
+ * cheaper; one on the pool stays there while the pool is predicted no
+ * dearer.  Inline never costs more than the scheduler without a pool, while
+ * a pool whose predicted gain is within the estimates' noise (a loaded
+ * machine, a memory-bound kernel on two vCPUs) can; and two close
+ * predictions do not flip the choice frame after frame. */
+#define SABRE__DISPATCH_MARGIN 0.10
+
+/* Calibration: the first WARMUP decisions run inline, then (if the pool is
+ * predicted within PROBE_LOSS of inline) WARMUP run on the pool, before
+ * the model decides: a system's first runs meet cold caches and first
+ * touches, and one such sample would otherwise steer it until the next
+ * probe (PROBE decisions later). */
+#define SABRE__DISPATCH_WARMUP 3u
+
 /* Samples kept per choice: each cost is the median of the last WINDOW
  * measurements (recomputed every WINDOW samples once the window is full),
  * so a run whose thread was preempted (a sample 1000x the others on a
@@ -39,6 +55,8 @@ typedef struct sabre__dispatch {
     /* the last decision, for sabre_sched_dump */
     bool last_inline;
     bool last_probe;
+    bool settled_pool;     /* the choice before probes: on the pool (hysteresis) */
+    bool last_calibrating; /* the last decision was one of the first runs (WARMUP) */
     uint64_t last_rows;
     double last_inline_ns, last_pool_ns; /* predicted; 0 = not predicted */
 } sabre__dispatch_t;
@@ -51,7 +69,9 @@ double sabre__dispatch_fork_join_ns(sabre_pool_t *pool, unsigned rounds);
  * costs `fork_join_ns`: true = run inline.  Without a measured inline cost
  * the first run is inline (it measures it); without a measured pool cost
  * the pool is predicted at the inline cost spread over the threads.  The
- * choice is the cheaper prediction, but every SABRE__DISPATCH_PROBE-th
+ * first decisions calibrate (SABRE__DISPATCH_WARMUP); then the
+ * choice is the cheaper prediction, with the hysteresis of
+ * SABRE__DISPATCH_MARGIN around the last choice, but every SABRE__DISPATCH_PROBE-th
  * decision takes the other one if it is predicted no worse than
  * SABRE__DISPATCH_PROBE_LOSS times.  Records the decision in d. */
 bool sabre__dispatch_decide(sabre__dispatch_t *d, uint64_t rows, unsigned threads,

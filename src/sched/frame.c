@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sched/sched_internal.h"
+#include "snapshot/snapshot_ranges.h"
 
 /* --------------------------------------------------------------- frames */
 
@@ -67,6 +68,15 @@ static int run_work(work_t *w, unsigned worker)
         rc = y->kernel(&c);
         if (rc == SABRE_OK)
             rc = sabre__sched_mark_written(y, w->rows, w->begin, w->end);
+        /* Commit per range: the rows just written go back while they are
+         * in this core's cache; not after a failure of the system (the
+         * next frame builds it a new snapshot, see run_batch). */
+        if (rc == SABRE_OK && y->range_commit &&
+            atomic_load_explicit(&y->status, memory_order_relaxed) == SABRE_OK) {
+            uint64_t n[3] = {0, 0, 0};
+            sabre__snapshot_commit_rows(s->world, w->rows, w->begin, w->end, n);
+            atomic_fetch_add_explicit(&y->range_written, n[0], memory_order_relaxed);
+        }
     }
     if (rc)
         note_failure(y, rc);
@@ -105,15 +115,18 @@ static int add_work(sabre_sched_t *s, system_t *y, sabre_snapshot_t *rows, uint6
  * thread busy with a few to balance, never below 4096 rows. */
 static uint64_t range_rows(const sabre_sched_t *s, const system_t *y, uint64_t total)
 {
-    if (y->run_inline) /* one range per view */
-        return SABRE_ALIGN_UP(SABRE_MAX(total, 1), (uint64_t)SABRE_POOL_ROW_ALIGN);
     uint64_t g = y->grain;
-    if (!g) {
+    if (y->run_inline) { /* one range per view */
+        g = SABRE_MAX(total, 1);
+    } else if (!g) {
         unsigned threads = s->pool ? sabre_pool_threads(s->pool) : 1;
         g = threads > 1 ? total / (threads * 4u) : total;
         if (g < DEFAULT_GRAIN_MIN)
             g = DEFAULT_GRAIN_MIN;
     }
+    /* committed per range: ranges small enough to commit from cache */
+    if (y->range_commit && !y->grain && g > COMMIT_RANGE_ROWS)
+        g = COMMIT_RANGE_ROWS;
     return SABRE_ALIGN_UP(g, (uint64_t)SABRE_POOL_ROW_ALIGN);
 }
 
@@ -266,7 +279,13 @@ static int prepare_inplace(sabre_sched_t *s, system_t *y)
 static int snap_parallel_for(void *user, size_t n, size_t grain, sabre_snapshot_range_fn fn,
                              void *ctx)
 {
-    return sabre_pool_for((sabre_pool_t *)user, n, grain, fn, ctx);
+    const system_t *y = user;
+    /* A system dispatched inline this frame copies its snapshot inline too:
+     * rows too few to pay a fork-join for the kernel do not pay one for a
+     * copy either (the jobs of the snapshot executor never fail). */
+    if (y->run_inline)
+        return fn(ctx, 0, n, 0);
+    return sabre_pool_for(y->exec_pool, n, grain, fn, ctx);
 }
 
 /* Snapshot and process modes: (re)build the system's snapshot. */
@@ -274,6 +293,10 @@ static int prepare_snapshot(sabre_sched_t *s, system_t *y)
 {
     int rc;
     bool proc = y->offload == SABRE_OFFLOAD_PROCESS;
+    /* decided before the (re)build, whose copy follows the decision */
+    if (!proc)
+        decide_dispatch(s, y, sabre_query_count(y->query));
+    y->exec_pool = s->pool;
     if (y->snap) {
         rc = sabre_snapshot_rebuild(s->world, y->snap, y->query);
         if (rc != SABRE_ENOSPC || !proc)
@@ -295,7 +318,7 @@ static int prepare_snapshot(sabre_sched_t *s, system_t *y)
                                .capacity = proc ? SABRE_MAX(rows + rows / 2, 1024) : 0,
                                .incremental = !s->full_snapshots};
     if (s->pool)
-        d.exec = (sabre_snapshot_exec_t){.parallel_for = snap_parallel_for, .user = s->pool};
+        d.exec = (sabre_snapshot_exec_t){.parallel_for = snap_parallel_for, .user = y};
     /* A name can be taken by an earlier generation or by another scheduler
      * sharing the region: move on to the next generation. */
     for (int tries = 0; tries < 64; tries++, y->snap_gen++) {
@@ -313,7 +336,10 @@ built:
         y->st.ranges += n ? 1 : 0;
         return SABRE_OK;
     }
-    decide_dispatch(s, y, sabre_snapshot_rows(y->snap));
+    /* Commit per range when the fast path holds (the rows are where the
+     * fill found them) and no `run` system shares the batch (nothing then
+     * touches the world's structure while the ranges commit). */
+    y->range_commit = !s->batch_has_run && sabre__snapshot_range_commit_ok(s->world, y->snap);
     return split(s, y, y->snap, sabre_snapshot_rows(y->snap),
                  range_rows(s, y, sabre_snapshot_rows(y->snap)));
 }
@@ -543,7 +569,12 @@ static int run_batch(sabre_sched_t *s, const batch_t *b)
         y->decided = false;
         y->run_inline = false;
         y->proc_native = false;
+        y->range_commit = false;
+        atomic_store_explicit(&y->range_written, 0, memory_order_relaxed);
     }
+    s->batch_has_run = false;
+    for (uint32_t k = 0; k < b->count; k++)
+        s->batch_has_run |= s->sys[s->order[b->first + k]]->run != NULL;
     for (uint32_t k = 0; k < b->count && rc == SABRE_OK; k++) {
         system_t *y = s->sys[s->order[b->first + k]];
         if (y->skip_if_empty && y->query && sabre_query_count(y->query) == 0) {
@@ -590,6 +621,11 @@ static int run_batch(sabre_sched_t *s, const batch_t *b)
         if (!y->prepared || !y->kernel || y->offload == SABRE_OFFLOAD_INPLACE || y->proc_native ||
             atomic_load_explicit(&y->status, memory_order_relaxed) != SABRE_OK)
             continue;
+        if (y->range_commit) { /* its ranges committed themselves */
+            sabre__snapshot_range_committed(y->snap);
+            y->st.committed += atomic_load_explicit(&y->range_written, memory_order_relaxed);
+            continue;
+        }
         sabre_commit_stats_t cs;
         int crc = sabre_snapshot_commit(s->world, y->snap, &cs);
         if (crc) {
@@ -605,6 +641,14 @@ static int run_batch(sabre_sched_t *s, const batch_t *b)
     s->nviews = 0;
     for (uint32_t k = 0; k < b->count; k++) {
         system_t *y = s->sys[s->order[b->first + k]];
+        /* A failed snapshot system's kernel may have written rows it never
+         * marked (it failed before the marking): an incremental rebuild
+         * cannot see those, so the next frame builds a new snapshot. */
+        if (y->prepared && y->kernel && y->offload == SABRE_OFFLOAD_SNAPSHOT && y->snap &&
+            atomic_load_explicit(&y->status, memory_order_relaxed) != SABRE_OK) {
+            sabre_snapshot_free(y->snap);
+            y->snap = NULL;
+        }
         if (!y->ran)
             continue;
         uint64_t t0 = atomic_load_explicit(&y->t_first, memory_order_relaxed);

@@ -13,6 +13,10 @@
 #include "sched/dispatch.h"
 
 #define DEFAULT_GRAIN_MIN 4096u
+/* Snapshot offload, committed per range: at most this many rows per range
+ * with the default grain, so that a range's snapshot rows are still in the
+ * core's cache (L2) when its commit copies them back. */
+#define COMMIT_RANGE_ROWS 16384u
 #define ARGS_MAX          (64u * 1024u)
 
 typedef char sname_t[SABRE_SCHED_NAME_MAX];
@@ -66,6 +70,9 @@ typedef struct system {
     uint32_t nsnap_comps;
     sabre_snapshot_t *snap;
     uint32_t snap_gen;
+    sabre_pool_t *exec_pool;        /* the pool of its snapshot's executor */
+    bool range_commit;              /* this frame: each range committed after its kernel */
+    _Atomic uint64_t range_written; /* this frame: rows those commits wrote */
     bool proc_registered;
     bool has_changed;          /* its query has a `changed` filter */
     bool has_sparse;           /* its query lists a sparse component */
@@ -131,6 +138,7 @@ struct sabre_sched {
     sabre_snapshot_t **views;
     uint32_t nviews, capviews;
     bool full_snapshots;
+    bool batch_has_run;  /* this batch: a `run` system (no per-range commit beside it) */
     double fork_join_ns; /* the pool's, measured at the first dispatch decision */
     bool fork_join_measured;
     uint64_t tasks_wall_ns; /* wall time of the last batch's pool run (0: none) */

@@ -208,6 +208,10 @@ static int alloc_storage(sabre_snapshot_t *s, const sabre_snapshot_desc_t *d, ui
         sabre_region_t *r;
         if ((rc = sabre_region_create(&rd, &r)))
             return rc;
+        /* The same page policy as the world's own region (world.c): columns
+         * are streamed, so transparent huge pages where the system allows
+         * them.  Advice only, before any page is touched. */
+        sabre__plat_advise_huge(sabre_region_base(r), (size_t)sabre_region_size(r));
         if ((rc = sabre_region_alloc(r, &od, &obj))) {
             sabre_region_close(r);
             return rc;
@@ -472,26 +476,16 @@ static int inc_range(void *ctx, size_t begin, size_t end, unsigned worker)
                 copied += hi - lo;
                 continue;
             }
-            /* ACT_BITS: runs of set changed bits of the source */
+            /* ACT_BITS: runs of set changed bits of the source, found a
+             * word at a time (chunk rows [crow, crow + n)) */
             const _Atomic uint64_t *bits = ch->bits[ci];
-            uint64_t i = 0, n = hi - lo;
-            while (i < n) {
-                uint64_t r = crow + i;
-                uint64_t word =
-                    atomic_load_explicit(&bits[r >> 6], memory_order_relaxed) >> (r & 63);
-                if (!word) {
-                    i += 64 - (r & 63);
-                    continue;
-                }
-                i += (uint64_t)__builtin_ctzll(word);
-                if (i >= n)
-                    break;
-                uint64_t j = i + 1;
-                while (j < n && sabre_bits_test((_Atomic uint64_t *)bits, (uint32_t)(crow + j)))
-                    j++;
-                copy_comp(s, t, ch, ci, k, crow + (uint32_t)i, lo + i, j - i);
-                copied += j - i;
-                i = j;
+            uint64_t stop = (uint64_t)crow + (hi - lo);
+            uint64_t r = sabre__snap_next_bit(bits, crow, stop, true);
+            while (r < stop) {
+                uint64_t e = sabre__snap_next_bit(bits, r + 1, stop, false);
+                copy_comp(s, t, ch, ci, k, (uint32_t)r, lo + (r - crow), e - r);
+                copied += e - r;
+                r = sabre__snap_next_bit(bits, e, stop, true);
             }
         }
     }

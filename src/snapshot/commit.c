@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "snapshot/snapshot_internal.h"
+#include "snapshot/snapshot_ranges.h"
 
 /* ----------------------------------------------------------------- commit */
 
@@ -27,24 +28,6 @@ static uint64_t count_set(const _Atomic uint64_t *bits, uint64_t lo, uint64_t hi
         lo += take;
     }
     return n;
-}
-
-/* First row in [i, hi) whose bit is set (want = true) or clear (false); hi
- * if none.  Whole words of the wanted value cost one load each. */
-static inline uint64_t next_bit(const _Atomic uint64_t *bits, uint64_t i, uint64_t hi, bool want)
-{
-    while (i < hi) {
-        uint64_t m = atomic_load_explicit(&bits[i >> 6], memory_order_relaxed);
-        if (!want)
-            m = ~m;
-        m >>= (i & 63);
-        if (m) {
-            uint64_t r = i + (uint64_t)__builtin_ctzll(m);
-            return r < hi ? r : hi;
-        }
-        i = (i | 63) + 1;
-    }
-    return hi;
 }
 
 /*
@@ -77,16 +60,14 @@ static void commit_reset(void *ctx)
     atomic_store_explicit(&c->readonly, 0, memory_order_relaxed);
 }
 
-/* Executor job: commit snapshot rows [begin, end).  Reads the snapshot
- * (bits and columns: nobody writes them during commit), writes world rows
- * that no other range maps to, marks world bits with atomic OR (two ranges
- * may share a word of a chunk's bitset). */
-static int commit_range(void *ctx, size_t begin, size_t end, unsigned worker)
+/* Commit snapshot rows [begin, end) on the fast path; adds the rows
+ * written, skipped as missing and skipped as read-only to n[0..2].  Reads
+ * the snapshot (bits and columns: nobody writes them during commit), writes
+ * world rows that no other range maps to, marks world bits with atomic OR
+ * (two ranges may share a word of a chunk's bitset). */
+static void commit_rows(sabre_world_t *w, const sabre_snapshot_t *s, uint64_t begin, uint64_t end,
+                        uint64_t n[3])
 {
-    (void)worker;
-    commit_ctx_t *c = ctx;
-    const sabre_snapshot_t *s = c->s;
-    sabre_world_t *w = c->w;
     uint64_t written = 0, missing = 0, readonly = 0;
     for (uint32_t k = 0; k < s->ncomps; k++) {
         const snap_comp_t *sc = &s->comps[k];
@@ -113,10 +94,10 @@ static int commit_range(void *ctx, size_t begin, size_t end, unsigned worker)
                 continue;
             }
             ecs_chunk_t *ch = t->chunks[bk->chunk];
-            uint64_t i = next_bit(bits, lo, hi, true);
+            uint64_t i = sabre__snap_next_bit(bits, lo, hi, true);
             bool any = false;
             while (i < hi) {
-                uint64_t j = next_bit(bits, i + 1, hi, false);
+                uint64_t j = sabre__snap_next_bit(bits, i + 1, hi, false);
                 uint64_t len = j - i;
                 uint64_t crow = bk->chunk_row + (i - bk->start);
                 for (uint32_t q = sc->first_col; q < sc->first_col + sc->ncols; q++) {
@@ -124,18 +105,30 @@ static int commit_range(void *ctx, size_t begin, size_t end, unsigned worker)
                     memcpy((char *)ch->cols[t->first_col[ci] + s->layout_col[q]] + crow * es,
                            (const char *)s->cols[q] + i * es, len * es);
                 }
-                sabre_bits_mark_range(ch->bits[ci], crow, len);
+                sabre__snap_mark_bits(ch->bits[ci], crow, len);
                 written += len;
                 any = true;
-                i = next_bit(bits, j, hi, true);
+                i = sabre__snap_next_bit(bits, j, hi, true);
             }
             if (any)
                 sabre__summary_commit(ch, (uint32_t)ci, s->uid);
         }
     }
-    atomic_fetch_add_explicit(&c->written, written, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->missing, missing, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->readonly, readonly, memory_order_relaxed);
+    n[0] += written;
+    n[1] += missing;
+    n[2] += readonly;
+}
+
+/* Executor job: commit snapshot rows [begin, end). */
+static int commit_range(void *ctx, size_t begin, size_t end, unsigned worker)
+{
+    (void)worker;
+    commit_ctx_t *c = ctx;
+    uint64_t n[3] = {0, 0, 0};
+    commit_rows(c->w, c->s, begin, end, n);
+    atomic_fetch_add_explicit(&c->written, n[0], memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->missing, n[1], memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->readonly, n[2], memory_order_relaxed);
     return 0;
 }
 
@@ -161,11 +154,10 @@ static inline uint64_t next_set(const sabre_snapshot_t *s, const _Atomic uint64_
     return s->rows;
 }
 
-int sabre_snapshot_commit(sabre_world_t *w, sabre_snapshot_t *s, sabre_commit_stats_t *stats)
+/* The checks every commit makes before writing anything: an attached,
+ * non-native snapshot of this world whose component layouts still match. */
+static int commit_checks(sabre_world_t *w, sabre_snapshot_t *s)
 {
-    sabre_commit_stats_t st = {0};
-    if (stats)
-        *stats = st;
     int rc = sabre__snap_check_attached(s, "sabre_snapshot_commit");
     if (rc)
         return rc;
@@ -195,6 +187,38 @@ int sabre_snapshot_commit(sabre_world_t *w, sabre_snapshot_t *s, sabre_commit_st
                                    "'%s' does not match component '%s'",
                                    j, s->name, w->comps[c].name);
     }
+    return SABRE_OK;
+}
+
+bool sabre__snapshot_range_commit_ok(sabre_world_t *w, sabre_snapshot_t *s)
+{
+    if (commit_checks(w, s)) {
+        sabre_clear_error(); /* the caller falls back to sabre_snapshot_commit, which reports */
+        return false;
+    }
+    return fast_path_ok(w, s);
+}
+
+void sabre__snapshot_commit_rows(sabre_world_t *w, const sabre_snapshot_t *s, uint64_t begin,
+                                 uint64_t end, uint64_t counts[3])
+{
+    commit_rows(w, s, begin, SABRE_MIN(end, s->rows), counts);
+}
+
+void sabre__snapshot_range_committed(sabre_snapshot_t *s)
+{
+    s->last_fast = true;
+    s->committed = true;
+}
+
+int sabre_snapshot_commit(sabre_world_t *w, sabre_snapshot_t *s, sabre_commit_stats_t *stats)
+{
+    sabre_commit_stats_t st = {0};
+    if (stats)
+        *stats = st;
+    int rc = commit_checks(w, s);
+    if (rc)
+        return rc;
     s->last_fast = false;
     if (fast_path_ok(w, s)) {
         commit_fast(w, s, &st);

@@ -281,7 +281,7 @@ int sabre_snapshot_mark_range(sabre_snapshot_t *s, sabre_component_t c, uint64_t
         return sabre__fail(SABRE_ERANGE, "sabre_snapshot_mark_range: rows [%llu, +%llu) of %llu",
                            (unsigned long long)first, (unsigned long long)n,
                            (unsigned long long)s->rows);
-    sabre_bits_mark_range(s->comps[k].bits, s->view_first + first, n);
+    sabre__snap_mark_bits(s->comps[k].bits, s->view_first + first, n);
     if (n)
         sabre__summary_any(s->comps[k].summary);
     return SABRE_OK;

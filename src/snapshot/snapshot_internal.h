@@ -97,6 +97,44 @@ bool sabre__snapshot_last_fast(const sabre_snapshot_t *s);
  * build or rebuild copied from the world. */
 uint64_t sabre__snapshot_last_copied(const sabre_snapshot_t *s);
 
+/* Set the bits of rows [first, first + n) in a changed bitset.  A word
+ * whose 64 bits are all set is stored (relaxed) instead of OR-ed: its final
+ * value is all ones whatever another thread ORs into it meanwhile, so no
+ * mark can be lost, and a plain store needs no locked read-modify-write
+ * (one per 64 rows otherwise).  Partial words are OR-ed atomically. */
+static inline void sabre__snap_mark_bits(_Atomic uint64_t *words, uint64_t first, uint64_t n)
+{
+    uint64_t end = first + n;
+    while (first < end) {
+        uint64_t w = first >> 6, b = first & 63;
+        uint64_t take = SABRE_MIN(64 - b, end - first);
+        if (take == 64)
+            atomic_store_explicit(&words[w], ~0ull, memory_order_relaxed);
+        else
+            atomic_fetch_or_explicit(&words[w], ((1ull << take) - 1) << b, memory_order_relaxed);
+        first += take;
+    }
+}
+
+/* First row in [i, hi) whose bit is set (want = true) or clear (false); hi
+ * if none.  Whole words of the wanted value cost one load each. */
+static inline uint64_t sabre__snap_next_bit(const _Atomic uint64_t *bits, uint64_t i, uint64_t hi,
+                                            bool want)
+{
+    while (i < hi) {
+        uint64_t m = atomic_load_explicit(&bits[i >> 6], memory_order_relaxed);
+        if (!want)
+            m = ~m;
+        m >>= (i & 63);
+        if (m) {
+            uint64_t r = i + (uint64_t)__builtin_ctzll(m);
+            return r < hi ? r : hi;
+        }
+        i = (i | 63) + 1;
+    }
+    return hi;
+}
+
 /* Shared between this layer's files. */
 int sabre__snap_attach(sabre_snapshot_t *s, uint8_t *base, uint64_t size, uint64_t magic);
 void sabre__snap_link(sabre_world_t *w, sabre_snapshot_t *s);
