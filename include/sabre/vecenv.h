@@ -178,6 +178,12 @@ typedef struct sabre_vecenv_desc {
      * differs from the env's is refused (SABRE_ELAYOUT, both texts shown). */
     const char *obs_schema;
     const char *action_schema;
+    /* Threads backend: env instances stay on their worker thread (envs with
+     * thread-bound state, e.g. a GL context).  By default the policy thread
+     * steps worker 0's share of a sync step itself and any requests that a
+     * worker has not claimed yet when the policy would otherwise wait
+     * (docs/vecenv.md, "Handoff"); with this set it never steps an env. */
+    bool envs_thread_bound;
 } sabre_vecenv_desc_t;
 
 /*
@@ -274,6 +280,7 @@ typedef struct sabre_vecenv_stats {
     uint64_t policy_wakes;  /* FUTEX_WAKE calls made by the policy */
     uint64_t worker_wakes;  /* FUTEX_WAKE calls made by the workers */
     uint64_t policy_sleeps; /* times the policy slept on its futex */
+    uint64_t policy_steps;  /* env results the policy thread stepped itself (of steps) */
 } sabre_vecenv_stats_t;
 
 int sabre_vecenv_stats(const sabre_vecenv_t *ve, sabre_vecenv_stats_t *out);
@@ -291,6 +298,7 @@ typedef struct sabre_vecenv_info {
     bool policy_alive;
     bool policy_sleeping;
     uint64_t steps, batches, episodes, faults, respawns;
+    uint64_t policy_steps;  /* of steps: stepped by the policy thread itself */
     const char *obs_schema; /* canonical texts, in the mapping */
     const char *action_schema;
 } sabre_vecenv_info_t;
