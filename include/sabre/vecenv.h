@@ -71,7 +71,13 @@
  * and then sleeping on a futex (no core is used while nobody steps), at
  * most timeout_ns (UINT64_MAX = no limit).  recv with timeout 0 takes what
  * is ready and returns SABRE_EAGAIN if nothing is.  send never blocks.
- * Workers likewise spin for spin_ns and then sleep until actions come.
+ * Workers likewise spin for spin_ns (less once requests usually come much
+ * later) and then sleep until actions come.  With the threads backend the
+ * policy thread steps envs too (docs/vecenv.md, "The handoff"): worker 0's
+ * share of every sync step and reset, the share of a sleeping worker whose
+ * envs cost less than waking it, and any request no worker has claimed
+ * when the policy would otherwise wait; desc.envs_thread_bound turns this
+ * off.  Counted in sabre_vecenv_stats_t.policy_steps.
  *
  * Errors: every function returns a status (status.h) with a message of the
  * shape "vecenv '<name>': <what> is X, want Y".  Bad input - env ids out of
