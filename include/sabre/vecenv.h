@@ -131,11 +131,17 @@ typedef struct sabre_env_class {
     /* Optional, run by the policy at send: 0, or a status with a message in
      * msg (e.g. "push is 7, want 0 or 1"). */
     int (*check_action)(const void *config, const void *action, char *msg, size_t cap);
+    /* Optional, gymnasium's Discrete(n): > 0 when an action is one i32 in
+     * [0, discrete_actions).  The policy checks the range itself in one pass
+     * over the action rows (a call per env costs more than a CartPole step
+     * saves); check_action, if any, then runs only to word a refusal. */
+    uint32_t discrete_actions;
 } sabre_env_class_t;
 
 /* CartPole (gymnasium CartPole-v1): obs struct CartPoleObs { x: f32;
  * x_dot: f32; theta: f32; theta_dot: f32; }, action struct CartPoleAction {
- * push: i32; } (0 left, 1 right; anything else is refused at send), reward
+ * push: i32; } (0 left, 1 right; anything else is refused at send:
+ * discrete_actions 2), reward
  * 1 per step, terminated when |x| > 2.4 or |theta| > 12 degrees, truncated
  * at 500 steps.  Config: none (NULL). */
 const sabre_env_class_t *sabre_env_cartpole(void);

@@ -283,6 +283,15 @@ int sabre_vecenv_create(const sabre_vecenv_desc_t *desc, sabre_vecenv_t **out)
     ve->action_l = sabre_schema_root(ve->action_schema);
     ve->obs_size = ve->obs_l->size;
     ve->action_size = ve->action_l->size;
+    if (ve->cls->discrete_actions &&
+        (ve->action_l->ncolumns != 1 || ve->action_l->columns[0].type != SABRE_I32 ||
+         ve->action_l->columns[0].offset != 0 || ve->action_size != 4)) {
+        rc = sabre__fail(SABRE_EINVAL,
+                         "vecenv '%s': env '%s' has discrete_actions %u and action layout \"%s\", "
+                         "want one i32",
+                         name, ve->cls->name, ve->cls->discrete_actions, ve->action_l->canonical);
+        goto fail;
+    }
     if ((rc = match(ve, "observation", desc->obs_schema, ve->obs_l)) ||
         (rc = match(ve, "action", desc->action_schema, ve->action_l)) || (rc = float_columns(ve)))
         goto fail;

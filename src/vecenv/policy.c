@@ -80,6 +80,21 @@ static void publish_all(sabre_vecenv_t *ve)
 static int check_action(sabre_vecenv_t *ve, uint32_t g)
 {
     const unsigned char *a = ve->actions + (size_t)g * ve->action_size;
+    if (ve->cls->discrete_actions) {
+        int32_t v;
+        memcpy(&v, a, sizeof v);
+        if ((uint32_t)v < ve->cls->discrete_actions)
+            return SABRE_OK;
+        char msg[160];
+        msg[0] = '\0';
+        int rc = ve->cls->check_action ? ve->cls->check_action(ve->config, a, msg, sizeof msg) : 0;
+        if (rc == 0 || !*msg)
+            snprintf(msg, sizeof msg, "action is %d, want 0..%u", (int)v,
+                     ve->cls->discrete_actions - 1);
+        return sabre__fail(rc != 0 && sabre__is_status(rc) ? rc : SABRE_EINVAL,
+                           "vecenv '%s': env %u action refused by env '%s': %s", ve->name, g,
+                           ve->cls->name, msg);
+    }
     if (ve->nfloat && ve->cls->finite_actions) {
         for (uint32_t j = 0; j < ve->nfloat; j++) {
             const sabre_column_t *col = &ve->action_l->columns[ve->float_off[j]];
@@ -473,7 +488,15 @@ int sabre_vecenv_step(sabre_vecenv_t *ve, uint64_t timeout_ns)
     int rc = usable(ve, "sabre_vecenv_step");
     if (rc != SABRE_OK)
         return rc;
-    for (uint32_t g = 0; g < ve->envs; g++) {
+    /* Every env held and every action valid, before anything runs.  A
+     * discrete action space is checked in one branch-free pass. */
+    uint32_t bad = 0, nd = ve->cls->discrete_actions;
+    const int32_t *act = (const int32_t *)ve->actions;
+    if (nd) {
+        for (uint32_t g = 0; g < ve->envs; g++)
+            bad |= (uint32_t)(ve->state[g] != VE_HELD) | (uint32_t)((uint32_t)act[g] >= nd);
+    }
+    for (uint32_t g = 0; g < ve->envs && (bad || !nd); g++) {
         if (ve->state[g] != VE_HELD)
             return sabre__fail(SABRE_ESTATE,
                                "vecenv '%s': env %u %s, want every env held for a "
