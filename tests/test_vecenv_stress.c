@@ -21,6 +21,7 @@
  * created it is never stepped on another.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "check.h"
@@ -232,6 +233,16 @@ static int b_step(void *e, const void *a, void *o, float *r, bool *te, bool *tr)
     return pthread_equal(b->owner, pthread_self()) ? SABRE_OK : SABRE_ESTATE;
 }
 
+static atomic_uint foreign_frees;
+
+static void b_free(void *e)
+{
+    struct bound_env *b = e;
+    if (!pthread_equal(b->owner, pthread_self()))
+        atomic_fetch_add(&foreign_frees, 1);
+    free(b);
+}
+
 static const sabre_env_class_t bound_class = {
     .name = "bound",
     .obs_schema = "struct BoundObs { steps: u32; }",
@@ -239,7 +250,7 @@ static const sabre_env_class_t bound_class = {
     .create = b_create,
     .reset = b_reset,
     .step = b_step,
-    .free = free,
+    .free = b_free,
 };
 
 static void test_vecenv_thread_bound_envs_stay_on_their_thread(void)
@@ -265,6 +276,7 @@ static void test_vecenv_thread_bound_envs_stay_on_their_thread(void)
     CHECK_OK(sabre_vecenv_stats(ve, &st));
     CHECK_EQ(st.policy_steps, 0);
     sabre_vecenv_close(ve);
+    CHECK_EQ(atomic_load(&foreign_frees), 0); /* freed on their own threads too */
 }
 
 static void test_vecenv_exactly_once_processes(void)

@@ -415,8 +415,8 @@ void sabre_vecenv_close(sabre_vecenv_t *ve)
     if (ve->hdr && ve->req_tail && ve->threads && ve->pids && ve->thread_started)
         stop_workers(ve);
     /* Instances made by worker threads or by the policy (worker processes
-     * free their own copies). */
-    if (ve->inst && ve->backend == SABRE_VECENV_THREADS)
+     * and threads with envs_thread_bound free their own). */
+    if (ve->inst && ve->steal)
         for (uint32_t g = 0; g < ve->envs; g++)
             if (ve->inst[g])
                 ve->cls->free(ve->inst[g]);

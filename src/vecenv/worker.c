@@ -156,10 +156,10 @@ void sabre__ve_worker_run(sabre_vecenv_t *ve, uint32_t w)
             break;
     }
     free(c.buf);
-    /* A worker process frees the instances of its share (its own copies);
-     * worker threads share theirs with the policy, which frees them at
-     * close. */
-    if (c.process)
+    /* A worker process frees the instances of its share (its own copies),
+     * and so does a thread whose envs are bound to it; otherwise worker
+     * threads share theirs with the policy, which frees them at close. */
+    if (c.process || !ve->steal)
         for (uint32_t k = 0; k < ve->e; k++)
             if (ve->inst[w * ve->e + k])
                 ve->cls->free(ve->inst[w * ve->e + k]);
