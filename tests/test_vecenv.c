@@ -146,8 +146,9 @@ static const sabre_env_class_t force_env = {
 static void test_vecenv_create_refuses_bad_descriptors(void)
 {
     sabre_vecenv_t *ve = (sabre_vecenv_t *)1;
-    sabre_env_class_t no_step = force_env, bad_schema = force_env;
+    sabre_env_class_t no_step = force_env, bad_schema = force_env, bad_discrete = force_env;
     no_step.step = NULL;
+    bad_discrete.discrete_actions = 3; /* but the action is an f32 */
     bad_schema.obs_schema = "struct O { v: f33; }";
     sabre_region_t *priv;
     CHECK_OK(sabre_region_create(&(sabre_region_desc_t){.size = 1 << 20}, &priv));
@@ -182,6 +183,9 @@ static void test_vecenv_create_refuses_bad_descriptors(void)
         {{.env = &force_env, .workers = 1, .envs_per_worker = 1, .backend = 7},
          SABRE_EINVAL,
          "backend is 7"},
+        {{.env = &bad_discrete, .workers = 1, .envs_per_worker = 1},
+         SABRE_EINVAL,
+         "discrete_actions 3 and action layout \"struct A{force:f32;}\", want one i32"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         CHECK_ERR(sabre_vecenv_create(&cases[i].d, &ve), cases[i].want);
@@ -198,6 +202,55 @@ static void test_vecenv_create_refuses_bad_descriptors(void)
                             &ve));
     sabre_vecenv_close(ve);
     sabre_region_close(priv);
+}
+
+/* Discrete(n) actions are range-checked by the policy itself: without a
+ * check_action the refusal says the range; a check_action that accepts an
+ * out-of-range action does not let it through; sync steps (one pass over
+ * the rows) and sends (per id) refuse alike, and nothing runs. */
+static int d_check_lax(const void *c, const void *a, char *msg, size_t cap)
+{
+    (void)c, (void)a, (void)msg, (void)cap;
+    return 0;
+}
+
+static void test_vecenv_discrete_actions_are_checked(void)
+{
+    sabre_env_class_t plain = *sabre_env_cartpole(), lax = plain;
+    plain.name = "disc";
+    plain.check_action = NULL;
+    plain.discrete_actions = 3;
+    lax.name = "lax";
+    lax.check_action = d_check_lax;
+    const sabre_env_class_t *classes[] = {&plain, &lax};
+    for (int c = 0; c < 2; c++) {
+        sabre_vecenv_t *ve;
+        CHECK_OK(sabre_vecenv_create(
+            &(sabre_vecenv_desc_t){.env = classes[c], .workers = 2, .envs_per_worker = 3}, &ve));
+        sabre_vecenv_arrays_t a;
+        sabre_vecenv_arrays(ve, &a);
+        int32_t *act = a.actions;
+        CHECK_OK(sabre_vecenv_reset(ve, 5, T_OUT));
+        for (uint32_t g = 0; g < 6; g++)
+            act[g] = (int32_t)(g % 2);
+        CHECK_OK(sabre_vecenv_step(ve, T_OUT));
+        sabre_vecenv_stats_t before, after;
+        CHECK_OK(sabre_vecenv_stats(ve, &before));
+        int32_t bad[] = {-1, c ? 2 : 3, INT32_MIN, INT32_MAX};
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            act[4] = bad[i];
+            CHECK_ERR(sabre_vecenv_step(ve, T_OUT), SABRE_EINVAL);
+            CHECK_STR_CONTAINS(sabre_last_error(), "env 4 action refused by env");
+            CHECK_STR_CONTAINS(sabre_last_error(), c ? "want 0..1" : "want 0..2");
+            uint32_t id = 4;
+            CHECK_ERR(sabre_vecenv_send(ve, &id, 1), SABRE_EINVAL);
+        }
+        CHECK_OK(sabre_vecenv_stats(ve, &after));
+        CHECK_EQ(after.steps, before.steps); /* nothing ran */
+        act[4] = c ? 1 : 2;
+        CHECK_OK(sabre_vecenv_step(ve, T_OUT));
+        sabre_vecenv_close(ve);
+    }
 }
 
 static void test_vecenv_bad_input_table(void)
@@ -484,6 +537,7 @@ int main(void)
     test_vecenv_cartpole_truncates_at_500();
     test_vecenv_create_refuses_bad_descriptors();
     test_vecenv_bad_input_table();
+    test_vecenv_discrete_actions_are_checked();
     test_vecenv_seeded_sync_identical_for_any_workers_and_backend();
     test_vecenv_inspect_reads_live_state();
     test_vecenv_inspect_tool_shows_workers();

@@ -12,7 +12,16 @@
  * is the previous one + 1 (or the episode ended at the horizon and the
  * final observation says so), the seed is sabre_vecenv_seed(seed, g,
  * episode), and the checksum matches.  Totals: deliveries == sends.
+ *
+ * Worker threads share the steps with the policy thread (it steps worker
+ * 0's share of a sync step and claims requests the workers have not
+ * claimed, docs/vecenv.md "Handoff"): the same checks hold for whoever
+ * stepped an env, with 1 worker every sync step is the policy's, and with
+ * envs_thread_bound none is, and an env that remembers the thread that
+ * created it is never stepped on another.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "check.h"
@@ -80,8 +89,8 @@ static void delivered(struct policy *p, uint32_t g)
     }
 }
 
-static void run(sabre_vecenv_backend_t backend, uint32_t workers, uint32_t e, uint32_t batch,
-                uint32_t cost_ns, uint32_t rounds)
+static void run_opt(sabre_vecenv_backend_t backend, uint32_t workers, uint32_t e, uint32_t batch,
+                    uint32_t cost_ns, uint32_t rounds, bool bound)
 {
     sabre_env_null_config_t cfg = {.horizon = HORIZON, .cost_max_ns = cost_ns};
     sabre_vecenv_t *ve;
@@ -90,7 +99,8 @@ static void run(sabre_vecenv_backend_t backend, uint32_t workers, uint32_t e, ui
                                                         .workers = workers,
                                                         .envs_per_worker = e,
                                                         .backend = backend,
-                                                        .spin_ns = 20000},
+                                                        .spin_ns = 20000,
+                                                        .envs_thread_bound = bound},
                                  &ve));
     struct policy p = {0};
     sabre_vecenv_arrays(ve, &p.a);
@@ -144,16 +154,29 @@ static void run(sabre_vecenv_backend_t backend, uint32_t workers, uint32_t e, ui
     for (uint32_t g = 0; g < envs; g++)
         episodes += p.episode[g];
     CHECK_EQ(st.episodes, episodes);
-    printf("%-9s %u x %-3u %-5s batch %-3u cost <= %u ns: %llu steps checked, %llu episodes\n",
+    CHECK(st.policy_steps <= st.steps);
+    if (bound || backend == SABRE_VECENV_PROCESSES)
+        CHECK_EQ(st.policy_steps, 0);
+    else if (workers == 1 && batch == 0)
+        CHECK_EQ(st.policy_steps, st.steps); /* worker 0's share: the policy's */
+    printf("%-9s %u x %-3u %-5s batch %-3u cost <= %u ns%s: %llu steps checked, %llu episodes, "
+           "%llu stepped by the policy thread\n",
            backend == SABRE_VECENV_THREADS ? "threads" : "processes", workers, e,
-           batch ? "async" : "sync", batch, cost_ns, (unsigned long long)p.checks,
-           (unsigned long long)episodes);
+           batch ? "async" : "sync", batch, cost_ns, bound ? " (thread-bound)" : "",
+           (unsigned long long)p.checks, (unsigned long long)episodes,
+           (unsigned long long)st.policy_steps);
     sabre_vecenv_close(ve);
     free(p.step);
     free(p.episode);
     free(p.sends);
     free(p.out);
     free(ids);
+}
+
+static void run(sabre_vecenv_backend_t backend, uint32_t workers, uint32_t e, uint32_t batch,
+                uint32_t cost_ns, uint32_t rounds)
+{
+    run_opt(backend, workers, e, batch, cost_ns, rounds, false);
 }
 
 static void test_vecenv_exactly_once_threads(void)
@@ -164,6 +187,96 @@ static void test_vecenv_exactly_once_threads(void)
     run(SABRE_VECENV_THREADS, 2, 8, 8, 0, r);
     run(SABRE_VECENV_THREADS, 3, 5, 4, 2000, r);
     run(SABRE_VECENV_THREADS, 1, 64, 16, 0, r);
+    run(SABRE_VECENV_THREADS, 1, 8, 0, 0, r);
+    run(SABRE_VECENV_THREADS, 4, 2, 0, 0, r);   /* more workers than cores: claims race */
+    run(SABRE_VECENV_THREADS, 4, 3, 5, 300, r); /* async: the policy claims single requests */
+    run_opt(SABRE_VECENV_THREADS, 2, 8, 0, 0, r, true);
+    run_opt(SABRE_VECENV_THREADS, 3, 5, 4, 500, r, true);
+}
+
+/* An env bound to the thread that created it (like a GL context): its
+ * step fails on any other thread. */
+struct bound_env {
+    pthread_t owner;
+    uint32_t steps;
+};
+
+static int b_create(const void *c, void **e)
+{
+    (void)c;
+    struct bound_env *b = calloc(1, sizeof *b);
+    if (!b)
+        return SABRE_ENOMEM;
+    b->owner = pthread_self();
+    *e = b;
+    return SABRE_OK;
+}
+
+static int b_reset(void *e, uint64_t s, void *o)
+{
+    (void)s;
+    struct bound_env *b = e;
+    b->steps = 0;
+    memset(o, 0, 4);
+    return pthread_equal(b->owner, pthread_self()) ? SABRE_OK : SABRE_ESTATE;
+}
+
+static int b_step(void *e, const void *a, void *o, float *r, bool *te, bool *tr)
+{
+    (void)a;
+    struct bound_env *b = e;
+    b->steps++;
+    memcpy(o, &b->steps, 4);
+    *r = 1;
+    *te = false;
+    *tr = b->steps == 50;
+    return pthread_equal(b->owner, pthread_self()) ? SABRE_OK : SABRE_ESTATE;
+}
+
+static atomic_uint foreign_frees;
+
+static void b_free(void *e)
+{
+    struct bound_env *b = e;
+    if (!pthread_equal(b->owner, pthread_self()))
+        atomic_fetch_add(&foreign_frees, 1);
+    free(b);
+}
+
+static const sabre_env_class_t bound_class = {
+    .name = "bound",
+    .obs_schema = "struct BoundObs { steps: u32; }",
+    .action_schema = "struct BoundAction { a: i32; }",
+    .create = b_create,
+    .reset = b_reset,
+    .step = b_step,
+    .free = b_free,
+};
+
+static void test_vecenv_thread_bound_envs_stay_on_their_thread(void)
+{
+    sabre_vecenv_t *ve;
+    CHECK_OK(sabre_vecenv_create(
+        &(sabre_vecenv_desc_t){
+            .env = &bound_class, .workers = 3, .envs_per_worker = 4, .envs_thread_bound = true},
+        &ve));
+    CHECK_OK(sabre_vecenv_reset(ve, 7, T_OUT));
+    uint32_t rounds = (uint32_t)check_scale(2000), ids[12], n = 0;
+    for (uint32_t r = 0; r < rounds; r++)
+        CHECK_OK(sabre_vecenv_step(ve, T_OUT));
+    for (uint32_t g = 0; g < 12; g++)
+        ids[g] = g;
+    CHECK_OK(sabre_vecenv_send(ve, ids, 12));
+    for (uint32_t r = 0; r < rounds; r++) {
+        CHECK_OK(sabre_vecenv_recv(ve, 5, ids, &n, T_OUT));
+        CHECK_OK(sabre_vecenv_send(ve, ids, n));
+    }
+    CHECK_OK(sabre_vecenv_recv(ve, 12, ids, &n, T_OUT));
+    sabre_vecenv_stats_t st;
+    CHECK_OK(sabre_vecenv_stats(ve, &st));
+    CHECK_EQ(st.policy_steps, 0);
+    sabre_vecenv_close(ve);
+    CHECK_EQ(atomic_load(&foreign_frees), 0); /* freed on their own threads too */
 }
 
 static void test_vecenv_exactly_once_processes(void)
@@ -177,6 +290,7 @@ static void test_vecenv_exactly_once_processes(void)
 int main(void)
 {
     test_vecenv_exactly_once_threads();
+    test_vecenv_thread_bound_envs_stay_on_their_thread();
     test_vecenv_exactly_once_processes();
     return check_done();
 }

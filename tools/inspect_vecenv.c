@@ -41,10 +41,10 @@ int sabre_tool_describe_vecenv(const sabre_region_t *r, const sabre_object_t *o,
         json_bool(out, "policy_sleeping", in.policy_sleeping, true);
         fprintf(out,
                 ", \"steps\": %llu, \"batches\": %llu, \"episodes\": %llu, \"faults\": %llu, "
-                "\"respawns\": %llu, \"obs_schema\": ",
+                "\"respawns\": %llu, \"policy_steps\": %llu, \"obs_schema\": ",
                 (unsigned long long)in.steps, (unsigned long long)in.batches,
                 (unsigned long long)in.episodes, (unsigned long long)in.faults,
-                (unsigned long long)in.respawns);
+                (unsigned long long)in.respawns, (unsigned long long)in.policy_steps);
         sabre__json_str(out, in.obs_schema, strlen(in.obs_schema));
         fprintf(out, ", \"action_schema\": ");
         sabre__json_str(out, in.action_schema, strlen(in.action_schema));
@@ -57,12 +57,12 @@ int sabre_tool_describe_vecenv(const sabre_region_t *r, const sabre_object_t *o,
                 in.action_size, (unsigned long long)in.spin_ns);
         fprintf(out,
                 "    policy pid %d (%s%s), seed %llu: %llu env steps in %llu batches, %llu "
-                "episodes, %llu faults, %llu respawns\n",
+                "episodes, %llu faults, %llu respawns; %llu steps run by the policy thread\n",
                 (int)in.policy_pid, in.policy_alive ? "alive" : "dead",
                 in.policy_sleeping ? ", sleeping" : "", (unsigned long long)in.seed,
                 (unsigned long long)in.steps, (unsigned long long)in.batches,
                 (unsigned long long)in.episodes, (unsigned long long)in.faults,
-                (unsigned long long)in.respawns);
+                (unsigned long long)in.respawns, (unsigned long long)in.policy_steps);
         fprintf(out, "    obs: %s\n    action: %s\n", in.obs_schema, in.action_schema);
     }
     for (uint32_t w = 0; w < in.workers; w++) {

@@ -71,7 +71,13 @@
  * and then sleeping on a futex (no core is used while nobody steps), at
  * most timeout_ns (UINT64_MAX = no limit).  recv with timeout 0 takes what
  * is ready and returns SABRE_EAGAIN if nothing is.  send never blocks.
- * Workers likewise spin for spin_ns and then sleep until actions come.
+ * Workers likewise spin for spin_ns (less once requests usually come much
+ * later) and then sleep until actions come.  With the threads backend the
+ * policy thread steps envs too (docs/vecenv.md, "The handoff"): worker 0's
+ * share of every sync step and reset, the share of a sleeping worker whose
+ * envs cost less than waking it, and any request no worker has claimed
+ * when the policy would otherwise wait; desc.envs_thread_bound turns this
+ * off.  Counted in sabre_vecenv_stats_t.policy_steps.
  *
  * Errors: every function returns a status (status.h) with a message of the
  * shape "vecenv '<name>': <what> is X, want Y".  Bad input - env ids out of
@@ -125,11 +131,17 @@ typedef struct sabre_env_class {
     /* Optional, run by the policy at send: 0, or a status with a message in
      * msg (e.g. "push is 7, want 0 or 1"). */
     int (*check_action)(const void *config, const void *action, char *msg, size_t cap);
+    /* Optional, gymnasium's Discrete(n): > 0 when an action is one i32 in
+     * [0, discrete_actions).  The policy checks the range itself in one pass
+     * over the action rows (a call per env costs more than a CartPole step
+     * saves); check_action, if any, then runs only to word a refusal. */
+    uint32_t discrete_actions;
 } sabre_env_class_t;
 
 /* CartPole (gymnasium CartPole-v1): obs struct CartPoleObs { x: f32;
  * x_dot: f32; theta: f32; theta_dot: f32; }, action struct CartPoleAction {
- * push: i32; } (0 left, 1 right; anything else is refused at send), reward
+ * push: i32; } (0 left, 1 right; anything else is refused at send:
+ * discrete_actions 2), reward
  * 1 per step, terminated when |x| > 2.4 or |theta| > 12 degrees, truncated
  * at 500 steps.  Config: none (NULL). */
 const sabre_env_class_t *sabre_env_cartpole(void);
@@ -178,6 +190,12 @@ typedef struct sabre_vecenv_desc {
      * differs from the env's is refused (SABRE_ELAYOUT, both texts shown). */
     const char *obs_schema;
     const char *action_schema;
+    /* Threads backend: env instances stay on their worker thread (envs with
+     * thread-bound state, e.g. a GL context).  By default the policy thread
+     * steps worker 0's share of a sync step itself and any requests that a
+     * worker has not claimed yet when the policy would otherwise wait
+     * (docs/vecenv.md, "Handoff"); with this set it never steps an env. */
+    bool envs_thread_bound;
 } sabre_vecenv_desc_t;
 
 /*
@@ -274,6 +292,7 @@ typedef struct sabre_vecenv_stats {
     uint64_t policy_wakes;  /* FUTEX_WAKE calls made by the policy */
     uint64_t worker_wakes;  /* FUTEX_WAKE calls made by the workers */
     uint64_t policy_sleeps; /* times the policy slept on its futex */
+    uint64_t policy_steps;  /* env results the policy thread stepped itself (of steps) */
 } sabre_vecenv_stats_t;
 
 int sabre_vecenv_stats(const sabre_vecenv_t *ve, sabre_vecenv_stats_t *out);
@@ -291,6 +310,7 @@ typedef struct sabre_vecenv_info {
     bool policy_alive;
     bool policy_sleeping;
     uint64_t steps, batches, episodes, faults, respawns;
+    uint64_t policy_steps;  /* of steps: stepped by the policy thread itself */
     const char *obs_schema; /* canonical texts, in the mapping */
     const char *action_schema;
 } sabre_vecenv_info_t;

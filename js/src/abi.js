@@ -522,7 +522,9 @@ export default {
         "faults": 400,
         "respawns": 408,
         "policy_wakes": 416,
-        "policy_sleeps": 424
+        "policy_sleeps": 424,
+        "policy_steps": 432,
+        "policy_episodes": 440
       }
     },
     "vecenv_worker": {
@@ -533,6 +535,7 @@ export default {
         "generation": 8,
         "res_head": 12,
         "pid": 16,
+        "in_flight": 64,
         "res_tail": 128,
         "worker_waiting": 132,
         "status": 136,
@@ -542,6 +545,7 @@ export default {
         "steps": 160,
         "episodes": 168,
         "worker_wakes": 176,
+        "req_head": 184,
         "message": 256
       }
     }

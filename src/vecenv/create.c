@@ -275,6 +275,7 @@ int sabre_vecenv_create(const sabre_vecenv_desc_t *desc, sabre_vecenv_t **out)
     ve->mask = ve->cap - 1;
     ve->backend = desc->backend;
     ve->spin_ns = desc->spin_ns ? desc->spin_ns : DEFAULT_SPIN_NS;
+    ve->steal = desc->backend == SABRE_VECENV_THREADS && !desc->envs_thread_bound;
     if ((rc = compile(ve, "observation", ve->cls->obs_schema, &ve->obs_schema)) ||
         (rc = compile(ve, "action", ve->cls->action_schema, &ve->action_schema)))
         goto fail;
@@ -282,6 +283,15 @@ int sabre_vecenv_create(const sabre_vecenv_desc_t *desc, sabre_vecenv_t **out)
     ve->action_l = sabre_schema_root(ve->action_schema);
     ve->obs_size = ve->obs_l->size;
     ve->action_size = ve->action_l->size;
+    if (ve->cls->discrete_actions &&
+        (ve->action_l->ncolumns != 1 || ve->action_l->columns[0].type != SABRE_I32 ||
+         ve->action_l->columns[0].offset != 0 || ve->action_size != 4)) {
+        rc = sabre__fail(SABRE_EINVAL,
+                         "vecenv '%s': env '%s' has discrete_actions %u and action layout \"%s\", "
+                         "want one i32",
+                         name, ve->cls->name, ve->cls->discrete_actions, ve->action_l->canonical);
+        goto fail;
+    }
     if ((rc = match(ve, "observation", desc->obs_schema, ve->obs_l)) ||
         (rc = match(ve, "action", desc->action_schema, ve->action_l)) || (rc = float_columns(ve)))
         goto fail;
@@ -380,8 +390,11 @@ int sabre_vecenv_create(const sabre_vecenv_desc_t *desc, sabre_vecenv_t **out)
     ve->thread_started = calloc(ve->n, sizeof *ve->thread_started);
     ve->pids = calloc(ve->n, sizeof *ve->pids);
     ve->wstart = calloc(ve->n, sizeof *ve->wstart);
-    if (!ve->state || !ve->mark || !ve->scratch || !ve->req_tail || !ve->res_head ||
-        !ve->outstanding || !ve->threads || !ve->thread_started || !ve->pids || !ve->wstart) {
+    ve->inst = calloc(ve->envs, sizeof *ve->inst);
+    ve->inline_w = calloc(ve->n, 1);
+    if (!ve->inst || !ve->inline_w || !ve->state || !ve->mark || !ve->scratch || !ve->req_tail ||
+        !ve->res_head || !ve->outstanding || !ve->threads || !ve->thread_started || !ve->pids ||
+        !ve->wstart) {
         rc = sabre__fail(SABRE_ENOMEM, "vecenv '%s': out of memory", name);
         goto fail;
     }
@@ -401,6 +414,14 @@ void sabre_vecenv_close(sabre_vecenv_t *ve)
         return;
     if (ve->hdr && ve->req_tail && ve->threads && ve->pids && ve->thread_started)
         stop_workers(ve);
+    /* Instances made by worker threads or by the policy (worker processes
+     * and threads with envs_thread_bound free their own). */
+    if (ve->inst && ve->steal)
+        for (uint32_t g = 0; g < ve->envs; g++)
+            if (ve->inst[g])
+                ve->cls->free(ve->inst[g]);
+    free(ve->inst);
+    free(ve->inline_w);
     if (ve->own_region)
         sabre_region_close(ve->region);
     sabre_schema_free(ve->obs_schema);
@@ -492,6 +513,8 @@ int sabre_vecenv_stats(const sabre_vecenv_t *ve, sabre_vecenv_stats_t *out)
     out->respawns = atomic_load_explicit(&h->respawns, memory_order_relaxed);
     out->policy_wakes = atomic_load_explicit(&h->policy_wakes, memory_order_relaxed);
     out->policy_sleeps = atomic_load_explicit(&h->policy_sleeps, memory_order_relaxed);
+    out->policy_steps = atomic_load_explicit(&h->policy_steps, memory_order_relaxed);
+    out->episodes = atomic_load_explicit(&h->policy_episodes, memory_order_relaxed);
     for (uint32_t w = 0; w < ve->n; w++) {
         out->episodes += atomic_load_explicit(&ve->wk[w].episodes, memory_order_relaxed);
         out->worker_wakes += atomic_load_explicit(&ve->wk[w].worker_wakes, memory_order_relaxed);

@@ -121,6 +121,7 @@ static const sabre_env_class_t cartpole_class = {
     .step = cp_step,
     .free = cp_free,
     .check_action = cp_check,
+    .discrete_actions = 2,
 };
 
 const sabre_env_class_t *sabre_env_cartpole(void)

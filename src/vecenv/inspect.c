@@ -106,6 +106,8 @@ int sabre_vecenv_inspect(const sabre_region_t *region, const sabre_object_t *obj
     out->batches = atomic_load_explicit(&m->batches, memory_order_relaxed);
     out->faults = atomic_load_explicit(&m->faults, memory_order_relaxed);
     out->respawns = atomic_load_explicit(&m->respawns, memory_order_relaxed);
+    out->policy_steps = atomic_load_explicit(&m->policy_steps, memory_order_relaxed);
+    out->episodes = atomic_load_explicit(&m->policy_episodes, memory_order_relaxed);
     const struct ve_worker *wk =
         (const struct ve_worker *)((const char *)object->ptr + h->workers_off);
     for (uint32_t w = 0; w < h->workers; w++)
@@ -138,12 +140,9 @@ int sabre_vecenv_inspect_worker(const sabre_region_t *region, const sabre_object
                      : sabre__pid_alive(h->policy_pid, h->policy_start_time);
     out->generation = atomic_load_explicit(&b->generation, memory_order_relaxed);
     out->steps = atomic_load_explicit(&b->steps, memory_order_relaxed);
-    uint32_t req = atomic_load_explicit(&b->req_tail, memory_order_relaxed);
     uint32_t head = atomic_load_explicit(&b->res_head, memory_order_relaxed);
     uint32_t tail = atomic_load_explicit(&b->res_tail, memory_order_relaxed);
-    uint32_t start = b->req_start;
-    /* Requests of this generation not yet taken (a STOP entry not counted). */
-    uint32_t fl = req - start - (head - start);
+    uint32_t fl = atomic_load_explicit(&b->in_flight, memory_order_relaxed);
     out->in_flight = fl <= h->envs_per_worker ? fl : h->envs_per_worker;
     uint32_t rd = tail - head;
     out->ready = rd <= out->in_flight ? rd : out->in_flight;

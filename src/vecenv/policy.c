@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 
 #include "core/rl_internal.h"
+#include "vecenv/run.h"
 #include "vecenv/vecenv_internal.h"
 
 /* Liveness of worker processes is checked this often while waiting. */
@@ -43,15 +44,27 @@ static void push(sabre_vecenv_t *ve, uint32_t w, uint32_t op)
     ve->total_out++;
 }
 
+/* A sleeping worker is woken for a sync step only if its share is expected
+ * to take at least this long: below it, FUTEX_WAKE plus the scheduler's
+ * wake-up latency cost more than the policy stepping the share itself
+ * (docs/vecenv.md, "Handoff"). */
+#define WAKE_MIN_SHARE_NS 10000ull
+
 /* Make worker w's new requests visible and wake it if it sleeps
- * (docs/vecenv.md, "Why it is race-free", rule 1). */
-static void publish(sabre_vecenv_t *ve, uint32_t w)
+ * (docs/vecenv.md, "Why it is race-free", rule 2).  sync: the policy will
+ * claim what the worker has not (ve->steal), so a worker whose share is
+ * cheaper than waking it is left asleep. */
+static void publish(sabre_vecenv_t *ve, uint32_t w, bool sync)
 {
     struct ve_worker *b = &ve->wk[w];
     if (atomic_load_explicit(&b->req_tail, memory_order_relaxed) == ve->req_tail[w])
         return;
+    atomic_store_explicit(&b->in_flight, ve->outstanding[w], memory_order_relaxed);
     atomic_store_explicit(&b->req_tail, ve->req_tail[w], memory_order_release);
     if (rl_fenced_load(&b->worker_waiting)) {
+        if (sync && ve->steal && ve->step_ns &&
+            ve->step_ns * ve->outstanding[w] < WAKE_MIN_SHARE_NS)
+            return;
         sabre__futex_wake(&b->req_tail, 1);
         bump(&ve->hdr->policy_wakes, 1);
     }
@@ -60,14 +73,29 @@ static void publish(sabre_vecenv_t *ve, uint32_t w)
 static void publish_all(sabre_vecenv_t *ve)
 {
     for (uint32_t w = 0; w < ve->n; w++)
-        publish(ve, w);
+        publish(ve, w, false);
 }
 
 /* Finite floats and the env's own check, for the action row of env g. */
 static int check_action(sabre_vecenv_t *ve, uint32_t g)
 {
     const unsigned char *a = ve->actions + (size_t)g * ve->action_size;
-    if (ve->cls->finite_actions) {
+    if (ve->cls->discrete_actions) {
+        int32_t v;
+        memcpy(&v, a, sizeof v);
+        if ((uint32_t)v < ve->cls->discrete_actions)
+            return SABRE_OK;
+        char msg[160];
+        msg[0] = '\0';
+        int rc = ve->cls->check_action ? ve->cls->check_action(ve->config, a, msg, sizeof msg) : 0;
+        if (rc == 0 || !*msg)
+            snprintf(msg, sizeof msg, "action is %d, want 0..%u", (int)v,
+                     ve->cls->discrete_actions - 1);
+        return sabre__fail(rc != 0 && sabre__is_status(rc) ? rc : SABRE_EINVAL,
+                           "vecenv '%s': env %u action refused by env '%s': %s", ve->name, g,
+                           ve->cls->name, msg);
+    }
+    if (ve->nfloat && ve->cls->finite_actions) {
         for (uint32_t j = 0; j < ve->nfloat; j++) {
             const sabre_column_t *col = &ve->action_l->columns[ve->float_off[j]];
             double v;
@@ -86,7 +114,8 @@ static int check_action(sabre_vecenv_t *ve, uint32_t g)
         }
     }
     if (ve->cls->check_action) {
-        char msg[160] = "";
+        char msg[160];
+        msg[0] = '\0';
         int rc = ve->cls->check_action(ve->config, a, msg, sizeof msg);
         if (rc != 0)
             return sabre__fail(sabre__is_status(rc) ? rc : SABRE_EINVAL,
@@ -124,10 +153,12 @@ static int replace_worker(sabre_vecenv_t *ve, uint32_t w, int st)
     ve->total_out -= ve->outstanding[w];
     ve->outstanding[w] = 0;
     b->req_start = ve->req_tail[w];
+    atomic_store_explicit(&b->req_head, ve->req_tail[w], memory_order_relaxed);
     for (uint32_t k = 0; k < ve->e; k++)
         if (ve->state[first + k] == VE_OUT)
             push(ve, w, k | VE_OP_FAULT);
     atomic_store_explicit(&b->req_tail, ve->req_tail[w], memory_order_release);
+    atomic_store_explicit(&b->in_flight, ve->outstanding[w], memory_order_relaxed);
     atomic_store_explicit(&b->status, 0, memory_order_relaxed);
     atomic_store_explicit(&b->generation,
                           atomic_load_explicit(&b->generation, memory_order_relaxed) + 1,
@@ -162,6 +193,94 @@ static int check_workers(sabre_vecenv_t *ve)
             if (rc != SABRE_OK)
                 return rc;
         }
+    }
+    return SABRE_OK;
+}
+
+/* ---- envs stepped by the policy thread ---------------------------------- */
+
+/* After the policy ran env functions: a failure fails the vecenv. */
+static int own_status(sabre_vecenv_t *ve, uint64_t steps, uint64_t episodes)
+{
+    bump(&ve->hdr->policy_steps, steps);
+    if (episodes)
+        bump(&ve->hdr->policy_episodes, episodes);
+    int st = atomic_load_explicit(&ve->own_status, memory_order_relaxed);
+    if (st == 0)
+        return SABRE_OK;
+    ve->failed = st;
+    snprintf(ve->fail_msg, sizeof ve->fail_msg, "%.*s (stepped by the policy thread)",
+             (int)VE_MSG_SIZE, ve->own_message);
+    return sabre__fail(st, "vecenv '%s': %s", ve->name, ve->fail_msg);
+}
+
+/* Sync step or reset of worker w's whole share in the policy thread,
+ * without the rings (op: 0 step, VE_OP_RESET). */
+static int run_share(sabre_vecenv_t *ve, uint32_t w, uint32_t op)
+{
+    struct ve_sink s = {&ve->own_status, ve->own_message};
+    uint32_t first = w * ve->e;
+    uint64_t episodes = 0;
+    for (uint32_t g = first; g < first + ve->e; g++) {
+        episodes += (uint64_t)ve_run(ve, op, g, &s);
+        ve->state[g] = VE_HELD;
+    }
+    return own_status(ve, ve->e, episodes);
+}
+
+/* Claim up to `max` (half: and at most half, rounded up) of worker w's
+ * published requests that it has not claimed yet (the CAS on req_head it races with,
+ * docs/vecenv.md, "Handoff") and run them here; their env ids go to ids[*taken..].  Sets *got to
+ * the count (0: nothing was left to claim). */
+static int steal(sabre_vecenv_t *ve, uint32_t w, uint32_t max, bool half, uint32_t *ids,
+                 uint32_t *taken, uint32_t *got)
+{
+    struct ve_worker *b = &ve->wk[w];
+    uint32_t tail = ve->req_tail[w]; /* published: steal runs after publish */
+    uint32_t head = atomic_load_explicit(&b->req_head, memory_order_acquire);
+    uint32_t k;
+    *got = 0;
+    for (;;) {
+        uint32_t avail = tail - head;
+        if (avail == 0 || avail > ve->cap)
+            return SABRE_OK;
+        k = SABRE_MIN(half ? (avail + 1) / 2 : avail, max);
+        if (atomic_compare_exchange_strong_explicit(&b->req_head, &head, head + k,
+                                                    memory_order_acq_rel, memory_order_acquire))
+            break;
+    }
+    struct ve_sink s = {&ve->own_status, ve->own_message};
+    const uint32_t *rq = ve->req_ring + (size_t)w * ve->cap;
+    uint64_t episodes = 0;
+    for (uint32_t i = 0; i < k; i++) {
+        uint32_t op = rq[(head + i) & ve->mask];
+        uint32_t g = w * ve->e + (op & VE_OP_INDEX);
+        episodes += (uint64_t)ve_run(ve, op, g, &s);
+        ve->state[g] = VE_HELD;
+        ids[(*taken)++] = g;
+    }
+    ve->outstanding[w] -= k;
+    ve->total_out -= k;
+    atomic_store_explicit(&b->in_flight, ve->outstanding[w], memory_order_relaxed);
+    *got = k;
+    return own_status(ve, k, episodes);
+}
+
+/* Claim and run requests of some worker, the last workers first (they
+ * are woken last).  sync: half of a worker's unclaimed requests at a time
+ * (a worker that wakes meanwhile takes the rest); async: one, so the batch
+ * is not held back by envs the policy steps. */
+static int steal_some(sabre_vecenv_t *ve, uint32_t batch, bool sync, uint32_t *ids, uint32_t *taken,
+                      uint32_t *got)
+{
+    *got = 0;
+    for (uint32_t i = ve->n; i-- > 0 && *taken < batch;) {
+        if (!ve->outstanding[i])
+            continue;
+        uint32_t room = sync ? batch - *taken : 1;
+        int rc = steal(ve, i, room, sync, ids, taken, got);
+        if (rc != SABRE_OK || *got)
+            return rc;
     }
     return SABRE_OK;
 }
@@ -203,6 +322,7 @@ static int take(sabre_vecenv_t *ve, uint32_t w, uint32_t batch, uint32_t *ids, u
     }
     ve->res_head[w] = head;
     atomic_store_explicit(&b->res_head, head, memory_order_relaxed);
+    atomic_store_explicit(&b->in_flight, ve->outstanding[w], memory_order_relaxed);
     *taken = t;
     int st = atomic_load_explicit(&b->status, memory_order_relaxed);
     if (st != 0) {
@@ -214,21 +334,27 @@ static int take(sabre_vecenv_t *ve, uint32_t w, uint32_t batch, uint32_t *ids, u
     return SABRE_OK;
 }
 
-/* Wait until `batch` results are taken (or the deadline). */
+/* Wait until `batch` results are taken (or the deadline).  While none is
+ * ready the policy claims requests no worker has claimed and steps them
+ * itself (ve->steal; sync: a sync step or reset).  pre: results the call
+ * already delivered (the policy's own share), for the statistics. */
 static int collect(sabre_vecenv_t *ve, uint32_t batch, uint32_t *ids, uint32_t *n,
-                   uint64_t timeout_ns, const char *what)
+                   uint64_t timeout_ns, const char *what, bool sync, uint32_t pre)
 {
     struct ve_header *h = ve->hdr;
     uint32_t taken = 0;
-    uint64_t t0 = sabre__now_ns(), deadline = rl_deadline(timeout_ns);
+    uint64_t t0 = 0, deadline = 0; /* read when the call first waits */
     unsigned spins = 0;
     int rc;
     /* Checked on every call too, not only while waiting: in async mode the
      * other workers may fill every batch while a dead one is never waited on. */
-    if (t0 - ve->last_check >= CHECK_NS) {
-        ve->last_check = t0;
-        if ((rc = check_workers(ve)))
-            return rc;
+    if (ve->backend == SABRE_VECENV_PROCESSES) {
+        uint64_t now = sabre__now_ns();
+        if (now - ve->last_check >= CHECK_NS) {
+            ve->last_check = now;
+            if ((rc = check_workers(ve)))
+                return rc;
+        }
     }
     for (;;) {
         for (uint32_t i = 0; i < ve->n && taken < batch; i++) {
@@ -244,12 +370,23 @@ static int collect(sabre_vecenv_t *ve, uint32_t batch, uint32_t *ids, uint32_t *
             break;
         if (timeout_ns == 0)
             break;
+        if (ve->steal) {
+            uint32_t got;
+            if ((rc = steal_some(ve, batch, sync, ids, &taken, &got)))
+                return rc;
+            if (got)
+                continue;
+        }
         spins++;
         if ((spins & 15u) != 1) {
             sabre__cpu_relax();
             continue;
         }
         uint64_t now = sabre__now_ns();
+        if (t0 == 0) {
+            t0 = now;
+            deadline = rl_deadline(timeout_ns);
+        }
         if (now >= deadline)
             break;
         if (now - ve->last_check >= CHECK_NS) {
@@ -275,8 +412,8 @@ static int collect(sabre_vecenv_t *ve, uint32_t batch, uint32_t *ids, uint32_t *
         atomic_store_explicit(&h->policy_waiting, 0, memory_order_relaxed);
     }
     *n = taken;
-    if (taken) {
-        bump(&h->steps, taken);
+    if (taken + pre) {
+        bump(&h->steps, taken + pre);
         bump(&h->batches, 1);
     }
     if (taken < batch && taken == 0)
@@ -300,11 +437,16 @@ static int finish(sabre_vecenv_t *ve, int rc)
     return rc;
 }
 
-/* Every env's result, for reset and step (sync). */
-static int collect_all(sabre_vecenv_t *ve, uint64_t timeout_ns, const char *what)
+/* Every env's result, for reset and step (sync); pre as for collect. */
+static int collect_all(sabre_vecenv_t *ve, uint64_t timeout_ns, const char *what, uint32_t pre)
 {
     uint32_t want = ve->total_out, got = 0;
-    int rc = collect(ve, want, ve->scratch, &got, timeout_ns ? timeout_ns : 1, what);
+    if (want == 0) { /* the policy stepped every env itself */
+        bump(&ve->hdr->steps, pre);
+        bump(&ve->hdr->batches, 1);
+        return finish(ve, SABRE_OK);
+    }
+    int rc = collect(ve, want, ve->scratch, &got, timeout_ns ? timeout_ns : 1, what, true, pre);
     if (rc == SABRE_OK && got < want)
         rc = sabre__fail(SABRE_ETIMEDOUT,
                          "vecenv '%s': %s: %u of %u envs still stepping after %llu ms "
@@ -328,12 +470,17 @@ int sabre_vecenv_reset(sabre_vecenv_t *ve, uint64_t seed, uint64_t timeout_ns)
                                "a reset",
                                ve->name, g);
     atomic_store_explicit(&ve->hdr->seed, seed, memory_order_relaxed);
-    for (uint32_t g = 0; g < ve->envs; g++) {
+    /* Worker 0's share is the policy's own when it steps envs itself. */
+    uint32_t own = ve->steal ? ve->e : 0;
+    for (uint32_t g = own; g < ve->envs; g++) {
         ve->state[g] = VE_OUT;
         push(ve, g / ve->e, (g % ve->e) | VE_OP_RESET);
     }
-    publish_all(ve);
-    return collect_all(ve, timeout_ns, "reset");
+    for (uint32_t w = own ? 1 : 0; w < ve->n; w++)
+        publish(ve, w, false);
+    if (own && (rc = run_share(ve, 0, VE_OP_RESET)))
+        return finish(ve, rc);
+    return collect_all(ve, timeout_ns, "reset", own);
 }
 
 int sabre_vecenv_step(sabre_vecenv_t *ve, uint64_t timeout_ns)
@@ -341,7 +488,15 @@ int sabre_vecenv_step(sabre_vecenv_t *ve, uint64_t timeout_ns)
     int rc = usable(ve, "sabre_vecenv_step");
     if (rc != SABRE_OK)
         return rc;
-    for (uint32_t g = 0; g < ve->envs; g++) {
+    /* Every env held and every action valid, before anything runs.  A
+     * discrete action space is checked in one branch-free pass. */
+    uint32_t bad = 0, nd = ve->cls->discrete_actions;
+    const int32_t *act = (const int32_t *)ve->actions;
+    if (nd) {
+        for (uint32_t g = 0; g < ve->envs; g++)
+            bad |= (uint32_t)(ve->state[g] != VE_HELD) | (uint32_t)((uint32_t)act[g] >= nd);
+    }
+    for (uint32_t g = 0; g < ve->envs && (bad || !nd); g++) {
         if (ve->state[g] != VE_HELD)
             return sabre__fail(SABRE_ESTATE,
                                "vecenv '%s': env %u %s, want every env held for a "
@@ -350,13 +505,41 @@ int sabre_vecenv_step(sabre_vecenv_t *ve, uint64_t timeout_ns)
         if ((rc = check_action(ve, g)))
             return rc;
     }
-    for (uint32_t w = 0; w < ve->n; w++) {
+    /* The policy steps worker 0's share itself (ve->steal), and the share of
+     * any worker that sleeps when waking it would cost more than the share
+     * (cheap: WAKE_MIN_SHARE_NS); the workers step the rest, and the policy
+     * claims what they have not started (collect).  docs/vecenv.md,
+     * "Handoff". */
+    uint32_t own = ve->steal ? 1 : 0, mine = own;
+    bool cheap = ve->steal && ve->step_ns && ve->step_ns * ve->e < WAKE_MIN_SHARE_NS;
+    for (uint32_t w = own; w < ve->n; w++) {
+        ve->inline_w[w] =
+            cheap && atomic_load_explicit(&ve->wk[w].worker_waiting, memory_order_relaxed);
+        if (ve->inline_w[w]) {
+            mine++;
+            continue;
+        }
+        memset(ve->state + w * ve->e, VE_OUT, ve->e);
         for (uint32_t k = 0; k < ve->e; k++)
             push(ve, w, k);
-        publish(ve, w);
+        publish(ve, w, true);
     }
-    memset(ve->state, VE_OUT, ve->envs);
-    return collect_all(ve, timeout_ns, "step");
+    if (own) {
+        /* Time one share in 16 for the wake decisions. */
+        bool timed =
+            ve->n > 1 && (atomic_load_explicit(&ve->hdr->batches, memory_order_relaxed) & 15u) == 0;
+        uint64_t t0 = timed ? sabre__now_ns() : 0;
+        if ((rc = run_share(ve, 0, 0)))
+            return finish(ve, rc);
+        if (timed) {
+            uint64_t per = (sabre__now_ns() - t0) / ve->e + 1;
+            ve->step_ns = ve->step_ns ? ve->step_ns - ve->step_ns / 4 + per / 4 : per;
+        }
+    }
+    for (uint32_t w = own; w < ve->n && mine > own; w++)
+        if (ve->inline_w[w] && (rc = run_share(ve, w, 0)))
+            return finish(ve, rc);
+    return collect_all(ve, timeout_ns, "step", mine * ve->e);
 }
 
 int sabre_vecenv_send(sabre_vecenv_t *ve, const uint32_t *ids, uint32_t n)
@@ -420,5 +603,5 @@ int sabre_vecenv_recv(sabre_vecenv_t *ve, uint32_t batch, uint32_t *ids, uint32_
     if (batch == 0 || batch > ve->total_out)
         return sabre__fail(SABRE_EINVAL, "vecenv '%s': batch is %u, want 1..%u (the envs stepping)",
                            ve->name, batch, ve->total_out);
-    return finish(ve, collect(ve, batch, ids, n, timeout_ns, "recv"));
+    return finish(ve, collect(ve, batch, ids, n, timeout_ns, "recv", false, 0));
 }

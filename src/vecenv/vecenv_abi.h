@@ -64,13 +64,15 @@ struct ve_header {
     _Atomic uint64_t seed;           /* 264: seed of the last reset */
     uint8_t pad1[112];               /* 272..383 */
     /* Policy statistics: written by the policy only. */
-    _Atomic uint64_t steps;         /* 384 */
-    _Atomic uint64_t batches;       /* 392 */
-    _Atomic uint64_t faults;        /* 400 */
-    _Atomic uint64_t respawns;      /* 408 */
-    _Atomic uint64_t policy_wakes;  /* 416 */
-    _Atomic uint64_t policy_sleeps; /* 424 */
-    uint8_t pad2[80];               /* 432..511 */
+    _Atomic uint64_t steps;           /* 384 */
+    _Atomic uint64_t batches;         /* 392 */
+    _Atomic uint64_t faults;          /* 400 */
+    _Atomic uint64_t respawns;        /* 408 */
+    _Atomic uint64_t policy_wakes;    /* 416 */
+    _Atomic uint64_t policy_sleeps;   /* 424 */
+    _Atomic uint64_t policy_steps;    /* 432: env steps the policy ran itself */
+    _Atomic uint64_t policy_episodes; /* 440: episodes that ended in those */
+    uint8_t pad2[64];                 /* 448..511 */
 };
 
 struct ve_worker {
@@ -80,7 +82,9 @@ struct ve_worker {
     _Atomic uint32_t generation; /*   8 */
     _Atomic uint32_t res_head;   /*  12: results the policy has taken */
     _Atomic int32_t pid;         /*  16: worker process (policy's pid for threads) */
-    uint8_t pad0[108];           /*  20..127 */
+    uint8_t pad0[44];            /*  20..63 */
+    _Atomic uint32_t in_flight;  /*  64: envs sent to it and not taken back yet (inspect) */
+    uint8_t pad0b[60];           /*  68..127 */
     /* Worker block: written by the worker. */
     _Atomic uint32_t res_tail;       /* 128: results published */
     _Atomic uint32_t worker_waiting; /* 132: 1 while the worker may sleep */
@@ -91,7 +95,8 @@ struct ve_worker {
     _Atomic uint64_t steps;          /* 160: results published, all generations */
     _Atomic uint64_t episodes;       /* 168: episodes ended */
     _Atomic uint64_t worker_wakes;   /* 176: FUTEX_WAKE calls */
-    uint8_t pad1[72];                /* 184..255 */
+    _Atomic uint32_t req_head;       /* 184: requests claimed (worker, or a stealing policy) */
+    uint8_t pad1[68];                /* 188..255 */
     char message[VE_MSG_SIZE];       /* 256..383: the failure's text */
 };
 
@@ -103,5 +108,7 @@ _Static_assert(offsetof(struct ve_header, steps) == 384, "stats line at 384");
 _Static_assert(sizeof(struct ve_worker) == VE_WORKER_SIZE, "vecenv worker block size");
 _Static_assert(offsetof(struct ve_worker, res_tail) == 128, "worker block 128 bytes apart");
 _Static_assert(offsetof(struct ve_worker, message) == 256, "message at 256");
+_Static_assert(offsetof(struct ve_worker, req_head) == 184, "claim word in the worker half");
+_Static_assert(offsetof(struct ve_header, policy_episodes) == 440, "policy stats");
 
 #endif

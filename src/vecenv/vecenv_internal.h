@@ -44,6 +44,13 @@ struct sabre_vecenv {
     uint32_t n, e, envs, cap, mask, obs_size, action_size;
     sabre_vecenv_backend_t backend;
     uint64_t spin_ns;
+    /* The policy thread steps envs itself (threads backend, unless
+     * desc.envs_thread_bound): worker 0's share of a sync step, and any
+     * request it claims before the worker does (docs/vecenv.md, "Handoff"). */
+    bool steal;
+    /* Env instances by env id: shared by the worker threads and the policy;
+     * in a worker process, that process's own copy (its share only). */
+    void **inst;
     /* The arrays (pointers into the mapping). */
     unsigned char *obs, *final_obs, *actions;
     float *rewards, *ep_return, *run_return;
@@ -61,7 +68,14 @@ struct sabre_vecenv {
     uint32_t *res_head;    /* per worker: next result to take */
     uint32_t *outstanding; /* per worker: sent, not yet taken */
     uint32_t *scratch;     /* envs ids: step/reset collect into it */
+    uint8_t *inline_w;     /* per worker: its share of this sync step is the policy's */
     uint32_t total_out;
+    /* Policy-run env functions report here (as a worker does in its block). */
+    _Atomic int32_t own_status;
+    char own_message[VE_MSG_SIZE];
+    uint64_t step_ns;   /* EWMA of one env step run by the policy, 0 = unknown */
+    uint64_t own_steps; /* unflushed policy_steps / policy_episodes */
+    uint64_t own_episodes;
     uint32_t rr;         /* recv: the worker to look at first */
     uint64_t last_check; /* CLOCK_MONOTONIC of the last liveness check */
     pthread_t *threads;
@@ -72,6 +86,13 @@ struct sabre_vecenv {
     char fail_msg[320];
     char fault_msg[512]; /* deaths found during the current call */
     uint32_t call_faults;
+};
+
+/* Where an env function's failure is reported: a worker's block, or the
+ * policy's own pair when it steps envs itself. */
+struct ve_sink {
+    _Atomic int32_t *status;
+    char *message; /* VE_MSG_SIZE bytes */
 };
 
 /* Start worker w (thread or process).  SABRE_EIO on failure. */

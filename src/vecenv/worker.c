@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/rl_internal.h"
+#include "vecenv/run.h"
 #include "vecenv/vecenv_internal.h"
 
 /* Sleeps are cut into slices so a worker process notices that the policy
@@ -23,128 +24,71 @@ struct wctx {
     sabre_vecenv_t *ve;
     uint32_t w;
     struct ve_worker *b;
-    void **envs;
+    struct ve_sink sink;
     pid_t parent;
     bool process;
+    uint64_t idle_since; /* CLOCK_MONOTONIC at the end of the last batch */
+    uint64_t gap_ns;     /* EWMA of the wait for the next requests */
+    uint32_t *buf;       /* [cap]: the claimed request entries */
 };
 
-static void report(struct wctx *c, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void report(struct wctx *c, int status, const char *fmt, ...)
+/* How long to spin before sleeping: spin_ns while the requests usually
+ * come within 4 x spin_ns, a sixteenth of it once they usually come later
+ * (a policy that infers for that long: spinning would only burn CPU). */
+static uint64_t spin_budget(const struct wctx *c)
 {
-    if (atomic_load_explicit(&c->b->status, memory_order_relaxed) != 0)
-        return; /* keep the first failure */
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(c->b->message, VE_MSG_SIZE, fmt, ap);
-    va_end(ap);
-    /* Published to the policy by the next res_tail store (release). */
-    atomic_store_explicit(&c->b->status, sabre__is_status(status) ? status : SABRE_EJOB,
-                          memory_order_relaxed);
+    uint64_t spin = c->ve->spin_ns;
+    return spin == UINT64_MAX || c->gap_ns / 4 <= spin ? spin : spin / 16;
 }
 
-static const char *env_error(int rc)
-{
-    const char *m = sabre_last_error();
-    return m && *m ? m : sabre_status_name(rc);
-}
-
-/* Reset env `g` (local index k).  fault: its instance was lost with a dead
- * worker; plain: episode 0 of the current seed. */
-static void do_reset(struct wctx *c, uint32_t k, uint32_t g, bool plain, bool fault)
-{
-    sabre_vecenv_t *ve = c->ve;
-    unsigned char *obs = ve->obs + (size_t)g * ve->obs_size;
-    int rc;
-    if (!c->envs[k]) {
-        rc = ve->cls->create(ve->config, &c->envs[k]);
-        if (rc != 0 || !c->envs[k]) {
-            c->envs[k] = NULL;
-            report(c, rc ? rc : SABRE_EJOB, "env %u: create failed: %s", g, env_error(rc));
-            return;
-        }
-    }
-    if (fault) { /* what the policy knew of the lost episode */
-        ve->ep_return[g] = ve->run_return[g];
-        ve->ep_length[g] = ve->run_length[g];
-    }
-    uint32_t episode = plain ? 0 : ve->episodes[g] + 1;
-    ve->episodes[g] = episode;
-    uint64_t seed = atomic_load_explicit(&ve->hdr->seed, memory_order_relaxed);
-    rc = ve->cls->reset(c->envs[k], sabre_vecenv_seed(seed, g, episode), obs);
-    if (rc != 0)
-        report(c, rc, "env %u: reset failed: %s", g, env_error(rc));
-    ve->rewards[g] = 0;
-    ve->terminated[g] = 0;
-    ve->truncated[g] = fault ? 1 : 0;
-    ve->flags[g] = (uint8_t)(SABRE_VECENV_RESET | (fault ? SABRE_VECENV_FAULT : 0));
-    ve->run_return[g] = 0;
-    ve->run_length[g] = 0;
-}
-
-static void do_step(struct wctx *c, uint32_t k, uint32_t g)
-{
-    sabre_vecenv_t *ve = c->ve;
-    unsigned char *obs = ve->obs + (size_t)g * ve->obs_size;
-    float r = 0;
-    bool term = false, trunc = false;
-    int rc = ve->cls->step(c->envs[k], ve->actions + (size_t)g * ve->action_size, obs, &r, &term,
-                           &trunc);
-    if (rc != 0)
-        report(c, rc, "env %u: step failed: %s", g, env_error(rc));
-    float ret = ve->run_return[g] + r;
-    uint32_t len = ve->run_length[g] + 1;
-    ve->rewards[g] = r;
-    ve->terminated[g] = term;
-    ve->truncated[g] = trunc;
-    if (!term && !trunc) {
-        ve->flags[g] = 0;
-        ve->run_return[g] = ret;
-        ve->run_length[g] = len;
-        return;
-    }
-    /* Episode over: keep its last observation and totals, start the next. */
-    memcpy(ve->final_obs + (size_t)g * ve->obs_size, obs, ve->obs_size);
-    ve->ep_return[g] = ret;
-    ve->ep_length[g] = len;
-    uint32_t episode = ++ve->episodes[g];
-    uint64_t seed = atomic_load_explicit(&ve->hdr->seed, memory_order_relaxed);
-    rc = ve->cls->reset(c->envs[k], sabre_vecenv_seed(seed, g, episode), obs);
-    if (rc != 0)
-        report(c, rc, "env %u: reset failed: %s", g, env_error(rc));
-    ve->flags[g] = SABRE_VECENV_RESET;
-    ve->run_return[g] = 0;
-    ve->run_length[g] = 0;
-    uint64_t ep = atomic_load_explicit(&c->b->episodes, memory_order_relaxed);
-    atomic_store_explicit(&c->b->episodes, ep + 1, memory_order_relaxed);
-}
-
-/* Wait until req_tail moves past `head`; returns the new tail, or `head`
+/* Claim every request published and not claimed yet and copy its entries
+ * to c->buf; *count = how many.  Waits (spin, then futex sleep) while there
+ * is none.  The policy may claim requests too (docs/vecenv.md, "Handoff"),
+ * so the claim is a CAS on req_head, and the entries are copied before it:
+ * once claimed, the policy may reuse their slots (rule 4).  Returns false
  * when the policy process is gone. */
-static uint32_t wait_requests(struct wctx *c, uint32_t head)
+static bool claim_requests(struct wctx *c, uint32_t *count)
 {
     struct ve_worker *b = c->b;
-    uint64_t t0 = sabre__now_ns();
+    const uint32_t *rq = c->ve->req_ring + (size_t)c->w * c->ve->cap;
+    uint64_t t0 = c->idle_since, budget = spin_budget(c);
     unsigned spins = 0;
+    bool waited = false;
     for (;;) {
         uint32_t tail = atomic_load_explicit(&b->req_tail, memory_order_acquire);
-        if (tail != head)
-            return tail;
-        if (!sabre__spin_expired(c->ve->spin_ns, t0, &spins)) {
+        uint32_t head = atomic_load_explicit(&b->req_head, memory_order_acquire);
+        int32_t ahead = (int32_t)(tail - head);
+        if (ahead > 0) {
+            /* At most E + 1 (a STOP) are unclaimed: anything else is corrupt. */
+            uint32_t k = (uint32_t)ahead <= c->ve->cap ? (uint32_t)ahead : c->ve->cap;
+            for (uint32_t i = 0; i < k; i++)
+                c->buf[i] = rq[(head + i) & c->ve->mask];
+            tail = head + k;
+            if (!atomic_compare_exchange_strong_explicit(
+                    &b->req_head, &head, tail, memory_order_acq_rel, memory_order_acquire))
+                continue; /* the policy claimed some: look again */
+            uint64_t gap = waited ? sabre__now_ns() - c->idle_since : 0;
+            c->gap_ns = c->gap_ns - c->gap_ns / 8 + gap / 8;
+            *count = tail - head;
+            return true;
+        }
+        if (ahead < 0)
+            continue; /* a stale tail: the policy published and claimed since */
+        waited = true;
+        if (!sabre__spin_expired(budget, t0, &spins)) {
             sabre__cpu_relax();
             if (c->process && (spins & 0xffffu) == 0 && getppid() != c->parent)
-                return head;
+                return false;
             continue;
         }
         if (c->process && getppid() != c->parent)
-            return head;
+            return false;
         atomic_store_explicit(&b->heartbeat_ns, sabre__now_ns(), memory_order_relaxed);
         /* Sleep: announce, then re-check (docs/vecenv.md, "Why it is
          * race-free", rule 2; the policy's side is publish() in policy.c). */
         atomic_exchange(&b->worker_waiting, 1);
-        tail = atomic_load(&b->req_tail);
-        if (tail == head)
-            sabre__futex_wait(&b->req_tail, head, SLICE_NS);
+        if (atomic_load(&b->req_tail) == tail)
+            sabre__futex_wait(&b->req_tail, tail, SLICE_NS);
         atomic_store_explicit(&b->worker_waiting, 0, memory_order_relaxed);
     }
 }
@@ -157,44 +101,41 @@ void sabre__ve_worker_run(sabre_vecenv_t *ve, uint32_t w)
     if (c.process && c.parent != ve->hdr->policy_pid)
         return; /* the policy died before we started */
     struct ve_worker *b = c.b;
-    c.envs = calloc(ve->e, sizeof *c.envs);
-    uint32_t *rq = ve->req_ring + (size_t)w * ve->cap;
+    c.sink = (struct ve_sink){&b->status, b->message};
     uint32_t *rs = ve->res_ring + (size_t)w * ve->cap;
-    uint32_t head = b->req_start;
     uint32_t res = atomic_load_explicit(&b->res_tail, memory_order_relaxed);
     uint64_t steps = atomic_load_explicit(&b->steps, memory_order_relaxed);
-    if (!c.envs) {
-        report(&c, SABRE_ENOMEM, "worker %u: out of memory", w);
+    uint64_t episodes = atomic_load_explicit(&b->episodes, memory_order_relaxed);
+    c.buf = malloc(ve->cap * sizeof *c.buf);
+    if (!c.buf) {
+        report(&c.sink, SABRE_ENOMEM, "worker %u: out of memory", w);
         return;
     }
     atomic_store_explicit(&b->identity, c.process ? rl_self_identity() : 0, memory_order_relaxed);
-    atomic_store_explicit(&b->heartbeat_ns, sabre__now_ns(), memory_order_relaxed);
+    c.idle_since = sabre__now_ns();
+    atomic_store_explicit(&b->heartbeat_ns, c.idle_since, memory_order_relaxed);
     atomic_store_explicit(&b->running, 1, memory_order_release);
     for (;;) {
-        uint32_t tail = wait_requests(&c, head);
-        if (tail == head)
+        uint32_t count;
+        if (!claim_requests(&c, &count))
             break; /* the policy process is gone */
         bool stop = false;
-        while (head != tail) {
-            uint32_t op = rq[head & ve->mask];
-            head++;
+        for (uint32_t i = 0; i < count; i++) {
+            uint32_t op = c.buf[i];
             if (op & VE_OP_STOP) {
                 stop = true;
                 break;
             }
             uint32_t k = op & VE_OP_INDEX;
             if (k >= ve->e) { /* never written by a correct policy */
-                report(&c, SABRE_ECORRUPT, "worker %u: request for local env %u, want < %u", w, k,
-                       ve->e);
+                report(&c.sink, SABRE_ECORRUPT, "worker %u: request for local env %u, want < %u", w,
+                       k, ve->e);
                 continue;
             }
-            uint32_t g = w * ve->e + k;
-            if (op & (VE_OP_RESET | VE_OP_FAULT))
-                do_reset(&c, k, g, !(op & VE_OP_FAULT), (op & VE_OP_FAULT) != 0);
-            else if (!c.envs[k]) /* a step for an env whose instance died */
-                do_reset(&c, k, g, false, true);
-            else
-                do_step(&c, k, g);
+            /* Counted before the result is published: stats read after the
+             * policy took every result see the episode. */
+            if (ve_run(ve, op, w * ve->e + k, &c.sink))
+                atomic_store_explicit(&b->episodes, ++episodes, memory_order_relaxed);
             rs[res & ve->mask] = k;
             res++;
             /* Publishes the env's row (and status/message) to the policy. */
@@ -202,7 +143,8 @@ void sabre__ve_worker_run(sabre_vecenv_t *ve, uint32_t w)
             steps++;
         }
         atomic_store_explicit(&b->steps, steps, memory_order_relaxed);
-        atomic_store_explicit(&b->heartbeat_ns, sabre__now_ns(), memory_order_relaxed);
+        c.idle_since = sabre__now_ns();
+        atomic_store_explicit(&b->heartbeat_ns, c.idle_since, memory_order_relaxed);
         /* Publish, then look for a sleeping policy (rule 3). */
         if (rl_fenced_load(&ve->hdr->policy_waiting)) {
             atomic_fetch_add(&ve->hdr->policy_seq, 1);
@@ -213,8 +155,12 @@ void sabre__ve_worker_run(sabre_vecenv_t *ve, uint32_t w)
         if (stop)
             break;
     }
-    for (uint32_t k = 0; k < ve->e; k++)
-        if (c.envs[k])
-            ve->cls->free(c.envs[k]);
-    free(c.envs);
+    free(c.buf);
+    /* A worker process frees the instances of its share (its own copies),
+     * and so does a thread whose envs are bound to it; otherwise worker
+     * threads share theirs with the policy, which frees them at close. */
+    if (c.process || !ve->steal)
+        for (uint32_t k = 0; k < ve->e; k++)
+            if (ve->inst[w * ve->e + k])
+                ve->cls->free(ve->inst[w * ve->e + k]);
 }
