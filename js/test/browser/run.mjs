@@ -98,6 +98,16 @@ async function drawnPixels(page) {
   }, png);
 }
 
+await check('isolated: node suites\' checks in Web Workers (suite.html)', async () => {
+  const page = await open(`${iso.url}js/test/browser/suite.html`);
+  await waitState(page, 60000);
+  const res = await page.evaluate(() => window.suiteResults);
+  for (const r of res) console.log(`#   ${r.ok ? 'ok  ' : 'FAIL'} ${r.name} ${r.detail}`);
+  must(res.length === 5 && res.every((r) => r.ok), `${res.filter((r) => !r.ok).length} of ${res.length} suite checks failed`, page);
+  await page.close();
+  return `${res.length} checks`;
+});
+
 await check('isolated: physics page, snapshot and in-place modes bit-identical to serial, particles drawn', async () => {
   const page = await open(`${iso.url}examples/web/physics/?n=20000&frames=60`);
   const st = await waitState(page, 60000);
@@ -127,6 +137,35 @@ await check('not isolated: physics page in transfer mode, bit-identical to seria
   must(px.lit > 5000, `canvas has ${px.lit} drawn pixels, want > 5000`);
   await page.close();
   return `transfer ${r.r.modes[0].msPerFrame.toFixed(2)} ms/frame`;
+});
+
+await check('isolated: RL page adopts increasing weights versions every animation frame', async () => {
+  const page = await open(`${iso.url}examples/web/rl/?actors=2`);
+  await page.waitForFunction(() => ['running', 'error'].includes(document.body.dataset.state), { timeout: 30000, polling: 200 })
+    .catch((e) => { throw new Error(`${e.message}\n${page.sabreLog.join('\n')}`); });
+  const first = await page.evaluate(() => ({ ...window.rlStatus, curve: window.rlStatus.curve.length }));
+  must(!first.error, `page error: ${first.error}`, page);
+  await page.waitForFunction((v) => window.rlStatus.error || (window.rlStatus.adoptedVersion >= v + 3 && window.rlStatus.curve.length >= 3),
+    { timeout: 45000, polling: 250 }, first.adoptedVersion)
+    .catch((e) => { throw new Error(`versions did not increase: ${e.message}\n${page.sabreLog.join('\n')}`); });
+  const last = await page.evaluate(() => ({ ...window.rlStatus, text: document.getElementById('version').textContent }));
+  must(!last.error, `page error: ${last.error}`, page);
+  must(last.adoptedVersion > first.adoptedVersion && Number(last.text) >= last.adoptedVersion - 1, `version ${first.adoptedVersion} -> ${last.adoptedVersion} (shown ${last.text})`);
+  const vs = last.curve.map((p) => p[0]);
+  must(vs.every((v, i) => i === 0 || v > vs[i - 1]), `learning curve versions not increasing: ${vs}`);
+  await page.close();
+  return `version ${first.adoptedVersion} -> ${last.adoptedVersion}, ${last.adoptions} adoptions, episode ${last.curve[0][1].toFixed(0)} -> ${last.curve[last.curve.length - 1][1].toFixed(0)}`;
+});
+
+await check('not isolated: RL page shows the COOP/COEP error', async () => {
+  const page = await open(`${plain.url}examples/web/rl/`);
+  await page.waitForFunction(() => ['running', 'error'].includes(document.body.dataset.state), { timeout: 30000, polling: 200 })
+    .catch((e) => { throw new Error(`${e.message}\n${page.sabreLog.join('\n')}`); });
+  const shown = await page.$eval('#error', (e) => e.textContent);
+  must(/^SABRE_ENOTSUP: /.test(shown) && shown.includes('Cross-Origin-Opener-Policy: same-origin') &&
+    shown.includes('Cross-Origin-Embedder-Policy: require-corp') && shown.includes('SharedArrayBuffer'), `error shown: '${shown}'`, page);
+  await page.close();
+  return shown.slice(0, 60) + '...';
 });
 
 clearTimeout(killer);
