@@ -657,10 +657,11 @@ export class Snapshot {
   // Transfer mode (src/transfer.js; works in both modes): rows [begin, end)
   // of each range copied into one ArrayBuffer each, [{meta, buffer}], to
   // move to Workers with postMessage(part, [part.buffer]).
-  split(ranges) { return splitSnapshot(this.view, ranges); }
+  split(ranges) { return splitSnapshot(this.view, ranges, (this.spare ||= [])); }
   // A part moved back: its changed rows and bits into this snapshot (then
-  // commit() writes them into the world).  Returns the rows merged.
-  merge(part) { return mergePart(this.view, part); }
+  // commit() writes them into the world).  Returns the rows merged.  Its
+  // buffer is then reused by the next split(): do not keep using it.
+  merge(part) { return mergePart(this.view, part, (this.spare ||= [])); }
   // Write the changed rows of `write` components back: {written, skippedDead,
   // skippedMissing, skippedReadonly}.
   commit() {

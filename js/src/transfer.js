@@ -30,7 +30,9 @@ let nextPartId = 1;
 
 // Copies rows [begin, end) of each range of `view` (a SnapshotView) into one
 // ArrayBuffer per range: [{meta, buffer}], to post with [part.buffer].
-export function splitSnapshot(view, ranges) {
+// `spare` (optional): an array of buffers merged earlier, reused before
+// allocating (a fresh buffer costs page faults on every frame).
+export function splitSnapshot(view, ranges, spare = null) {
   if (!Array.isArray(ranges)) throw fail('SABRE_EINVAL', `snapshot '${view.name}': ranges is ${typeof ranges}, want [[begin, end], ...]`);
   let parts = outstanding.get(view);
   if (!parts) outstanding.set(view, (parts = new Map()));
@@ -49,7 +51,15 @@ export function splitSnapshot(view, ranges) {
       comps.push({ name: cname, columns, changed: off });
       off = align8(off + Math.ceil(rows / 32) * 4);
     }
-    const buffer = new ArrayBuffer(Math.max(8, off));
+    let buffer = null;
+    if (spare) {
+      const i = spare.findIndex((b) => b.byteLength >= off && b.byteLength <= 2 * off + 4096);
+      if (i >= 0) {
+        buffer = spare.splice(i, 1)[0];
+        for (const c of comps) new Uint32Array(buffer, c.changed, Math.ceil(rows / 32)).fill(0);
+      }
+    }
+    if (!buffer) buffer = new ArrayBuffer(Math.max(8, off));
     new BigUint64Array(buffer, 0, rows).set(view.entities.subarray(begin, end));
     for (const c of comps) {
       const comp = view.components[c.name];
@@ -66,8 +76,10 @@ export function splitSnapshot(view, ranges) {
 
 // Writes the changed rows of a part that came back (every column of each
 // component whose row the Worker marked) into the snapshot and sets their
-// changed bits.  Returns the number of (component, row) pairs merged.
-export function mergePart(view, part) {
+// changed bits.  Returns the number of (component, row) pairs merged.  The
+// buffer then goes to `spare` (when given) for the next split to reuse:
+// the caller must not use it after merging.
+export function mergePart(view, part, spare = null) {
   const meta = part && part.meta, buffer = part && part.buffer;
   if (!meta || !(buffer instanceof ArrayBuffer))
     throw fail('SABRE_EINVAL', `snapshot '${view.name}': part is ${typeof part}, want {meta, buffer} from split()`);
@@ -85,14 +97,19 @@ export function mergePart(view, part) {
     const src = c.columns.map((col) => new TYPES[col.type](buffer, col.off, rows));
     const dst = c.columns.map((col) => comp.columns[col.name]);
     let any = false;
+    const tail = rows & 31; // bits past the part's rows are not rows: ignored
     for (let w = 0; w < words.length; w++) {
-      let bits = words[w];
+      let bits = w === words.length - 1 && tail ? words[w] & ((1 << tail) - 1) : words[w];
       if (!bits) continue;
       any = true;
-      if (bits === 0xffffffff && (begin & 31) === 0 && (w + 1) * 32 <= rows) { // a whole word, aligned
-        for (let k = 0; k < src.length; k++) dst[k].set(src[k].subarray(w * 32, w * 32 + 32), begin + w * 32);
-        Atomics.or(comp.changed, (begin >>> 5) + w, -1);
-        merged += 32;
+      if (bits === 0xffffffff && (begin & 31) === 0) { // whole words, aligned: copy the run at once
+        let e = w; // (a partial last word never reads as whole: the tail mask)
+        while (e + 1 < words.length && words[e + 1] === 0xffffffff && (e + 2) * 32 <= rows) e++;
+        const r0 = w * 32, r1 = Math.min(rows, (e + 1) * 32);
+        for (let k = 0; k < src.length; k++) dst[k].set(src[k].subarray(r0, r1), begin + r0);
+        comp.changed.fill(-1, (begin >>> 5) + w, (begin >>> 5) + e + 1); // one owner in transfer mode
+        merged += r1 - r0;
+        w = e;
         continue;
       }
       while (bits) {
@@ -107,6 +124,7 @@ export function mergePart(view, part) {
     if (any) Atomics.store(comp._i32, comp._summary, 1);
   }
   parts.delete(meta.id);
+  if (spare && spare.length < 64) spare.push(buffer);
   return merged;
 }
 

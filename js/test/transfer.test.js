@@ -56,6 +56,12 @@ test('test_transfer_mode_workers_changes_moved_back_and_committed', async () => 
       if (x !== (i % 3 === 0 ? 1000 + Number(ids[i] & 0xffffffffn) : 0)) bad++;
     }
     assert.equal(bad, 0);
+    // The next frame reuses the buffers that came back, with no stale marks.
+    snap.rebuild();
+    const again = snap.split([[0, 2048], [2048, n]]);
+    assert.deepEqual(again.map((p) => back.some((b) => b.part.buffer === p.buffer)), [true, true]);
+    assert.equal(again.reduce((a, p) => a + snap.merge(p), 0), 0);
+    assert.equal(snap.commit().written, 0);
   } finally {
     await Promise.all(workers.map((wk) => wk.terminate()));
   }
