@@ -40,8 +40,9 @@ function start({ handle, parties }) {
   reader = attach({ ...handle, party: parties[0] }).weights('policy');
   for (let i = 0; i < ACTORS; i++) {
     const a = new Worker(new URL('./actor.js', import.meta.url), { type: 'module' });
-    a.onmessage = ({ data }) => { if (data.error) fail(`actor ${i}: ${data.error}`); };
-    a.onerror = (e) => fail(`actor ${i}: ${e.message || 'failed to load'}`);
+    const dead = (why) => { trainer.postMessage({ type: 'dead', party: parties[i + 1] }); a.terminate(); fail(`actor ${i}: ${why}`); };
+    a.onmessage = ({ data }) => { if (data.error) dead(data.error); };
+    a.onerror = (e) => dead(e.message || 'failed to load');
     a.postMessage({ handle, party: parties[i + 1], seed: 1000 + i });
   }
   requestAnimationFrame(frame);

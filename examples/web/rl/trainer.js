@@ -6,15 +6,19 @@
 // handle, parties} (the page gives parties[0] to its own reader and the
 // others to the actors), {type: 'progress', ...} after every update,
 // {type: 'error', code, message} (in a page without COOP/COEP: the weights
-// refuse, naming the headers).
+// refuse, naming the headers).  {type: 'dead', party}: an actor failed.
 import { load } from '../../../js/src/index.js';
 import { NPARAMS, addGradLogPi } from './cartpole.js';
 
 const STEP = 'struct Step { obs: f32[4]; act: i32; ret: f32; done: bool; ver: u32; }';
 const BATCH = 2048, LR = 0.05, B1 = 0.9, B2 = 0.999;
 const post = (m) => self.postMessage(m);
+let sabre = null;
 
 self.onmessage = async ({ data }) => {
+  // An actor Worker the page saw fail: its party is dead, so the ring
+  // reclaims its claim and the publisher ignores its pin (docs/js.md).
+  if (data.type === 'dead' && sabre) { sabre.exitParty(data.party); return; }
   if (data.type !== 'start') return;
   try {
     await train(data.actors | 0 || 2);
@@ -24,7 +28,7 @@ self.onmessage = async ({ data }) => {
 };
 
 async function train(actors) {
-  const sabre = await load();
+  sabre = await load();
   const region = sabre.createRegion({ name: 'rl', size: 8 << 20 });
   const weights = region.createWeights('policy', { size: 64, slots: actors + 3, readers: actors + 2 });
   const schema = sabre.schema(STEP);
