@@ -24,7 +24,7 @@ trainer.onmessage = ({ data }) => {
   if (data.type === 'error') return fail(`${data.code}: ${data.message}`);
   if (data.type === 'ready') return start(data);
   if (data.type === 'progress') {
-    status.curve.push([data.version, data.meanEpisode]);
+    if (data.meanEpisode > 0) status.curve.push([data.version, data.meanEpisode]); // episodes ended in this batch
     $('datalag').textContent = data.dataLag.toFixed(2);
     $('episode').textContent = data.meanEpisode.toFixed(1);
     const r = data.ring;

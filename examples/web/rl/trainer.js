@@ -10,7 +10,7 @@
 import { load } from '../../../js/src/index.js';
 import { NPARAMS, addGradLogPi } from './cartpole.js';
 
-const STEP = 'struct Step { obs: f32[4]; act: i32; ret: f32; done: bool; ver: u32; }';
+const STEP = 'struct Step { obs: f32[4]; act: i32; ret: f32; done: bool; ver: u32; eplen: u32; }';
 const BATCH = 2048, LR = 0.05, B1 = 0.9, B2 = 0.999;
 const post = (m) => self.postMessage(m);
 let sabre = null;
@@ -42,16 +42,17 @@ async function train(actors) {
   post({ type: 'ready', handle: sabre.workerHandle(region), parties, version });
 
   const obs = new Float32Array(BATCH * 4), act = new Int32Array(BATCH), ret = new Float32Array(BATCH);
-  let n = 0, dones = 0, lagSum = 0, yielded = performance.now();
+  let n = 0, dones = 0, lenSum = 0, lagSum = 0, yielded = performance.now();
   const wd = new Float64Array(NPARAMS);
   for (;;) {
     const b = cons.consume(16, 10);
     if (b) {
       for (let i = 0; i < b.count; i++) {
-        const o = b.field('obs', i), a = b.field('act', i), r = b.field('ret', i), d = b.field('done', i), v = b.field('ver', i);
+        const o = b.field('obs', i), a = b.field('act', i), r = b.field('ret', i), d = b.field('done', i), v = b.field('ver', i), el = b.field('eplen', i);
         for (let t = 0; t < a.length && n < BATCH; t++, n++) {
           obs.set(o.subarray(t * 4, t * 4 + 4), n * 4);
-          act[n] = a[t]; ret[n] = r[t]; dones += d[t]; lagSum += version - v[t];
+          act[n] = a[t]; ret[n] = r[t]; lagSum += version - v[t];
+          if (d[t]) { dones++; lenSum += el[t]; }
         }
       }
       cons.release();
@@ -76,8 +77,8 @@ async function train(actors) {
       version = weights.publish(w, { step: updates });
       cons.setVersion(version);
       const st = ring.stats();
-      post({ type: 'progress', version, updates, meanEpisode: dones ? n / dones : n, dataLag: lagSum / n, ring: st });
-      n = 0; dones = 0; lagSum = 0;
+      post({ type: 'progress', version, updates, meanEpisode: dones ? lenSum / dones : 0, dataLag: lagSum / n, ring: st });
+      n = 0; dones = 0; lenSum = 0; lagSum = 0;
     }
     if (performance.now() - yielded > 50) { // let messages in
       await new Promise((res) => setTimeout(res, 0));
