@@ -33,6 +33,10 @@ fi
 command -v emcc >/dev/null 2>&1 || need+=(emscripten)
 [ -d /usr/share/nodejs/acorn ] || need+=(node-acorn)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
+# The browser tests (js/test/browser/run.mjs): Debian's chromium, driven by
+# puppeteer-core@23 from npm (below).
+[ -x /usr/bin/chromium ] || need+=(chromium)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "sabre: missing packages: ${need[*]} (run as root, or install them)" >&2
@@ -42,4 +46,13 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# puppeteer-core@23 (the last major that runs on node 20) into an ignored
+# folder of the JS package, js/.browser-test/node_modules: no runtime
+# dependency of the package, only of its browser tests.
+bt="$(cd "$(dirname "$0")/.." && pwd)/js/.browser-test"
+if ! grep -q '"version": "23\.' "$bt/node_modules/puppeteer-core/package.json" 2>/dev/null; then
+  echo "sabre: installing puppeteer-core@23 into $bt"
+  mkdir -p "$bt"
+  npm install --no-save --no-audit --no-fund --loglevel=error --prefix "$bt" puppeteer-core@23 >/dev/null
 fi

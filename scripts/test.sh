@@ -6,7 +6,8 @@
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer build: the same tests
 #   3. ThreadSanitizer build: the same tests (stress loops scaled down)
 #   4. libFuzzer (clang): each fuzz target for a bounded time on its corpus
-#   5. WebAssembly build (emscripten) and the JS package's node --test suites
+#   5. WebAssembly build (emscripten) and the JS package's node --test suites,
+#      then headless chromium on examples/web/ and the Worker suites
 # Stops at the first failure.  SABRE_FUZZ_SECONDS (default 20) bounds step 4.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,7 +80,24 @@ js_log=build/wasm/node-test.log
   { grep -E -B2 -A20 '^not ok' "$js_log" | head -n 120; echo "js tests failed (log: $js_log)"; exit 1; }
 js_tests=$(awk '/^# pass /{print $3}' "$js_log")
 echo "js: $js_tests node tests passed"
+# Headless chromium on the pages and the Worker suites, served with and
+# without COOP/COEP (bounded: 170 s inside, 200 s here).  Skipped, saying
+# why, only when chromium cannot start at all (exit status 3).
+browser_log=build/wasm/browser-test.log
+browser_tests=0
+set +e
+timeout 200 node --no-experimental-fetch js/test/browser/run.mjs >"$browser_log" 2>&1
+rc=$?
+set -e
+if [ "$rc" = 3 ]; then
+  grep '^# SKIP' "$browser_log"; echo "browser tests skipped: chromium cannot start (see above)"
+elif [ "$rc" != 0 ]; then
+  cat "$browser_log"; echo "browser tests failed (log: $browser_log)"; exit 1
+else
+  grep -E '^(ok|#)' "$browser_log"
+  browser_tests=$(grep -c '^ok ' "$browser_log")
+fi
 count() { (cd "$1" && ctest -N | awk '/Total Tests:/{print $3}'); }
-total=$(( $(count build/release) + $(count build/asan) + $(count build/tsan) + fuzzed + js_tests ))
-echo "== all tests passed in $(( $(date +%s) - start )) s (release, asan+ubsan, tsan, fuzz, js)"
+total=$(( $(count build/release) + $(count build/asan) + $(count build/tsan) + fuzzed + js_tests + browser_tests ))
+echo "== all tests passed in $(( $(date +%s) - start )) s (release, asan+ubsan, tsan, fuzz, js, browser)"
 echo "$total passed, 0 failed"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the WebAssembly module of the JS package: build/wasm/sabre.mjs +
-# sabre.wasm (emscripten, -pthread, fixed memory), then regenerates
+# sabre.wasm (emscripten, -pthread, fixed memory) and the transfer-mode module
+# without shared memory (build/wasm-nosab), then regenerates
 # js/src/abi.json.  Used by scripts/test.sh; installs what it needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,4 +25,10 @@ fi
 cmp -s build/wasm/abi.js js/src/abi.js || cp build/wasm/abi.js js/src/abi.js
 # The package loads the module from js/dist/ (not in git).
 mkdir -p js/dist && cp build/wasm/sabre.mjs build/wasm/sabre.wasm js/dist/
+# Transfer mode (pages served without COOP/COEP): the same module without
+# -pthread, its memory a plain ArrayBuffer: build/wasm-nosab -> js/dist/nosab/.
+emcmake cmake -S . -B build/wasm-nosab -DCMAKE_BUILD_TYPE=Release -DSABRE_WERROR=ON -DSABRE_WASM_THREADS=OFF >/dev/null 2>&1
+cmake --build build/wasm-nosab -j"$(nproc)" 2>&1 | grep -v -E '^\[|^gmake|Built target|Scanning' || true
+cmake --build build/wasm-nosab -j"$(nproc)" >/dev/null
+mkdir -p js/dist/nosab && cp build/wasm-nosab/sabre.mjs build/wasm-nosab/sabre.wasm js/dist/nosab/
 echo "wasm: build/wasm/sabre.mjs ($(stat -c %s build/wasm/sabre.wasm) bytes of wasm)"

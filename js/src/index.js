@@ -17,9 +17,10 @@ import { SabreError, fail } from './errors.js';
 import { WeightsReader as JsWeightsReader } from './worker/weights.js';
 import { RegionView } from './worker/region.js';
 import { SnapshotView } from './worker/snapshot.js';
+import { splitSnapshot, mergePart, SnapshotPart } from './transfer.js';
 import abi from './abi.js';
 
-export { SabreError, abi };
+export { SabreError, abi, SnapshotPart };
 
 const TYPED = {
   f32: Float32Array, f64: Float64Array, i8: Int8Array, u8: Uint8Array, i16: Int16Array,
@@ -42,8 +43,20 @@ const COOP_COEP = 'SharedArrayBuffer needs cross-origin isolation: serve the pag
 export async function load(opts = {}) {
   const mode = opts.mode || (sharedMemoryUsable() ? 'shared' : 'transfer');
   if (mode !== 'shared' && mode !== 'transfer') throw fail('SABRE_EINVAL', `mode is '${mode}', want 'shared' or 'transfer'`);
-  if (mode === 'transfer') return new Sabre(null, mode);
+  if (mode === 'transfer') return new Sabre(new CApi(await loadTransferModule(opts)), mode);
   return new Sabre(new CApi(await loadModule(opts)), mode);
+}
+
+// Transfer mode runs the module built without shared memory (scripts/wasm.sh:
+// build/wasm-nosab, copied to js/dist/nosab/): regions, worlds and
+// snapshots in a plain ArrayBuffer; Workers get snapshot rows by transfer.
+async function loadTransferModule(opts) {
+  const base = new URL('../dist/nosab/', import.meta.url).href;
+  try {
+    return await loadModule({ moduleUrl: opts.nosabModuleUrl || base + 'sabre.mjs', wasmUrl: opts.nosabWasmUrl || base + 'sabre.wasm' });
+  } catch (e) {
+    throw fail('SABRE_ENOENT', `transfer mode: cannot load the module without shared memory (${base}sabre.mjs; bash scripts/wasm.sh builds it): ${e.message}`);
+  }
 }
 
 export class Sabre {
@@ -57,7 +70,13 @@ export class Sabre {
     return this.c;
   }
 
-  // The module memory: one SharedArrayBuffer, fixed size.
+  // Weights, rings, parties and worker handles need the memory shared.
+  needShared(what) {
+    if (this.mode !== 'shared') throw fail('SABRE_ENOTSUP', `${what}: ${COOP_COEP} (this page runs in transfer mode)`);
+    return this.#need(what);
+  }
+
+  // The module memory: one SharedArrayBuffer (an ArrayBuffer in transfer mode), fixed size.
   get buffer() { return this.#need('memory').mod.HEAPU8.buffer; }
 
   probe() {
@@ -99,7 +118,7 @@ export class Sabre {
 
   // Parties (docs/abi.md, "Parties on WebAssembly"): one per plain JS Worker.
   spawnParty() {
-    const c = this.#need('party');
+    const c = this.needShared('party');
     const id = c.mod._sabre__plat_party_spawn(c.out);
     if (id < 0) throw c.error(id, 'party table is full (1024 parties)');
     return { id, gen: c.o(0) };
@@ -121,6 +140,7 @@ export class Sabre {
   // terminated (through `terminate`, which you must use instead of
   // worker.terminate() in browsers: they report no exit event).
   host(worker) {
+    this.needShared('host a Worker');
     const party = this.spawnParty();
     const dead = () => this.exitParty(party);
     if (typeof worker.on === 'function') {
@@ -137,7 +157,7 @@ export class Sabre {
 
   // What a pure-JS worker needs: {buffer, region, parties, party}.
   workerHandle(region, party) {
-    const c = this.#need('worker handle');
+    const c = this.needShared('worker handle');
     return { buffer: this.buffer, region: region.base, parties: c.mod._sabre__plat_party_table(), party };
   }
 }
@@ -214,6 +234,7 @@ export class Region {
   view() { return new RegionView(this.sabre.buffer, this.base); }
 
   createWeights(name, { size, slots = 0, readers = 0, shapeHash = 0, f32 = true, layoutText = null } = {}) {
+    this.sabre.needShared(`weights '${name}'`);
     const c = this.#live();
     const pn = c.str(name), pl = c.str(layoutText);
     try {
@@ -223,6 +244,7 @@ export class Region {
   }
 
   openWeights(name) {
+    this.sabre.needShared(`weights '${name}'`);
     const c = this.#live();
     const pn = c.str(name);
     try { c.check(c.mod._sabre_js_weights_open(this.ptr, pn, c.out)); } finally { c.free(pn); }
@@ -231,6 +253,7 @@ export class Region {
 
   // shape: 'lanes' | 'mpsc'; policy: 'drop' | 'block' | 'overwrite'.
   createRing(name, { schema, layout, steps = 1, envs = 1, capacity = 0, producers = 0, shape = 'lanes', policy = 'drop', recordSize = 0, reclaimMs = 0 } = {}) {
+    this.sabre.needShared(`ring '${name}'`);
     const c = this.#live();
     const sh = { lanes: 0, mpsc: 1 }[shape], po = { drop: 0, block: 1, overwrite: 2 }[policy];
     if (sh === undefined) throw fail('SABRE_EINVAL', `ring '${name}': shape is '${shape}', want 'lanes' or 'mpsc'`);
@@ -250,6 +273,7 @@ export class Region {
   }
 
   openRing(name, schema) {
+    this.sabre.needShared(`ring '${name}'`);
     const c = this.#live();
     const pn = c.str(name);
     try { c.check(c.mod._sabre_js_ring_open(this.ptr, pn, c.out)); } finally { c.free(pn); }
@@ -602,7 +626,7 @@ export class World {
   chunkView(table, chunk) {
     const ch = this.tables()[table]?.chunks[chunk];
     if (!ch) throw fail('SABRE_ERANGE', `world '${this.prefix}': table ${table} chunk ${chunk} does not exist`);
-    return new SnapshotView(this.sabre.buffer, ch.offset, ch.size, `${this.prefix}.t${table}.${chunk}`);
+    return new SnapshotView(this.sabre.buffer, ch.offset, ch.size, `${this.prefix}.t${table}.${chunk}`, { local: this.sabre.mode !== 'shared' });
   }
 
   close() {
@@ -619,7 +643,7 @@ export class Query {
 export class Snapshot {
   constructor(world, ptr, name, query, offset, size) {
     Object.assign(this, { world, c: world.c, ptr, name, query, offset, size });
-    this.view = new SnapshotView(world.sabre.buffer, offset, size, name);
+    this.view = new SnapshotView(world.sabre.buffer, offset, size, name, { local: world.sabre.mode !== 'shared' });
   }
   get rows() { return this.view.rows; }
   component(name) { return this.view.component(name); }
@@ -627,9 +651,17 @@ export class Snapshot {
   rebuild() {
     const c = this.c;
     c.check(c.mod._sabre_js_snapshot_rebuild(this.world.ptr, this.ptr, this.query.ptr, c.out));
-    this.view = new SnapshotView(this.world.sabre.buffer, c.o(1) || this.offset, c.o(2) || this.size, this.name);
+    this.view = new SnapshotView(this.world.sabre.buffer, c.o(1) || this.offset, c.o(2) || this.size, this.name, { local: this.world.sabre.mode !== 'shared' });
     return this;
   }
+  // Transfer mode (src/transfer.js; works in both modes): rows [begin, end)
+  // of each range copied into one ArrayBuffer each, [{meta, buffer}], to
+  // move to Workers with postMessage(part, [part.buffer]).
+  split(ranges) { return splitSnapshot(this.view, ranges, (this.spare ||= [])); }
+  // A part moved back: its changed rows and bits into this snapshot (then
+  // commit() writes them into the world).  Returns the rows merged.  Its
+  // buffer is then reused by the next split(): do not keep using it.
+  merge(part) { return mergePart(this.view, part, (this.spare ||= [])); }
   // Write the changed rows of `write` components back: {written, skippedDead,
   // skippedMissing, skippedReadonly}.
   commit() {

@@ -10,7 +10,8 @@ export declare class SabreError extends Error {
 }
 
 export type Mode = 'shared' | 'transfer';
-export interface LoadOptions { mode?: Mode; moduleUrl?: string; wasmUrl?: string }
+export interface LoadOptions { mode?: Mode; moduleUrl?: string; wasmUrl?: string; nosabModuleUrl?: string; nosabWasmUrl?: string }
+export { SnapshotPart } from './transfer';
 export declare function load(opts?: LoadOptions): Promise<Sabre>;
 export declare function sharedMemoryUsable(): boolean;
 
@@ -23,8 +24,9 @@ export interface Probe {
 
 export declare class Sabre {
   readonly mode: Mode;
-  readonly buffer: SharedArrayBuffer;
+  readonly buffer: SharedArrayBuffer;   // an ArrayBuffer in transfer mode
   probe(): Probe;
+  needShared(what: string): void;       // throws SABRE_ENOTSUP naming COOP/COEP in transfer mode
   schema(text: string): Schema;
   createRegion(opts: { name?: string; size: number; maxObjects?: number }): Region;
   openRegion(opts: { name?: string; backing?: number }): Region;
@@ -151,6 +153,8 @@ export declare class Snapshot {
   readonly view: import('./worker').SnapshotView;
   component(name: string): import('./worker').ComponentView;
   rebuild(): Snapshot;
+  split(ranges: [number, number][]): import('./transfer').Part[];
+  merge(part: import('./transfer').Part): number;
   commit(): { written: number; skippedDead: number; skippedMissing: number; skippedReadonly: number };
   free(): void;
 }

@@ -23,8 +23,10 @@ const SIZES = { 1: 4, 2: 8, 3: 1, 4: 1, 5: 2, 6: 2, 7: 4, 8: 4, 9: 8, 10: 8, 11:
 
 export class SnapshotView {
   // buffer: the shared memory; offset/size: the object (RegionView.find).
-  constructor(buffer, offset, size, name = 'snapshot') {
-    needShared(buffer, `snapshot '${name}'`);
+  // local: the buffer is the transfer-mode module's own memory (an
+  // ArrayBuffer only this thread sees; src/transfer.js).
+  constructor(buffer, offset, size, name = 'snapshot', { local = false } = {}) {
+    if (!local) needShared(buffer, `snapshot '${name}'`);
     const m = viewsOf(buffer);
     const what = `snapshot '${name}'`;
     if (offset % 64 || offset + size > buffer.byteLength || size < 256)
