@@ -99,6 +99,8 @@ export interface RingStats {
   produced: number; dropped: number; overwritten: number; aborted: number; consumed: number;
   abandoned: number; inFlight: number; held: number; lagMin: number; lagMax: number; lagAvg: number;
   lagCount: number; currentVersion: number; producerWaitNs: number; consumerWaitNs: number;
+  /** producer processes or Workers found dead (each counted once) */
+  producerDeaths: number;
 }
 export declare class Ring {
   readonly name: string;

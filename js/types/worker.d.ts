@@ -59,11 +59,17 @@ export declare class WeightsReader {
 export interface Claim {
   readonly first: number;
   readonly count: number;
+  /** chunk i's sequence number (unique per producer record, continuing across a takeover) */
+  sequence(i?: number): number;
   field<T extends { new (b: ArrayBufferLike, o: number, n: number): any; BYTES_PER_ELEMENT: number }>(name: string, Type?: T, i?: number): InstanceType<T> & { shape: [number, number, number] };
 }
 export declare class RingProducer {
-  constructor(buffer: SharedArrayBuffer, obj: ObjectView, party: Party);
+  /** partyTable: handle.parties; with it a record whose owner is dead is taken over */
+  constructor(buffer: SharedArrayBuffer, obj: ObjectView, party: Party, partyTable?: number);
   readonly idx: number;
+  /** set when this producer took over a dead owner's record: that owner's identity
+   *  (id | gen << 32) and the chunks of its claim this producer counted abandoned */
+  readonly tookOver: { owner: bigint; abandoned: number } | null;
   setVersion(v: number | bigint): void;
   claim(n: number, timeoutMs?: number): Claim;
   commit(c: Claim): void;

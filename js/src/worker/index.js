@@ -33,7 +33,7 @@ export function attach(handle) {
       return new WeightsReader(handle.buffer, region.find(name, abi.kinds.weights), handle.party, handle.parties);
     },
     producer(name) {
-      return new RingProducer(handle.buffer, region.find(name, abi.kinds.ring), handle.party);
+      return new RingProducer(handle.buffer, region.find(name, abi.kinds.ring), handle.party, handle.parties);
     },
   };
 }
