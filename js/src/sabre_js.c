@@ -650,3 +650,9 @@ JS int sabre_js_snapshot_commit(sabre_world_t *w, sabre_snapshot_t *s, uint32_t 
     out[3] = (uint32_t)cs.skipped_readonly;
     return st;
 }
+
+/* Takes a PRIVATE region's name away (its handles keep it open). */
+JS int sabre_js_region_unlink(const char *name)
+{
+    return sabre_region_unlink(SABRE_BACKING_PRIVATE, name);
+}

@@ -4,7 +4,13 @@ export declare const abi: Abi;
 export { SabreError } from './index';
 
 export interface Party { id: number; gen: number }
-export interface Handle { buffer: SharedArrayBuffer; region: number; parties?: number; party?: Party }
+export interface Handle {
+  buffer: SharedArrayBuffer; region?: number; parties?: number; party?: Party;
+  /** instead of `region`: the name of an open region, looked up in the directory at `regions` */
+  regionName?: string; regions?: number;
+}
+/** {offset, size} of the open region `name` in the module's region name directory at byte `dir` */
+export declare function findRegion(buffer: SharedArrayBuffer, dir: number, name: string): { offset: number; size: number };
 export interface ObjectView { index: number; kind: number; kindName: string; name: string; offset: number; size: number; layoutText: string }
 
 export declare function nowNs(): bigint;   // performance.timeOrigin + performance.now(), ns
