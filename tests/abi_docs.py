@@ -17,6 +17,8 @@ import sys
 SECTIONS = [
     ("Region header", "region_header"),
     ("Directory entry", "dir_entry"),
+    ("Region name directory (WebAssembly", "wasm_region_dir"),
+    ("Region name entry (WebAssembly", "wasm_region_dir_entry"),
     ("Mailbox header", "mailbox_header"),
     ("Mailbox slot", "mailbox_slot"),
     ("Vecenv header", "vecenv_header"),

@@ -9,6 +9,9 @@ export default {
     "DIR_ENTRY_SIZE": 128,
     "DIR_READY": 2,
     "DIR_EMPTY": 0,
+    "WASM_REGDIR_MAGIC_LO": 1380073811,
+    "WASM_REGDIR_ENTRIES": 64,
+    "WASM_REGDIR_NAMED": 1,
     "WEIGHTS_MAGIC": 1415004755,
     "WEIGHTS_ABI_MAJOR": 1,
     "RING_MAGIC": 1196577363,
@@ -148,6 +151,25 @@ export default {
         "layout_hash": 48,
         "created_ns": 56,
         "name": 64
+      }
+    },
+    "wasm_region_dir": {
+      "size": 5184,
+      "fields": {
+        "magic": 0,
+        "lock": 8,
+        "capacity": 12,
+        "entries": 64
+      }
+    },
+    "wasm_region_dir_entry": {
+      "size": 80,
+      "fields": {
+        "name": 0,
+        "base": 64,
+        "size": 68,
+        "refs": 72,
+        "state": 76
       }
     },
     "weights_header": {

@@ -155,10 +155,28 @@ export class Sabre {
     };
   }
 
-  // What a pure-JS worker needs: {buffer, region, parties, party}.
+  // What a pure-JS worker needs: {buffer, region, parties, party}, and
+  // `regions`, the region name directory, for attach({..., regionName}).
   workerHandle(region, party) {
     const c = this.needShared('worker handle');
-    return { buffer: this.buffer, region: region.base, parties: c.mod._sabre__plat_party_table(), party };
+    return { buffer: this.buffer, region: region?.base, regions: c.mod._sabre__wasm_region_dir(), parties: c.mod._sabre__plat_party_table(), party };
+  }
+
+  // Another handle to the open PRIVATE region named `name` of this module
+  // (docs/abi.md, "Region names on WebAssembly"): the region lives until
+  // its last handle closes.  SABRE_ENOENT if none is open under that name.
+  findRegion(name, { readonly = false } = {}) {
+    const c = this.#need('region');
+    const p = c.str(name);
+    try { c.check(c.mod._sabre_js_region_open(0, p, readonly ? 2 : 0, c.out)); } finally { c.free(p); }
+    return new Region(this, c, c.o(0), name);
+  }
+
+  // Takes the name of a PRIVATE region away (its handles keep it open).
+  unlinkRegion(name) {
+    const c = this.#need('region');
+    const p = c.str(name);
+    try { c.check(c.mod._sabre_js_region_unlink(p)); } finally { c.free(p); }
   }
 }
 

@@ -433,14 +433,16 @@ JS char *sabre_js_ring_stats_json(const sabre_ring_t *g)
             "{\"produced\":%llu,\"dropped\":%llu,\"overwritten\":%llu,\"aborted\":%llu,"
             "\"consumed\":%llu,\"abandoned\":%llu,\"inFlight\":%llu,\"held\":%llu,"
             "\"lagMin\":%llu,\"lagMax\":%llu,\"lagAvg\":%g,\"lagCount\":%llu,"
-            "\"currentVersion\":%llu,\"producerWaitNs\":%llu,\"consumerWaitNs\":%llu}",
+            "\"currentVersion\":%llu,\"producerWaitNs\":%llu,\"consumerWaitNs\":%llu,"
+            "\"producerDeaths\":%llu}",
             (unsigned long long)s.produced, (unsigned long long)s.dropped,
             (unsigned long long)s.overwritten, (unsigned long long)s.aborted,
             (unsigned long long)s.consumed, (unsigned long long)s.abandoned,
             (unsigned long long)s.in_flight, (unsigned long long)s.held,
             (unsigned long long)s.lag_min, (unsigned long long)s.lag_max, s.lag_avg,
             (unsigned long long)s.lag_count, (unsigned long long)s.current_version,
-            (unsigned long long)s.producer_wait_ns, (unsigned long long)s.consumer_wait_ns);
+            (unsigned long long)s.producer_wait_ns, (unsigned long long)s.consumer_wait_ns,
+            (unsigned long long)s.producer_deaths);
     fclose(f);
     return buf;
 }
@@ -647,4 +649,10 @@ JS int sabre_js_snapshot_commit(sabre_world_t *w, sabre_snapshot_t *s, uint32_t 
     out[2] = (uint32_t)cs.skipped_missing;
     out[3] = (uint32_t)cs.skipped_readonly;
     return st;
+}
+
+/* Takes a PRIVATE region's name away (its handles keep it open). */
+JS int sabre_js_region_unlink(const char *name)
+{
+    return sabre_region_unlink(SABRE_BACKING_PRIVATE, name);
 }

@@ -16,7 +16,11 @@ export declare function load(opts?: LoadOptions): Promise<Sabre>;
 export declare function sharedMemoryUsable(): boolean;
 
 export interface Party { id: number; gen: number }
-export interface WorkerHandle { buffer: SharedArrayBuffer; region: number; parties: number; party?: Party }
+export interface WorkerHandle {
+  buffer: SharedArrayBuffer; region: number | undefined; parties: number; party?: Party;
+  /** byte address of the module's region name directory (attach({..., regionName})) */
+  regions: number;
+}
 export interface Probe {
   platform: string; note: string; mode: Mode; private: boolean; memfd: boolean;
   shm: boolean; file: boolean; futex: boolean;
@@ -34,7 +38,12 @@ export declare class Sabre {
   exitParty(p: Party): boolean;
   partyAlive(p: Party): boolean;
   host(worker: { terminate(): unknown }): { party: Party; terminate(): Promise<void> };
-  workerHandle(region: Region, party?: Party): WorkerHandle;
+  workerHandle(region: Region | null, party?: Party): WorkerHandle;
+  /** another handle to the open PRIVATE region `name` of this module (SABRE_ENOENT if none);
+   *  the region lives until its last handle closes */
+  findRegion(name: string, opts?: { readonly?: boolean }): Region;
+  /** takes a PRIVATE region's name away; its handles keep it open */
+  unlinkRegion(name: string): void;
 }
 
 export interface SchemaColumn { name: string; type: string; offset: number; size: number }
@@ -101,6 +110,8 @@ export interface RingStats {
   produced: number; dropped: number; overwritten: number; aborted: number; consumed: number;
   abandoned: number; inFlight: number; held: number; lagMin: number; lagMax: number; lagAvg: number;
   lagCount: number; currentVersion: number; producerWaitNs: number; consumerWaitNs: number;
+  /** producer processes or Workers found dead (each counted once) */
+  producerDeaths: number;
 }
 export declare class Ring {
   readonly name: string;

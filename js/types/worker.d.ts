@@ -4,7 +4,13 @@ export declare const abi: Abi;
 export { SabreError } from './index';
 
 export interface Party { id: number; gen: number }
-export interface Handle { buffer: SharedArrayBuffer; region: number; parties?: number; party?: Party }
+export interface Handle {
+  buffer: SharedArrayBuffer; region?: number; parties?: number; party?: Party;
+  /** instead of `region`: the name of an open region, looked up in the directory at `regions` */
+  regionName?: string; regions?: number;
+}
+/** {offset, size} of the open region `name` in the module's region name directory at byte `dir` */
+export declare function findRegion(buffer: SharedArrayBuffer, dir: number, name: string): { offset: number; size: number };
 export interface ObjectView { index: number; kind: number; kindName: string; name: string; offset: number; size: number; layoutText: string }
 
 export declare function nowNs(): bigint;   // performance.timeOrigin + performance.now(), ns
@@ -59,11 +65,17 @@ export declare class WeightsReader {
 export interface Claim {
   readonly first: number;
   readonly count: number;
+  /** chunk i's sequence number (unique per producer record, continuing across a takeover) */
+  sequence(i?: number): number;
   field<T extends { new (b: ArrayBufferLike, o: number, n: number): any; BYTES_PER_ELEMENT: number }>(name: string, Type?: T, i?: number): InstanceType<T> & { shape: [number, number, number] };
 }
 export declare class RingProducer {
-  constructor(buffer: SharedArrayBuffer, obj: ObjectView, party: Party);
+  /** partyTable: handle.parties; with it a record whose owner is dead is taken over */
+  constructor(buffer: SharedArrayBuffer, obj: ObjectView, party: Party, partyTable?: number);
   readonly idx: number;
+  /** set when this producer took over a dead owner's record: that owner's identity
+   *  (id | gen << 32) and the chunks of its claim this producer counted abandoned */
+  readonly tookOver: { owner: bigint; abandoned: number } | null;
   setVersion(v: number | bigint): void;
   claim(n: number, timeoutMs?: number): Claim;
   commit(c: Claim): void;

@@ -246,7 +246,7 @@ bool sabre__spin_expired(uint64_t spin_ns, uint64_t start, unsigned *spins)
     if (++*spins != 1 && (*spins & 63u) != 0)
         return false;
     uint64_t waited = sabre__now_ns() - start;
-    if (waited >= spin_ns)
+    if (waited >= sabre__spin_limit_ns(spin_ns))
         return true;
     if (waited >= 2000)
         sabre__plat_yield();

@@ -47,6 +47,12 @@ static inline uint64_t sabre__wall_ns(void)
 {
     return sabre__plat_wall_ns();
 }
+/* How long a wait asked to spin for spin_ns really spins before sleeping
+ * (the platform caps it where spinning cannot hand the core over). */
+static inline uint64_t sabre__spin_limit_ns(uint64_t spin_ns)
+{
+    return sabre__plat_spin_ns(spin_ns);
+}
 /* A duration for messages in human units: "250 ms", "10 s", "1.5 us",
  * "700 ns" (at most 3 significant digits).  Returns buf. */
 typedef struct sabre__dur {

@@ -135,6 +135,11 @@ void sabre__plat_yield(void)
     sched_yield();
 }
 
+uint64_t sabre__plat_spin_ns(uint64_t spin_ns)
+{
+    return spin_ns;
+}
+
 void sabre__plat_sleep_ns(uint64_t ns)
 {
     struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ull),

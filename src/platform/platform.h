@@ -45,9 +45,16 @@ uint64_t sabre__plat_wall_ns(void);
 int sabre__plat_futex_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t timeout_ns);
 int sabre__plat_futex_wake(_Atomic uint32_t *addr, int n);
 
-/* Give the CPU to another runnable thread (wasm: a short futex timeout on a
- * private word, since sched_yield does nothing there). */
+/* Give the CPU to another runnable thread where the platform can (Linux:
+ * sched_yield); wasm cannot, so there it is a pause of about 0.1 us, and
+ * waits sleep on the futex early instead (sabre__plat_spin_ns). */
 void sabre__plat_yield(void);
+/* How long a waiter that an object asks to spin for spin_ns (yielding
+ * between checks) spins before it sleeps on the futex.  Linux: spin_ns
+ * (sched_yield hands the core to a peer queued behind the spinner).  wasm:
+ * at most a few microseconds, because nothing there hands the core over
+ * (see wasm.c).  UINT64_MAX (spin forever) is kept. */
+uint64_t sabre__plat_spin_ns(uint64_t spin_ns);
 /* Sleep about ns nanoseconds. */
 void sabre__plat_sleep_ns(uint64_t ns);
 

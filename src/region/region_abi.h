@@ -86,4 +86,32 @@ _Static_assert(sizeof(struct dir_entry) == ENTRY_SIZE, "entry is 128 bytes");
 _Static_assert(offsetof(struct dir_entry, name) == 64, "name at 64");
 _Static_assert(sizeof(_Atomic uint64_t) == 8 && sizeof(_Atomic uint32_t) == 4, "atomics");
 
+/* WebAssembly only (src/region/wasm/backing.c): the module-wide directory
+ * of named PRIVATE regions, one per module memory, at the address
+ * sabre__wasm_region_dir() returns (docs/abi.md, "Region names on
+ * WebAssembly").  Defined here so the ABI export (src/abi/abi.c) and
+ * pure-JS workers (js/src/worker/regions.js) read the same layout. */
+#define WASM_REGDIR_MAGIC   0x5249444752424153ull /* "SABRGDIR" little-endian */
+#define WASM_REGDIR_ENTRIES 64u
+#define WASM_REGDIR_NAME    64u /* a findable name is 1..63 bytes */
+enum { WASM_REGDIR_FREE = 0, WASM_REGDIR_NAMED = 1, WASM_REGDIR_UNLINKED = 2 };
+
+struct wasm_regdir_entry {       /* 80 bytes */
+    char name[WASM_REGDIR_NAME]; /*  0: NUL-terminated */
+    uint32_t base;               /* 64: byte address of the region in module memory */
+    uint32_t size;               /* 68: bytes */
+    uint32_t refs;               /* 72: open handles of the module */
+    uint32_t state;              /* 76: FREE, NAMED (found by name) or UNLINKED */
+};
+_Static_assert(sizeof(struct wasm_regdir_entry) == 80, "wasm region directory entry is 80 bytes");
+
+struct wasm_regdir {
+    uint64_t magic;        /*  0: WASM_REGDIR_MAGIC */
+    _Atomic uint32_t lock; /*  8: 0 free, 1 held, 2 held with sleepers (futex word) */
+    uint32_t capacity;     /* 12: WASM_REGDIR_ENTRIES */
+    uint8_t pad[64 - 16];
+    struct wasm_regdir_entry entries[WASM_REGDIR_ENTRIES]; /* 64 */
+};
+_Static_assert(offsetof(struct wasm_regdir, entries) == 64, "entries at 64");
+
 #endif

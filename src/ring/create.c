@@ -119,6 +119,7 @@ static int validate(sabre_ring_t *r, const char *name)
     r->overwrite = g.policy == SABRE_RING_OVERWRITE_OLDEST;
     r->cursor = lanes && !r->overwrite;
     r->fill_headers = sabre__ring_pick_fill_headers();
+    r->spin_idle_ns = sabre__spin_limit_ns(r->g.spin_ns);
     return SABRE_OK;
 }
 

@@ -41,6 +41,8 @@ struct sabre_ring {
     uint64_t cap;
     uint64_t stride;
     rg_fill_fn fill_headers; /* the claim headers' writer for this CPU */
+    uint64_t spin_idle_ns;   /* spin while the peer shows no activity: spin_ns, capped by
+                                the platform (wasm: see spin_limit below) */
     bool overwrite;
     bool cursor;     /* LANES with DROP_NEWEST or BLOCK: the cursor-only lane protocol */
     uint8_t *eps;    /* 3.1: episode lanes (NULL in a 3.0 ring) */
@@ -152,6 +154,26 @@ static inline uint64_t intent_of(uint64_t first, uint32_t n)
 static inline void spin_pause(void)
 {
     sabre__plat_yield();
+}
+
+/* How long a waiter spins before it sleeps on the futex.  spin_ns where the
+ * platform can hand the core over while spinning (Linux).  Where it cannot
+ * (wasm), spinning pays only while the peer is running: the waiter spins
+ * the full spin_ns while the peer is visibly in the middle of the operation
+ * that ends the wait (`peer_busy`: a producer holds a claim, the consumer
+ * holds chunks), and the platform's short cap otherwise, then sleeps. */
+static inline uint64_t spin_limit(const sabre_ring_t *r, bool peer_busy)
+{
+    return peer_busy ? r->g.spin_ns : r->spin_idle_ns;
+}
+
+/* A producer holds a claim (a commit is coming). */
+static inline bool producers_busy(const sabre_ring_t *r)
+{
+    for (uint32_t k = 0; k < r->g.nproducers; k++)
+        if (atomic_load_explicit(&r->prods[k].intent, memory_order_relaxed))
+            return true;
+    return false;
 }
 
 static inline void counter_add(_Atomic uint64_t *c, uint64_t n)

@@ -8,18 +8,24 @@ import { RegionView } from './region.js';
 import { SnapshotView } from './snapshot.js';
 import { WeightsReader } from './weights.js';
 import { RingProducer, ringGeometry } from './ring.js';
+import { findRegion } from './regions.js';
 import { fail } from '../errors.js';
 import abi from '../abi.js';
 
-export { RegionView, SnapshotView, WeightsReader, RingProducer, ringGeometry };
+export { RegionView, SnapshotView, WeightsReader, RingProducer, ringGeometry, findRegion };
 export { SabreError } from '../errors.js';
 export { nowNs } from './clock.js';
 export { abi };
 
+// A region may also be named: {buffer, regions, regionName, parties, party}
+// finds the open region of that name in the module's region name directory
+// (handle.regions, docs/abi.md "Region names on WebAssembly").
 export function attach(handle) {
   if (!handle || typeof handle !== 'object' || !handle.buffer)
     throw fail('SABRE_EINVAL', `worker handle is ${typeof handle}, want {buffer, region, parties, party}`);
-  const region = new RegionView(handle.buffer, handle.region);
+  const base = handle.regionName !== undefined && handle.region === undefined
+    ? findRegion(handle.buffer, handle.regions, handle.regionName).offset : handle.region;
+  const region = new RegionView(handle.buffer, base);
   return {
     region,
     party: handle.party,
@@ -33,7 +39,7 @@ export function attach(handle) {
       return new WeightsReader(handle.buffer, region.find(name, abi.kinds.weights), handle.party, handle.parties);
     },
     producer(name) {
-      return new RingProducer(handle.buffer, region.find(name, abi.kinds.ring), handle.party);
+      return new RingProducer(handle.buffer, region.find(name, abi.kinds.ring), handle.party, handle.parties);
     },
   };
 }

@@ -7,10 +7,21 @@
 // for sleepers" rule; JS Atomics are seq_cst, which the rule needs).
 // MPSC and overwrite-oldest rings are refused (SABRE_ENOTSUP): their
 // per-slot state words are for wasm producers (the main-thread API).
+//
+// Taking over a dead producer's record (as sabre_ring_producer_open does):
+// a free record (owner 0) is taken first; failing that, a record whose
+// owner is dead in the party table (a terminated Worker, or any identity
+// whose party slot is dead or reused) is taken with a CAS from that owner.
+// The dead owner's outstanding claim never moved the lane's head, so the
+// consumer never saw it: its intent is exchanged to 0 and, if it lies at or
+// past the head, counted `abandoned` (header and record); the death is
+// counted once per owner (dead_owner CAS, then deaths and producer_deaths).
+// The new owner continues on the lane from its head with the record's
+// seq_next, so sequence numbers stay unique (the dead claim's are skipped).
 import abi from '../abi.js';
 import { fail } from '../errors.js';
 import { viewsOf, u64, cstr, hex, needShared } from './mem.js';
-import { identity } from './parties.js';
+import { identity, alive } from './parties.js';
 import { nowNs } from './clock.js';
 
 const R = abi.structs.ring_header.fields;
@@ -64,19 +75,26 @@ export function ringGeometry(buffer, obj) {
 }
 
 export class RingProducer {
-  constructor(buffer, obj, party) {
+  // parties: byte offset of the party table (handle.parties); without it
+  // only free records are taken (no liveness to check).
+  constructor(buffer, obj, party, parties) {
     const what = `ring '${obj.name}'`;
     const g = ringGeometry(buffer, obj);
     if (g.shape !== K.RING_LANES || g.policy === K.RING_OVERWRITE_OLDEST)
       throw fail('SABRE_ENOTSUP', `${what}: shape/policy is ${g.shape}/${g.policy}, want a LANES ring with DROP_NEWEST or BLOCK for a pure-JS producer`);
     const m = viewsOf(buffer), o = obj.offset;
     const self = identity(party, what);
-    let idx = -1;
-    for (let k = 0; k < g.nproducers && idx < 0; k++) {
-      const at = (o + g.producers + k * 128 + P.owner) >>> 3;
-      if (Atomics.compareExchange(m.u64, at, 0n, self) === 0n) idx = k;
+    let idx = -1, prev = 0n;
+    for (let pass = 0; pass < 2 && idx < 0; pass++) {
+      if (pass === 1 && !Number.isInteger(parties)) break;
+      for (let k = 0; k < g.nproducers && idx < 0; k++) {
+        const at = (o + g.producers + k * 128 + P.owner) >>> 3;
+        const cur = Atomics.load(m.u64, at);
+        if (pass === 0 ? cur !== 0n : (cur === 0n || cur === self || alive(m.i32, parties, cur))) continue;
+        if (Atomics.compareExchange(m.u64, at, cur, self) === cur) { idx = k; prev = cur; }
+      }
     }
-    if (idx < 0) throw fail('SABRE_ENOSPC', `${what}: all ${g.nproducers} producer records are taken`);
+    if (idx < 0) throw fail('SABRE_ENOSPC', `${what}: all ${g.nproducers} producer records belong to live producers`);
     Object.assign(this, { buffer, m, o, g, name: obj.name, self, idx });
     this.rec = o + g.producers + idx * 128;
     this.lane = o + g.lanes + idx * 384;
@@ -84,7 +102,23 @@ export class RingProducer {
     this.freed = Number(Atomics.load(m.u64, (this.lane + L.freed) >>> 3));
     this.version = 0n;
     this.current = null;
-    Atomics.store(m.u64, (this.rec + P.intent) >>> 3, 0n);
+    // A dead owner's claim (after a clean close there is none): counted, never seen.
+    const intent = Atomics.exchange(m.u64, (this.rec + P.intent) >>> 3, 0n);
+    const first = intent >> 9n, count = intent & 0x1ffn;
+    if (count && BigInt(Atomics.load(m.u64, (this.lane + L.head) >>> 3)) <= first) {
+      Atomics.add(m.u64, (o + R.abandoned) >>> 3, count);
+      Atomics.add(m.u64, (this.rec + P.abandoned) >>> 3, count);
+    }
+    this.head = Number(Atomics.load(m.u64, (this.lane + L.head) >>> 3));
+    this.freed = Number(Atomics.load(m.u64, (this.lane + L.freed) >>> 3));
+    if (prev) { // the death, once per owner (whoever swaps dead_owner counts it)
+      const was = Atomics.load(m.u64, (this.rec + P.dead_owner) >>> 3);
+      if (was !== prev && Atomics.compareExchange(m.u64, (this.rec + P.dead_owner) >>> 3, was, prev) === was) {
+        Atomics.add(m.u64, (this.rec + P.deaths) >>> 3, 1n);
+        Atomics.add(m.u64, (o + R.producer_deaths) >>> 3, 1n);
+      }
+    }
+    this.tookOver = prev ? { owner: prev, abandoned: Number(count && first >= BigInt(this.head) ? count : 0n) } : null;
     Atomics.store(m.u64, (this.rec + P.heartbeat_ns) >>> 3, nowNs());
     this.fields = Object.fromEntries(g.fieldList.map((f) => [f.name, f]));
   }
@@ -203,6 +237,14 @@ export class RingProducer {
 class Claim {
   constructor(p, first, count, data) {
     Object.assign(this, { p, first, count, data });
+  }
+
+  // Sequence number of chunk i (its header's `sequence`: unique per
+  // producer record, continuing across a takeover).
+  sequence(i = 0) {
+    if (!(i >= 0 && i < this.count)) throw fail('SABRE_ERANGE', `ring '${this.p.name}': chunk is ${i}, want 0..${this.count - 1}`);
+    const p = this.p, s = p.idx * p.g.capacity + ((this.first + i) % p.g.capacity);
+    return Number(p.m.dv.getBigUint64(p.o + p.g.headers + s * 16 + CH.sequence, true));
   }
 
   // Field `name` of chunk i as a typed array of T*E*k elements ([t][e][k],
