@@ -105,8 +105,13 @@ static void calls(const uint8_t *data, size_t size)
     int32_t *act = a.actions;
     uint32_t ids[16], n = 0;
     bool all_held = sabre_vecenv_reset(g_ve, size, 1000000000ull) == SABRE_OK;
-    for (uint32_t g = 0; g < ENVS; g++)
+    /* envs the policy holds: only their action rows may be written (a
+     * worker reads an in-flight env's row while it steps) */
+    bool held[ENVS];
+    for (uint32_t g = 0; g < ENVS; g++) {
         act[g] = (int32_t)(g & 1);
+        held[g] = true;
+    }
     size_t i = 1;
     while (all_held && i < size) {
         uint8_t op = data[i++];
@@ -115,27 +120,35 @@ static void calls(const uint8_t *data, size_t size)
             uint32_t k = (op >> 2) % 8;
             for (uint32_t j = 0; j < k && i < size; j++, i++) {
                 ids[j] = data[i] % 10;
-                if (ids[j] < ENVS)
+                if (ids[j] < ENVS && held[ids[j]])
                     act[ids[j]] = (int32_t)((data[i] >> 4) % 3);
             }
-            sabre_vecenv_send(g_ve, ids, k);
+            if (sabre_vecenv_send(g_ve, ids, k) == SABRE_OK) /* else nothing was sent */
+                for (uint32_t j = 0; j < k; j++)
+                    held[ids[j]] = false;
             break;
         }
         case 1: /* recv: batch 0..7, waiting 0 or 1 s */
-            sabre_vecenv_recv(g_ve, (op >> 2) % 8, ids, &n, op & 0x80 ? 1000000000ull : 0);
+            if (sabre_vecenv_recv(g_ve, (op >> 2) % 8, ids, &n, op & 0x80 ? 1000000000ull : 0) ==
+                SABRE_OK)
+                for (uint32_t j = 0; j < n; j++)
+                    held[ids[j]] = true;
             break;
         case 2:
-            sabre_vecenv_step(g_ve, 1000000000ull);
+            if (sabre_vecenv_step(g_ve, 1000000000ull) == SABRE_OK)
+                memset(held, 1, sizeof held);
             break;
         default:
-            sabre_vecenv_reset(g_ve, op, 1000000000ull);
+            if (sabre_vecenv_reset(g_ve, op, 1000000000ull) == SABRE_OK)
+                memset(held, 1, sizeof held);
         }
     }
     /* Take every env back (the next input resets), with valid actions. */
-    for (uint32_t g = 0; g < ENVS; g++)
-        act[g] = (int32_t)(g & 1);
     while (sabre_vecenv_recv(g_ve, 1, ids, &n, 1000000000ull) == SABRE_OK) {
     } /* EINVAL once none is stepping */
+    /* only now: a worker reads an in-flight env's action while it steps */
+    for (uint32_t g = 0; g < ENVS; g++)
+        act[g] = (int32_t)(g & 1);
     int st = sabre_vecenv_step(g_ve, 1000000000ull);
     if (st != SABRE_OK && st != SABRE_ESTATE) {
         sabre_vecenv_close(g_ve); /* failed: a fresh one next time */

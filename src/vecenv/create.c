@@ -182,7 +182,8 @@ static void stop_workers(sabre_vecenv_t *ve)
         if (!live)
             continue;
         struct ve_worker *b = &ve->wk[w];
-        ve->req_ring[w * ve->cap + (ve->req_tail[w] & ve->mask)] = VE_OP_STOP;
+        atomic_store_explicit(&ve->req_ring[w * ve->cap + (ve->req_tail[w] & ve->mask)], VE_OP_STOP,
+                              memory_order_relaxed);
         ve->req_tail[w]++;
         atomic_store_explicit(&b->req_tail, ve->req_tail[w], memory_order_release);
         if (rl_fenced_load(&b->worker_waiting))
@@ -341,7 +342,7 @@ int sabre_vecenv_create(const sabre_vecenv_desc_t *desc, sabre_vecenv_t **out)
     ve->run_return = (float *)(base + o.run_return);
     ve->run_length = (uint32_t *)(base + o.run_length);
     ve->episodes = (uint32_t *)(base + o.episodes);
-    ve->req_ring = (uint32_t *)(base + o.req_ring);
+    ve->req_ring = (_Atomic uint32_t *)(base + o.req_ring);
     ve->res_ring = (uint32_t *)(base + o.res_ring);
     h->version = SABRE_VECENV_VERSION;
     h->header_size = VE_HEADER_SIZE;

@@ -38,7 +38,8 @@ static int usable(sabre_vecenv_t *ve, const char *fn)
 
 static void push(sabre_vecenv_t *ve, uint32_t w, uint32_t op)
 {
-    ve->req_ring[(size_t)w * ve->cap + (ve->req_tail[w] & ve->mask)] = op;
+    atomic_store_explicit(&ve->req_ring[(size_t)w * ve->cap + (ve->req_tail[w] & ve->mask)], op,
+                          memory_order_relaxed);
     ve->req_tail[w]++;
     ve->outstanding[w]++;
     ve->total_out++;
@@ -250,10 +251,10 @@ static int steal(sabre_vecenv_t *ve, uint32_t w, uint32_t max, bool half, uint32
             break;
     }
     struct ve_sink s = {&ve->own_status, ve->own_message};
-    const uint32_t *rq = ve->req_ring + (size_t)w * ve->cap;
+    _Atomic uint32_t *rq = ve->req_ring + (size_t)w * ve->cap;
     uint64_t episodes = 0;
     for (uint32_t i = 0; i < k; i++) {
-        uint32_t op = rq[(head + i) & ve->mask];
+        uint32_t op = atomic_load_explicit(&rq[(head + i) & ve->mask], memory_order_relaxed);
         uint32_t g = w * ve->e + (op & VE_OP_INDEX);
         episodes += (uint64_t)ve_run(ve, op, g, &s);
         ve->state[g] = VE_HELD;

@@ -56,7 +56,12 @@ struct sabre_vecenv {
     float *rewards, *ep_return, *run_return;
     uint8_t *terminated, *truncated, *flags;
     uint32_t *ep_length, *run_length, *episodes;
-    uint32_t *req_ring, *res_ring; /* worker w's ring at w * cap */
+    /* worker w's ring at w * cap; request entries are atomic (relaxed): a
+     * worker copies them before its claim CAS, racing with the policy's
+     * reuse of slots claimed by the policy, and drops the copy if the CAS
+     * fails (docs/vecenv.md, rule 4) */
+    _Atomic uint32_t *req_ring;
+    uint32_t *res_ring;
     /* Float columns of the action layout (finite check at send). */
     uint32_t nfloat;
     uint32_t *float_off; /* column indices */

@@ -50,7 +50,7 @@ static uint64_t spin_budget(const struct wctx *c)
 static bool claim_requests(struct wctx *c, uint32_t *count)
 {
     struct ve_worker *b = c->b;
-    const uint32_t *rq = c->ve->req_ring + (size_t)c->w * c->ve->cap;
+    _Atomic uint32_t *rq = c->ve->req_ring + (size_t)c->w * c->ve->cap;
     uint64_t t0 = c->idle_since, budget = spin_budget(c);
     unsigned spins = 0;
     bool waited = false;
@@ -62,7 +62,8 @@ static bool claim_requests(struct wctx *c, uint32_t *count)
             /* At most E + 1 (a STOP) are unclaimed: anything else is corrupt. */
             uint32_t k = (uint32_t)ahead <= c->ve->cap ? (uint32_t)ahead : c->ve->cap;
             for (uint32_t i = 0; i < k; i++)
-                c->buf[i] = rq[(head + i) & c->ve->mask];
+                c->buf[i] =
+                    atomic_load_explicit(&rq[(head + i) & c->ve->mask], memory_order_relaxed);
             tail = head + k;
             if (!atomic_compare_exchange_strong_explicit(
                     &b->req_head, &head, tail, memory_order_acq_rel, memory_order_acquire))
